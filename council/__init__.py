@@ -1,0 +1,35 @@
+"""AI Council: a local multi-agent assistant. `create_app` builds and wires everything."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask
+
+from .config import PROJECT_ROOT, Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app: database (migrated), default personas, LLM backend, council, web layer."""
+    from . import db, rounds
+    from .llm.ollama_backend import OllamaBackend
+    from .personas import seed_default_personas
+    from .web import init_app as init_web
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                static_folder=str(PROJECT_ROOT / "static"))
+    app.config.update(SETTINGS=settings, SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+                      MAX_CONTENT_LENGTH=16 * 1024 * 1024)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    with db.session_scope(app) as session:
+        seed_default_personas(session, PROJECT_ROOT / "personas")
+    backend = OllamaBackend(settings.ollama_host, timeout=max(settings.worker_timeout,
+                                                              settings.synth_timeout),
+                            keep_alive=settings.keep_alive)
+    app.extensions["council_llm"] = backend
+    rounds.init_app(app, backend)
+    init_web(app)
+    return app

@@ -1,0 +1,95 @@
+"""Settings, read once from environment variables.
+
+Every setting has a default that works for a local Ollama; the README lists them all (a test
+checks that it does).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the app cannot use."""
+
+
+def _number(env: dict[str, str], name: str, default: float, kind: type = float) -> Any:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}; unset it or give a number "
+                            f"(default {default}).") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0 (default {default}).")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about the app; built by `from_env`, replaced wholesale in tests."""
+
+    ollama_host: str = "http://127.0.0.1:11434"
+    worker_model: str = "qwen2.5:3b"
+    synth_model: str = "qwen2.5:7b"
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""
+    worker_timeout: float = 120.0
+    synth_timeout: float = 300.0
+    max_parallel_workers: int = 4
+    num_ctx: int = 4096
+    num_predict: int = 1024
+    keep_alive: str = "10m"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    demo: bool = False
+    secret_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'council.db'}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read the documented environment variables; keyword overrides win (the CLI uses them)."""
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("COUNCIL_DATA_DIR") or PROJECT_ROOT / "data")
+        values: dict[str, Any] = dict(
+            ollama_host=env.get("OLLAMA_HOST") or cls.ollama_host,
+            worker_model=env.get("COUNCIL_WORKER_MODEL") or cls.worker_model,
+            synth_model=env.get("COUNCIL_SYNTH_MODEL") or cls.synth_model,
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL", ""),
+            worker_timeout=_number(env, "COUNCIL_WORKER_TIMEOUT", cls.worker_timeout),
+            synth_timeout=_number(env, "COUNCIL_SYNTH_TIMEOUT", cls.synth_timeout),
+            max_parallel_workers=_number(env, "COUNCIL_MAX_PARALLEL", cls.max_parallel_workers, int),
+            num_ctx=_number(env, "COUNCIL_NUM_CTX", cls.num_ctx, int),
+            num_predict=_number(env, "COUNCIL_NUM_PREDICT", cls.num_predict, int),
+            keep_alive=env.get("COUNCIL_KEEP_ALIVE") or cls.keep_alive,
+            host=env.get("COUNCIL_HOST") or cls.host,
+            port=_number(env, "COUNCIL_PORT", cls.port, int),
+            secret_key=env.get("COUNCIL_SECRET_KEY", ""),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> "Settings":
+        """A copy with some fields changed; the database URL follows a new data dir unless given."""
+        if "data_dir" in changes and "database_url" not in changes:
+            changes["database_url"] = ""
+        return replace(self, **changes)
+
+
+ENVIRONMENT_VARIABLES = (
+    "OLLAMA_HOST", "COUNCIL_WORKER_MODEL", "COUNCIL_SYNTH_MODEL", "COUNCIL_DATA_DIR",
+    "DATABASE_URL", "COUNCIL_WORKER_TIMEOUT", "COUNCIL_SYNTH_TIMEOUT", "COUNCIL_MAX_PARALLEL",
+    "COUNCIL_NUM_CTX", "COUNCIL_NUM_PREDICT", "COUNCIL_KEEP_ALIVE", "COUNCIL_HOST", "COUNCIL_PORT",
+    "COUNCIL_SECRET_KEY",
+)

@@ -1,0 +1,81 @@
+"""The database: one engine and session factory per app, schema kept current by Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import Round, Synthesis, WorkerAnswer, utcnow
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision, keeping every existing row."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def mark_interrupted(session: Session) -> int:
+    """Rounds left running by a previous process can never finish: say so instead of spinning."""
+    count = 0
+    for model in (WorkerAnswer, Synthesis, Round):
+        result = session.execute(update(model).where(model.status == "running")
+                                 .values(status="interrupted", finished_at=utcnow()))
+        count += result.rowcount or 0
+    session.commit()
+    return count
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["SETTINGS"]
+    engine = make_engine(settings.database_url)
+    upgrade_schema(engine)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["council_db"] = factory
+    with factory() as session:
+        mark_interrupted(session)
+
+
+def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
+    return (app or current_app).extensions["council_db"]
+
+
+@contextmanager
+def session_scope(app: Flask | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error; one per unit of work."""
+    with session_factory(app)() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,94 @@
+"""The small interface every chat backend offers, and the errors it may raise.
+
+A round only ever sees `ChatBackend`: `stream_chat` yields text deltas and then one `ChatStats`,
+so the Ollama client, an OpenAI-compatible server or anything else can sit behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    """Ollama's final-chunk fields; durations are nanoseconds as Ollama reports them."""
+
+    done_reason: str | None = None
+    prompt_eval_count: int | None = None
+    eval_count: int | None = None
+    prompt_eval_duration_ns: int | None = None
+    eval_duration_ns: int | None = None
+    total_duration_ns: int | None = None
+    load_duration_ns: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """What the browser shows under an answer: tokens and speed."""
+        tokens_per_s = None
+        if self.eval_count and self.eval_duration_ns:
+            tokens_per_s = round(self.eval_count / (self.eval_duration_ns / 1e9), 1)
+        return {"eval_count": self.eval_count, "prompt_eval_count": self.prompt_eval_count,
+                "eval_duration_ns": self.eval_duration_ns,
+                "total_duration_ns": self.total_duration_ns, "tokens_per_s": tokens_per_s,
+                "done_reason": self.done_reason}
+
+
+STAT_FIELDS = ("done_reason", "prompt_eval_count", "eval_count", "prompt_eval_duration_ns",
+               "eval_duration_ns", "total_duration_ns", "load_duration_ns")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    size: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendHealth:
+    reachable: bool
+    kind: str
+    host: str
+    version: str | None = None
+    error: str | None = None
+
+
+ChatMessage = dict[str, str]
+ChatChunk = str | ChatStats
+
+
+class LLMError(Exception):
+    """A failure a user can act on; the message says how."""
+
+    kind = "error"
+
+
+class BackendUnreachable(LLMError):
+    kind = "unreachable"
+
+
+class ModelNotFound(LLMError):
+    kind = "model_not_found"
+
+
+class StreamError(LLMError):
+    kind = "stream_error"
+
+
+class LLMTimeout(LLMError):
+    kind = "timeout"
+
+
+class ChatBackend(Protocol):
+    kind: str
+    host: str
+
+    def stream_chat(self, model: str, messages: list[ChatMessage],
+                    options: dict[str, Any] | None = None) -> Iterator[ChatChunk]:
+        """Yield text deltas as `str`, then exactly one `ChatStats` when the model is done."""
+        ...
+
+    def list_models(self) -> list[ModelInfo]: ...
+
+    def health(self) -> BackendHealth: ...

@@ -1,0 +1,136 @@
+"""The database schema: typed SQLAlchemy 2 models.
+
+Changes to this file need an Alembic revision in `council/migrations/versions/` so that a
+user's existing database is upgraded, never recreated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .llm.base import STAT_FIELDS, ChatStats
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Persona(Base):
+    """A worker persona: a system prompt (later a LoRA adapter) over the worker model."""
+
+    __tablename__ = "personas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    system_prompt: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    temperature: Mapped[float] = mapped_column(Float, default=0.7)
+    top_p: Mapped[float] = mapped_column(Float, default=0.9)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    color: Mapped[str] = mapped_column(String(7), default="#4f8cff")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(32), default="user")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="New conversation")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    rounds: Mapped[list[Round]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", order_by="Round.id")
+
+
+class Round(Base):
+    """One user message and everything the council did with it."""
+
+    __tablename__ = "rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                                 index=True)
+    user_message: Mapped[str] = mapped_column(Text)
+    # running | done | stopped | failed | interrupted
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="rounds")
+    answers: Mapped[list[WorkerAnswer]] = relationship(
+        back_populates="round", cascade="all, delete-orphan", order_by="WorkerAnswer.id")
+    synthesis: Mapped[Synthesis | None] = relationship(
+        back_populates="round", cascade="all, delete-orphan", uselist=False)
+
+
+class _GenerationMixin:
+    """What one streamed generation leaves behind: text, outcome and Ollama's final-chunk stats."""
+
+    model: Mapped[str] = mapped_column(String(200))
+    # running | done | failed | timeout | stopped | interrupted
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    done_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    prompt_eval_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eval_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prompt_eval_duration_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    eval_duration_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    total_duration_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    load_duration_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_token_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    def stats(self) -> ChatStats:
+        return ChatStats(**{name: getattr(self, name) for name in STAT_FIELDS})
+
+
+class WorkerAnswer(_GenerationMixin, Base):
+    __tablename__ = "worker_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    persona_id: Mapped[int | None] = mapped_column(ForeignKey("personas.id", ondelete="SET NULL"),
+                                                   nullable=True)
+    # Snapshots, so a round still reads right after the persona is edited or deleted.
+    persona_name: Mapped[str] = mapped_column(String(80))
+    persona_color: Mapped[str] = mapped_column(String(7), default="#4f8cff")
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    round: Mapped[Round] = relationship(back_populates="answers")
+
+
+class Synthesis(_GenerationMixin, Base):
+    __tablename__ = "syntheses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
+
+    round: Mapped[Round] = relationship(back_populates="synthesis")
+
+
+class AppState(Base):
+    """Small key/value facts the app keeps about itself (e.g. which shipped personas it seeded)."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)

@@ -1,0 +1,326 @@
+"""One council round: route → workers in parallel → synthesis, each step emitting events.
+
+`Council.start_round` stores the round and returns at once; a background thread then runs
+`route_message`, streams every selected worker at the same time (a thread each, at most
+`max_parallel_workers`), and streams the synthesizer over the answers that came back. A worker
+that fails, times out or is stopped is finished on its own; the rest carry on.
+
+Events go through the `emit(event, payload)` callable the caller passes in (the Socket.IO
+layer sends them to the asking browser; tests and benchmarks collect them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from .config import Settings
+from .db import session_scope
+from .llm.base import STAT_FIELDS, ChatBackend, ChatMessage, ChatStats, LLMError
+from .models import Conversation, Persona, Round, Synthesis, WorkerAnswer, utcnow
+from .personas import list_personas
+from .prompts import LabelledAnswer, PastRound, load_history, synthesis_messages, worker_messages
+from .router import route_message
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, dict[str, Any]], None]
+MAX_MESSAGE_CHARS = 20_000
+
+
+class RoundError(ValueError):
+    """A round that cannot start; the message says why."""
+
+
+@dataclass
+class Generation:
+    """One streamed generation (a worker answer or the synthesis) while it runs.
+
+    Whoever moves it out of "running" first (the streaming thread when the model finishes or
+    fails, the round when it stops or times out) owns writing its final state.
+    """
+
+    row_id: int
+    model: str
+    messages: list[ChatMessage]
+    options: dict[str, Any]
+    on_token: Callable[[str], None]
+    parts: list[str] = field(default_factory=list)
+    stats: ChatStats | None = None
+    status: str = "running"
+    error: str | None = None
+    started: float | None = None
+    first_token_at: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def add_token(self, delta: str) -> bool:
+        with self.lock:
+            if self.status != "running":
+                return False
+            if self.first_token_at is None:
+                self.first_token_at = time.time()
+            self.parts.append(delta)
+            self.on_token(delta)
+            return True
+
+    def finish(self, status: str, error: str | None = None) -> bool:
+        with self.lock:
+            if self.status != "running":
+                return False
+            self.status, self.error = status, error
+            return True
+
+
+@dataclass
+class RoundControl:
+    """What the rest of the app can do to a running round: ask it to stop."""
+
+    round_id: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self.changed.set()
+
+
+def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.Event) -> None:
+    """Stream one model answer into `gen`, stopping early once the round has finished it."""
+    gen.started = time.monotonic()
+    try:
+        if gen.status != "running":
+            return
+        for chunk in backend.stream_chat(gen.model, gen.messages, gen.options):
+            if isinstance(chunk, ChatStats):
+                gen.stats = chunk
+            elif not gen.add_token(chunk):
+                return
+        gen.finish("done")
+    except LLMError as exc:
+        gen.finish("failed", str(exc))
+    except Exception as exc:  # a bug or an unexpected client error must not hang the round
+        log.exception("generation for %s crashed", gen.model)
+        gen.finish("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
+    finally:
+        changed.set()
+
+
+class Council:
+    """Starts, runs and stops rounds for one app; built by `init_app`, one per app."""
+
+    def __init__(self, app: Flask, backend: ChatBackend, settings: Settings) -> None:
+        self.app, self.backend, self.settings = app, backend, settings
+        self.active: dict[int, RoundControl] = {}
+        self.threads: dict[int, threading.Thread] = {}
+        self.lock = threading.Lock()
+
+    # --- starting and stopping -------------------------------------------------------------
+
+    def start_round(self, conversation_id: int, text: str, emit: Emit) -> int:
+        """Store the round and its planned answers, then run it in the background."""
+        text = (text or "").strip()
+        if not text:
+            raise RoundError("Type a question first.")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise RoundError(f"That message is {len(text):,} characters; the limit is "
+                             f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it in parts.")
+        with session_scope(self.app) as session:
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise RoundError("That conversation no longer exists; start a new one.")
+            decisions = [d for d in route_message(list_personas(session), text) if d.selected]
+            if not decisions:
+                raise RoundError("No persona is enabled. Enable one on the Personas page.")
+            round_ = Round(conversation_id=conversation_id, user_message=text)
+            session.add(round_)
+            if conversation.title == "New conversation" and not conversation.rounds:
+                conversation.title = text.splitlines()[0][:60]
+            conversation.updated_at = utcnow()
+            session.flush()
+            plan = []
+            for decision in decisions:
+                persona = decision.persona
+                answer = WorkerAnswer(round_id=round_.id, persona_id=persona.id,
+                                      persona_name=persona.name, persona_color=persona.color,
+                                      model=persona.model or self.settings.worker_model,
+                                      weight=decision.weight, options=self._options(persona))
+                session.add(answer)
+                plan.append((answer, persona))
+            session.flush()
+            history = load_history(session, conversation_id, round_.id)
+            round_id = round_.id
+            workers = [self._worker_generation(round_id, answer, persona, history, text, emit)
+                       for answer, persona in plan]
+            started = {"round_id": round_id, "conversation_id": conversation_id,
+                       "user_message": text, "synth_model": self.settings.synth_model,
+                       "workers": [{"answer_id": a.id, "persona_id": p.id, "name": p.name,
+                                    "color": p.color, "model": a.model, "weight": a.weight}
+                                   for a, p in plan]}
+        control = RoundControl(round_id)
+        thread = threading.Thread(target=self._run_round, name=f"round-{round_id}",
+                                  args=(control, conversation_id, text, history, workers, emit),
+                                  daemon=True)
+        with self.lock:
+            self.active[round_id] = control
+            self.threads[round_id] = thread
+        emit("round_started", started)
+        thread.start()
+        return round_id
+
+    def stop_round(self, round_id: int) -> bool:
+        """Ask a running round to stop; partial answers are kept and marked stopped."""
+        with self.lock:
+            control = self.active.get(round_id)
+        if control is None:
+            return False
+        control.stop()
+        return True
+
+    def wait(self, round_id: int, timeout: float | None = None) -> bool:
+        """Block until a round's thread has finished (tests, benchmarks, shutdown)."""
+        with self.lock:
+            thread = self.threads.get(round_id)
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    # --- the round itself ------------------------------------------------------------------
+
+    def _options(self, persona: Persona) -> dict[str, Any]:
+        return {"temperature": persona.temperature, "top_p": persona.top_p,
+                "num_ctx": self.settings.num_ctx, "num_predict": self.settings.num_predict}
+
+    def _worker_generation(self, round_id: int, answer: WorkerAnswer, persona: Persona,
+                           history: list[PastRound], question: str, emit: Emit) -> Generation:
+        messages = worker_messages(persona.system_prompt, persona.id, history, question,
+                                   self.settings.num_ctx, self.settings.num_predict)
+        return Generation(
+            row_id=answer.id, model=answer.model, messages=messages, options=dict(answer.options),
+            on_token=lambda delta: emit("worker_token", {"round_id": round_id,
+                                                         "answer_id": answer.id, "delta": delta}))
+
+    def _run_round(self, control: RoundControl, conversation_id: int, question: str,
+                   history: list[PastRound], workers: list[Generation], emit: Emit) -> None:
+        round_id = control.round_id
+        try:
+            self._run_generations(control, workers, self.settings.worker_timeout,
+                                  lambda gen: self._finish_worker(round_id, gen, emit))
+            status, error = self._synthesize(control, question, history, workers, emit)
+        except Exception as exc:  # keep the app serving and the round explained
+            log.exception("round %s crashed", round_id)
+            status, error = "failed", f"Internal error: {type(exc).__name__}: {exc}"
+        with session_scope(self.app) as session:
+            round_ = session.get(Round, round_id)
+            if round_ is not None:
+                round_.status, round_.error, round_.finished_at = status, error, utcnow()
+        with self.lock:
+            self.active.pop(round_id, None)
+        if status == "failed":
+            emit("round_error", {"round_id": round_id, "error": error})
+        emit("round_done", {"round_id": round_id, "conversation_id": conversation_id,
+                            "status": status, "error": error})
+
+    def _run_generations(self, control: RoundControl, gens: list[Generation], timeout: float,
+                         on_finish: Callable[[Generation], None]) -> None:
+        """Run generations in parallel until each is done, failed, timed out or stopped."""
+        pool = ThreadPoolExecutor(max_workers=min(self.settings.max_parallel_workers, len(gens)),
+                                  thread_name_prefix=f"round-{control.round_id}")
+        try:
+            for gen in gens:
+                pool.submit(stream_generation, self.backend, gen, control.changed)
+            pending = list(gens)
+            while pending:
+                control.changed.clear()
+                now = time.monotonic()
+                for gen in pending:
+                    if control.cancel.is_set():
+                        gen.finish("stopped", "Stopped by you; the partial answer is kept.")
+                    elif gen.started is not None and now - gen.started > timeout:
+                        gen.finish("timeout", f"{gen.model} took longer than {timeout:g} s "
+                                              f"(COUNCIL_WORKER_TIMEOUT / COUNCIL_SYNTH_TIMEOUT).")
+                finished = [gen for gen in pending if gen.status != "running"]
+                for gen in finished:
+                    on_finish(gen)
+                pending = [gen for gen in pending if gen.status == "running"]
+                if pending:
+                    deadlines = [g.started + timeout - now for g in pending if g.started]
+                    control.changed.wait(min(deadlines, default=timeout) + 0.01)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _store_generation(self, model: type[WorkerAnswer] | type[Synthesis], gen: Generation) -> None:
+        stats = gen.stats or ChatStats()
+        with session_scope(self.app) as session:
+            row = session.get(model, gen.row_id)
+            if row is None:
+                return
+            row.status, row.error, row.text = gen.status, gen.error, gen.text
+            row.finished_at = utcnow()
+            if gen.first_token_at is not None:
+                row.first_token_at = datetime.fromtimestamp(gen.first_token_at, tz=timezone.utc)
+            for name in STAT_FIELDS:
+                setattr(row, name, getattr(stats, name))
+
+    def _finish_worker(self, round_id: int, gen: Generation, emit: Emit) -> None:
+        self._store_generation(WorkerAnswer, gen)
+        emit("worker_done", {"round_id": round_id, "answer_id": gen.row_id, "status": gen.status,
+                             "error": gen.error, "text": gen.text, "stats": (gen.stats or ChatStats()).summary()})
+
+    def _synthesize(self, control: RoundControl, question: str, history: list[PastRound],
+                    workers: list[Generation], emit: Emit) -> tuple[str, str | None]:
+        round_id = control.round_id
+        if control.cancel.is_set():
+            return "stopped", "Stopped by you before the synthesis."
+        usable = [gen for gen in workers if gen.status == "done" and gen.text.strip()]
+        if not usable:
+            reasons = "; ".join(f"{gen.model}: {gen.error or gen.status}" for gen in workers)
+            return "failed", f"Every worker failed, so there is nothing to synthesize. {reasons}"
+        with session_scope(self.app) as session:
+            answers = {a.id: a for a in session.scalars(
+                select(WorkerAnswer).where(WorkerAnswer.round_id == round_id))}
+            labelled = [LabelledAnswer(answers[g.row_id].persona_name, answers[g.row_id].weight,
+                                       g.text) for g in usable]
+            synthesis = Synthesis(round_id=round_id, model=self.settings.synth_model)
+            session.add(synthesis)
+            session.flush()
+            synthesis_id = synthesis.id
+        messages = synthesis_messages(history, question, labelled, self.settings.num_ctx,
+                                      self.settings.num_predict)
+        gen = Generation(row_id=synthesis_id, model=self.settings.synth_model, messages=messages,
+                         options={"num_ctx": self.settings.num_ctx,
+                                  "num_predict": self.settings.num_predict, "temperature": 0.4},
+                         on_token=lambda delta: emit("synth_token",
+                                                     {"round_id": round_id, "delta": delta}))
+        emit("synth_started", {"round_id": round_id, "model": gen.model,
+                               "answers": [a.name for a in labelled]})
+        self._run_generations(control, [gen], self.settings.synth_timeout,
+                              lambda g: self._store_generation(Synthesis, g))
+        emit("synth_done", {"round_id": round_id, "status": gen.status, "error": gen.error,
+                            "text": gen.text, "stats": (gen.stats or ChatStats()).summary()})
+        if gen.status == "done":
+            return "done", None
+        if gen.status == "stopped":
+            return "stopped", gen.error
+        return "failed", f"The synthesizer failed: {gen.error}"
+
+
+def init_app(app: Flask, backend: ChatBackend) -> None:
+    app.extensions["council"] = Council(app, backend, app.config["SETTINGS"])
+
+
+def get_council(app: Flask) -> Council:
+    return app.extensions["council"]

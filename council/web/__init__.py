@@ -1,0 +1,19 @@
+"""The web layer: one blueprint per feature, plus the Socket.IO events of a round."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ..extensions import socketio
+
+
+def init_app(app: Flask) -> None:
+    from . import events, personas, status
+    from . import council as council_pages
+
+    app.register_blueprint(council_pages.bp)
+    app.register_blueprint(personas.bp)
+    app.register_blueprint(status.bp)
+    app.context_processor(status.template_globals)
+    socketio.init_app(app)
+    events.register()

@@ -1,0 +1,117 @@
+"""The council page and the conversations JSON API it uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..db import session_scope
+from ..models import Conversation, Round, utcnow
+
+bp = Blueprint("council", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("council/index.html")
+
+
+def conversation_summary(conversation: Conversation) -> dict[str, Any]:
+    return {"id": conversation.id, "title": conversation.title,
+            "updated_at": conversation.updated_at.isoformat()}
+
+
+def round_payload(round_: Round) -> dict[str, Any]:
+    """A stored round in the same shape the live events build up in the browser."""
+    synthesis = round_.synthesis
+    return {
+        "round_id": round_.id, "user_message": round_.user_message, "status": round_.status,
+        "error": round_.error,
+        "workers": [{"answer_id": a.id, "persona_id": a.persona_id, "name": a.persona_name,
+                     "color": a.persona_color, "model": a.model, "weight": a.weight,
+                     "status": a.status, "error": a.error, "text": a.text,
+                     "stats": a.stats().summary()} for a in round_.answers],
+        "synthesis": None if synthesis is None else {
+            "model": synthesis.model, "status": synthesis.status, "error": synthesis.error,
+            "text": synthesis.text, "stats": synthesis.stats().summary()},
+    }
+
+
+def _title_from(payload: Any) -> str:
+    title = str((payload or {}).get("title") or "").strip() if isinstance(payload, dict) else ""
+    if not title:
+        abort(400, "Give the conversation a title.")
+    if len(title) > 200:
+        abort(400, "Keep the title to 200 characters or fewer.")
+    return title
+
+
+@bp.get("/api/conversations")
+def list_conversations() -> Any:
+    with session_scope() as session:
+        conversations = session.scalars(select(Conversation)
+                                        .order_by(Conversation.updated_at.desc()))
+        return jsonify([conversation_summary(c) for c in conversations])
+
+
+@bp.post("/api/conversations")
+def create_conversation() -> Any:
+    payload = request.get_json(silent=True) or {}
+    with session_scope() as session:
+        conversation = Conversation(title=_title_from(payload) if payload.get("title")
+                                    else "New conversation")
+        session.add(conversation)
+        session.flush()
+        return jsonify(conversation_summary(conversation)), 201
+
+
+@bp.get("/api/conversations/<int:conversation_id>")
+def get_conversation(conversation_id: int) -> Any:
+    with session_scope() as session:
+        conversation = session.scalar(
+            select(Conversation).where(Conversation.id == conversation_id).options(
+                selectinload(Conversation.rounds).selectinload(Round.answers),
+                selectinload(Conversation.rounds).selectinload(Round.synthesis)))
+        if conversation is None:
+            abort(404, "No such conversation.")
+        return jsonify({**conversation_summary(conversation),
+                        "rounds": [round_payload(r) for r in conversation.rounds]})
+
+
+@bp.patch("/api/conversations/<int:conversation_id>")
+def rename_conversation(conversation_id: int) -> Any:
+    title = _title_from(request.get_json(silent=True))
+    with session_scope() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            abort(404, "No such conversation.")
+        conversation.title, conversation.updated_at = title, utcnow()
+        return jsonify(conversation_summary(conversation))
+
+
+@bp.delete("/api/conversations/<int:conversation_id>")
+def delete_conversation(conversation_id: int) -> Any:
+    council = current_app.extensions["council"]
+    with session_scope() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            abort(404, "No such conversation.")
+        for round_ in conversation.rounds:
+            council.stop_round(round_.id)
+        session.delete(conversation)
+    return "", 204
+
+
+@bp.app_errorhandler(400)
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+@bp.app_errorhandler(413)
+def json_or_page_error(error: Any) -> Any:
+    """API callers get `{"error": ...}`; pages get the same message in the layout."""
+    message = getattr(error, "description", str(error))
+    if request.path.startswith("/api/"):
+        return jsonify({"error": message}), error.code
+    return render_template("error.html", code=error.code, message=message), error.code

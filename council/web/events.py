@@ -1,0 +1,58 @@
+"""Socket.IO events: the browser asks and stops; the round's events go back to that browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+
+from ..db import session_scope
+from ..extensions import socketio
+from ..models import Conversation
+from ..rounds import RoundError, get_council
+
+_registered = False
+
+
+def ask(data: Any) -> dict[str, Any]:
+    """Start a round; the acknowledgement says which round (or why not)."""
+    if not isinstance(data, dict):
+        return {"ok": False, "error": "Send {\"conversation_id\": ..., \"text\": ...}."}
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    sid = request.sid  # type: ignore[attr-defined]
+    conversation_id = data.get("conversation_id")
+    if conversation_id is None:
+        with session_scope(app) as session:
+            conversation = Conversation()
+            session.add(conversation)
+            session.flush()
+            conversation_id = conversation.id
+    if not isinstance(conversation_id, int):
+        return {"ok": False, "error": "conversation_id must be a number."}
+
+    def emit_to_asker(event: str, payload: dict[str, Any]) -> None:
+        socketio.emit(event, payload, to=sid)
+
+    try:
+        round_id = get_council(app).start_round(conversation_id, str(data.get("text") or ""),
+                                                emit_to_asker)
+    except RoundError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "round_id": round_id, "conversation_id": conversation_id}
+
+
+def stop_round(data: Any) -> dict[str, Any]:
+    round_id = data.get("round_id") if isinstance(data, dict) else None
+    if not isinstance(round_id, int):
+        return {"ok": False, "error": "round_id must be a number."}
+    stopped = get_council(current_app).stop_round(round_id)  # type: ignore[arg-type]
+    return {"ok": stopped, "error": None if stopped else "That round is not running."}
+
+
+def register() -> None:
+    """Attach the handlers once, whichever app binds the shared SocketIO object first."""
+    global _registered
+    if not _registered:
+        socketio.on_event("ask", ask)
+        socketio.on_event("stop_round", stop_round)
+        _registered = True

@@ -1,0 +1,61 @@
+"""Start AI Council: `python run.py [--host HOST] [--port PORT] [--demo] [--allow-remote]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from council import create_app
+from council.config import Settings, SettingsError
+from council.extensions import socketio
+from council.llm.demo_server import DemoServer
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="AI Council: a local council of models.")
+    parser.add_argument("--host", help="address to bind (default COUNCIL_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default COUNCIL_PORT or 5000)")
+    parser.add_argument("--demo", action="store_true",
+                        help="start the built-in demo server (speaks Ollama's API with canned "
+                             "answers) and use it instead of Ollama")
+    parser.add_argument("--demo-token-delay", type=float, default=0.03,
+                        help="seconds between demo tokens (default 0.03)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow binding an address other than localhost")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if settings.host not in LOCAL_HOSTS and not args.allow_remote:
+        print(f"error: refusing to bind {settings.host}: anyone who can reach it could read your "
+              f"conversations. Pass --allow-remote if you really mean it.", file=sys.stderr)
+        return 2
+    if settings.host not in LOCAL_HOSTS:
+        print(f"warning: binding {settings.host}; AI Council has no login.", file=sys.stderr)
+    demo = None
+    if args.demo:
+        demo = DemoServer(token_delay=args.demo_token_delay).start()
+        settings = settings.with_changes(ollama_host=demo.url, demo=True)
+        print(f"demo backend: {demo.url} (canned answers, not a real model)", flush=True)
+    app = create_app(settings)
+    print(f"AI Council on http://{settings.host}:{settings.port}", flush=True)
+    try:
+        socketio.run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True,
+                     use_reloader=False, log_output=False)
+    finally:
+        if demo is not None:
+            demo.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

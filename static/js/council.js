@@ -1,0 +1,286 @@
+// The council page: conversations on the left, rounds streaming in on the right.
+// Every model text goes through renderMarkdown (sanitised); names and errors use textContent.
+(function () {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    list: $("conversation-list"), listEmpty: $("conversation-empty"), thread: $("thread"),
+    threadEmpty: $("thread-empty"), form: $("ask-form"), question: $("question"), send: $("send"),
+    stop: $("stop"), error: $("ask-error"), newConversation: $("new-conversation"),
+  };
+  const state = {conversations: [], current: null, activeRound: null, rounds: new Map()};
+  const socket = io({transports: ["websocket", "polling"]});
+
+  // --- helpers ---------------------------------------------------------------------------
+
+  async function api(method, url, body) {
+    const options = {method, headers: {"Content-Type": "application/json"}};
+    if (body !== undefined) options.body = JSON.stringify(body);
+    const response = await fetch(url, options);
+    if (!response.ok) {
+      let message = `${response.status} ${response.statusText}`;
+      try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
+      throw new Error(message);
+    }
+    return response.status === 204 ? null : response.json();
+  }
+
+  function showError(message) {
+    els.error.textContent = message || "";
+    els.error.hidden = !message;
+  }
+
+  function statsText(stats) {
+    if (!stats || !stats.eval_count) return "";
+    const speed = stats.tokens_per_s ? ` · ${stats.tokens_per_s} tok/s` : "";
+    const cut = stats.done_reason === "length" ? " · cut at the length limit" : "";
+    return `${stats.eval_count} tokens${speed}${cut}`;
+  }
+
+  const STATE_LABELS = {running: "answering…", done: "", failed: "failed", timeout: "timed out",
+                        stopped: "stopped", interrupted: "interrupted"};
+
+  function scheduleRender(part) {
+    if (part.pending) return;
+    part.pending = true;
+    requestAnimationFrame(() => {
+      part.pending = false;
+      renderMarkdown(part.body, part.text);
+    });
+  }
+
+  function copyText(text, button) {
+    const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1200); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => { button.textContent = "Copy failed"; });
+    } else {
+      const area = document.createElement("textarea");
+      area.value = text; document.body.appendChild(area); area.select();
+      document.execCommand("copy"); area.remove(); done();
+    }
+  }
+
+  // --- rendering rounds ------------------------------------------------------------------
+
+  function finishPart(part, info) {
+    part.text = info.text ?? part.text;
+    part.el.dataset.status = info.status;
+    part.stateEl.textContent = STATE_LABELS[info.status] ?? info.status;
+    part.statsEl.textContent = statsText(info.stats);
+    if (part.errorEl) {
+      part.errorEl.textContent = info.error || "";
+      part.errorEl.hidden = !info.error;
+    }
+    renderMarkdown(part.body, part.text);
+  }
+
+  function addRound(data) {
+    els.threadEmpty.hidden = true;
+    const node = $("round-template").content.firstElementChild.cloneNode(true);
+    node.dataset.roundId = data.round_id;
+    node.querySelector(".user-message").textContent = data.user_message;
+    const round = {el: node, workers: new Map(), synth: null};
+    const workersEl = node.querySelector(".workers");
+    for (const w of data.workers) {
+      const card = $("worker-template").content.firstElementChild.cloneNode(true);
+      card.dataset.answerId = w.answer_id;
+      card.style.setProperty("--persona-color", w.color);
+      card.querySelector(".dot").style.background = w.color;
+      card.querySelector(".name").textContent = w.name;
+      card.querySelector(".model").textContent = w.model;
+      const part = {el: card, body: card.querySelector(".body"), text: w.text || "",
+                    stateEl: card.querySelector(".state"), statsEl: card.querySelector(".stats"),
+                    errorEl: card.querySelector(".error")};
+      card.querySelector(".copy").addEventListener("click", (e) => copyText(part.text, e.currentTarget));
+      round.workers.set(w.answer_id, part);
+      workersEl.appendChild(card);
+      finishPart(part, {status: w.status || "running", text: part.text, stats: w.stats, error: w.error});
+    }
+    const synthEl = node.querySelector(".synthesis");
+    round.synth = {el: synthEl, body: synthEl.querySelector(".body"), text: "",
+                   stateEl: synthEl.querySelector(".state"), statsEl: synthEl.querySelector(".stats")};
+    synthEl.querySelector(".copy").addEventListener("click", (e) => copyText(round.synth.text, e.currentTarget));
+    if (data.synthesis) showSynthesis(round, data.synthesis);
+    if (data.status && data.status !== "running") endRound(round, data);
+    state.rounds.set(data.round_id, round);
+    els.thread.appendChild(node);
+    node.scrollIntoView({block: "end"});
+    return round;
+  }
+
+  function showSynthesis(round, info) {
+    round.synth.el.hidden = false;
+    round.synth.el.querySelector(".model").textContent = info.model || "";
+    finishPart(round.synth, {status: info.status || "running", text: info.text || "", stats: info.stats});
+  }
+
+  function endRound(round, info) {
+    round.el.dataset.status = info.status;
+    const errorEl = round.el.querySelector(".round-error");
+    if (info.error && info.status !== "done") {
+      errorEl.textContent = info.error;
+      errorEl.hidden = false;
+    }
+  }
+
+  function clearThread() {
+    state.rounds.clear();
+    els.thread.querySelectorAll(".round").forEach((n) => n.remove());
+    els.threadEmpty.hidden = false;
+  }
+
+  // --- conversations ---------------------------------------------------------------------
+
+  function renderConversationList() {
+    els.list.replaceChildren();
+    els.listEmpty.hidden = state.conversations.length > 0;
+    for (const c of state.conversations) {
+      const li = document.createElement("li");
+      li.dataset.conversationId = c.id;
+      if (c.id === state.current) li.setAttribute("aria-current", "true");
+      const open = document.createElement("button");
+      open.type = "button"; open.className = "open"; open.textContent = c.title;
+      open.addEventListener("click", () => selectConversation(c.id));
+      const rename = document.createElement("button");
+      rename.type = "button"; rename.className = "icon"; rename.title = "Rename"; rename.textContent = "✎";
+      rename.addEventListener("click", () => renameConversation(c));
+      const remove = document.createElement("button");
+      remove.type = "button"; remove.className = "icon"; remove.title = "Delete"; remove.textContent = "🗑";
+      remove.addEventListener("click", () => deleteConversation(c));
+      li.append(open, rename, remove);
+      els.list.appendChild(li);
+    }
+  }
+
+  async function refreshConversations() {
+    state.conversations = await api("GET", "/api/conversations");
+    renderConversationList();
+  }
+
+  async function selectConversation(id) {
+    state.current = id;
+    renderConversationList();
+    clearThread();
+    if (id === null) return;
+    try {
+      const conversation = await api("GET", `/api/conversations/${id}`);
+      conversation.rounds.forEach(addRound);
+    } catch (err) {
+      showError(`Could not load that conversation: ${err.message}`);
+    }
+  }
+
+  async function newConversation() {
+    const created = await api("POST", "/api/conversations", {});
+    await refreshConversations();
+    await selectConversation(created.id);
+    els.question.focus();
+  }
+
+  async function renameConversation(c) {
+    const title = prompt("Rename conversation", c.title);
+    if (title === null || !title.trim()) return;
+    try {
+      await api("PATCH", `/api/conversations/${c.id}`, {title: title.trim()});
+      await refreshConversations();
+    } catch (err) { showError(err.message); }
+  }
+
+  async function deleteConversation(c) {
+    if (!confirm(`Delete “${c.title}” and all its rounds?`)) return;
+    try {
+      await api("DELETE", `/api/conversations/${c.id}`);
+      if (state.current === c.id) await selectConversation(null);
+      await refreshConversations();
+    } catch (err) { showError(err.message); }
+  }
+
+  // --- asking and streaming ----------------------------------------------------------------
+
+  function setBusy(roundId) {
+    state.activeRound = roundId;
+    els.stop.hidden = roundId === null;
+    els.send.disabled = roundId !== null;
+  }
+
+  function ask() {
+    const text = els.question.value.trim();
+    if (!text || state.activeRound !== null) return;
+    showError("");
+    els.send.disabled = true;
+    socket.emit("ask", {conversation_id: state.current, text}, (ack) => {
+      if (!ack || !ack.ok) {
+        els.send.disabled = false;
+        showError((ack && ack.error) || "The server did not accept the question.");
+        return;
+      }
+      els.question.value = "";
+      if (state.current !== ack.conversation_id) {
+        state.current = ack.conversation_id;
+        refreshConversations();
+      }
+    });
+  }
+
+  socket.on("round_started", (data) => {
+    if (data.conversation_id !== state.current && state.current !== null) return;
+    addRound({...data, status: "running"});
+    setBusy(data.round_id);
+  });
+  socket.on("worker_token", (data) => {
+    const part = state.rounds.get(data.round_id)?.workers.get(data.answer_id);
+    if (!part) return;
+    part.text += data.delta;
+    scheduleRender(part);
+  });
+  socket.on("worker_done", (data) => {
+    const part = state.rounds.get(data.round_id)?.workers.get(data.answer_id);
+    if (part) finishPart(part, data);
+  });
+  socket.on("synth_started", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) showSynthesis(round, {model: data.model, status: "running"});
+  });
+  socket.on("synth_token", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (!round) return;
+    round.synth.text += data.delta;
+    scheduleRender(round.synth);
+  });
+  socket.on("synth_done", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) finishPart(round.synth, data);
+  });
+  socket.on("round_error", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) endRound(round, {status: "failed", error: data.error});
+  });
+  socket.on("round_done", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) endRound(round, data);
+    if (state.activeRound === data.round_id) setBusy(null);
+    refreshConversations();
+  });
+  socket.on("connect_error", () => showError("Lost the connection to the app; retrying…"));
+  socket.on("connect", () => showError(""));
+
+  // --- wiring --------------------------------------------------------------------------------
+
+  els.form.addEventListener("submit", (e) => { e.preventDefault(); ask(); });
+  els.question.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); ask(); }
+  });
+  els.stop.addEventListener("click", () => {
+    if (state.activeRound !== null) socket.emit("stop_round", {round_id: state.activeRound});
+  });
+  els.newConversation.addEventListener("click", () => newConversation().catch((e) => showError(e.message)));
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.activeRound !== null) els.stop.click();
+    if (e.altKey && (e.key === "n" || e.key === "N")) { e.preventDefault(); els.newConversation.click(); }
+  });
+
+  refreshConversations()
+    .then(() => selectConversation(state.conversations.length ? state.conversations[0].id : null))
+    .catch((e) => showError(`Could not load conversations: ${e.message}`));
+})();
