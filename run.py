@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from council import create_app
+from council import close_app, create_app
 from council.config import Settings, SettingsError
 from council.extensions import socketio
 from council.llm.demo_server import DemoServer
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         socketio.run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True,
                      use_reloader=False, log_output=False)
     finally:
+        close_app(app)
         if demo is not None:
             demo.stop()
     return 0

@@ -33,3 +33,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     rounds.init_app(app, backend)
     init_web(app)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop running rounds and release connections (tests, and `run.py` on exit)."""
+    council = app.extensions["council"]
+    for round_id in list(council.active):
+        council.stop_round(round_id)
+        council.wait(round_id, timeout=5)
+    app.extensions["council_llm"].close()
+    app.extensions["council_db"].kw["bind"].dispose()

@@ -144,10 +144,10 @@ class Council:
             decisions = [d for d in route_message(list_personas(session), text) if d.selected]
             if not decisions:
                 raise RoundError("No persona is enabled. Enable one on the Personas page.")
-            round_ = Round(conversation_id=conversation_id, user_message=text)
-            session.add(round_)
             if conversation.title == "New conversation" and not conversation.rounds:
                 conversation.title = text.splitlines()[0][:60]
+            round_ = Round(conversation_id=conversation_id, user_message=text)
+            session.add(round_)
             conversation.updated_at = utcnow()
             session.flush()
             plan = []
@@ -255,7 +255,7 @@ class Council:
                 finished = [gen for gen in pending if gen.status != "running"]
                 for gen in finished:
                     on_finish(gen)
-                pending = [gen for gen in pending if gen.status == "running"]
+                pending = [gen for gen in pending if gen not in finished]
                 if pending:
                     deadlines = [g.started + timeout - now for g in pending if g.started]
                     control.changed.wait(min(deadlines, default=timeout) + 0.01)

@@ -57,6 +57,7 @@ class DemoServer:
                                                   for m in models}
         self.faults: dict[str, str] = {}
         self.blobs: dict[str, int] = {}
+        self.requests: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.httpd = _QuietServer((host, port), _Handler)
@@ -245,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generate(self, chat: bool) -> None:
         body = self._body()
+        with self.demo.lock:
+            self.demo.requests.append(body)
         model = body.get("model", "")
         entry = self._require_model(model)
         fault = self.demo.faults.get(entry["name"])

@@ -50,6 +50,9 @@ class OllamaBackend:
                 parts.close()
             raise StreamError(f"{self.host} closed the stream for {model} before its final chunk.")
 
+    def close(self) -> None:
+        self.client._client.close()
+
     def list_models(self) -> list[ModelInfo]:
         with translated_errors(self.host, None):
             listed = self.client.list()

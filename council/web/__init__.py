@@ -8,7 +8,7 @@ from ..extensions import socketio
 
 
 def init_app(app: Flask) -> None:
-    from . import events, personas, status
+    from . import events, personas, status  # noqa: F401  (events: Socket.IO handlers)
     from . import council as council_pages
 
     app.register_blueprint(council_pages.bp)
@@ -16,4 +16,3 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(status.bp)
     app.context_processor(status.template_globals)
     socketio.init_app(app)
-    events.register()

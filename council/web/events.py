@@ -1,4 +1,8 @@
-"""Socket.IO events: the browser asks and stops; the round's events go back to that browser."""
+"""Socket.IO events: the browser asks and stops; the round's events go back to that browser.
+
+Handlers attach at import, before the shared SocketIO object is first bound, so every app
+that `init_app` binds later gets them too.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,7 @@ from ..extensions import socketio
 from ..models import Conversation
 from ..rounds import RoundError, get_council
 
-_registered = False
-
-
+@socketio.on("ask")
 def ask(data: Any) -> dict[str, Any]:
     """Start a round; the acknowledgement says which round (or why not)."""
     if not isinstance(data, dict):
@@ -41,18 +43,10 @@ def ask(data: Any) -> dict[str, Any]:
     return {"ok": True, "round_id": round_id, "conversation_id": conversation_id}
 
 
+@socketio.on("stop_round")
 def stop_round(data: Any) -> dict[str, Any]:
     round_id = data.get("round_id") if isinstance(data, dict) else None
     if not isinstance(round_id, int):
         return {"ok": False, "error": "round_id must be a number."}
     stopped = get_council(current_app).stop_round(round_id)  # type: ignore[arg-type]
     return {"ok": stopped, "error": None if stopped else "That round is not running."}
-
-
-def register() -> None:
-    """Attach the handlers once, whichever app binds the shared SocketIO object first."""
-    global _registered
-    if not _registered:
-        socketio.on_event("ask", ask)
-        socketio.on_event("stop_round", stop_round)
-        _registered = True
