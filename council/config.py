@@ -54,7 +54,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.database_url:
-            object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'council.db'}")
+            default_url = f"sqlite:///{Path(self.data_dir) / 'council.db'}"
+            object.__setattr__(self, "database_url", default_url)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -69,7 +70,8 @@ class Settings:
             database_url=env.get("DATABASE_URL", ""),
             worker_timeout=_number(env, "COUNCIL_WORKER_TIMEOUT", cls.worker_timeout),
             synth_timeout=_number(env, "COUNCIL_SYNTH_TIMEOUT", cls.synth_timeout),
-            max_parallel_workers=_number(env, "COUNCIL_MAX_PARALLEL", cls.max_parallel_workers, int),
+            max_parallel_workers=_number(env, "COUNCIL_MAX_PARALLEL", cls.max_parallel_workers,
+                                         int),
             num_ctx=_number(env, "COUNCIL_NUM_CTX", cls.num_ctx, int),
             num_predict=_number(env, "COUNCIL_NUM_PREDICT", cls.num_predict, int),
             keep_alive=env.get("COUNCIL_KEEP_ALIVE") or cls.keep_alive,

@@ -66,6 +66,11 @@ class Generation:
     def text(self) -> str:
         return "".join(self.parts)
 
+    def outcome(self) -> dict[str, Any]:
+        """The final state as the `*_done` events carry it."""
+        return {"status": self.status, "error": self.error, "text": self.text,
+                "stats": (self.stats or ChatStats()).summary()}
+
     def add_token(self, delta: str) -> bool:
         with self.lock:
             if self.status != "running":
@@ -233,6 +238,8 @@ class Council:
             emit("round_error", {"round_id": round_id, "error": error})
         emit("round_done", {"round_id": round_id, "conversation_id": conversation_id,
                             "status": status, "error": error})
+        with self.lock:
+            self.threads.pop(round_id, None)
 
     def _run_generations(self, control: RoundControl, gens: list[Generation], timeout: float,
                          on_finish: Callable[[Generation], None]) -> None:
@@ -262,7 +269,8 @@ class Council:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _store_generation(self, model: type[WorkerAnswer] | type[Synthesis], gen: Generation) -> None:
+    def _store_generation(self, model: type[WorkerAnswer] | type[Synthesis],
+                          gen: Generation) -> None:
         stats = gen.stats or ChatStats()
         with session_scope(self.app) as session:
             row = session.get(model, gen.row_id)
@@ -277,8 +285,7 @@ class Council:
 
     def _finish_worker(self, round_id: int, gen: Generation, emit: Emit) -> None:
         self._store_generation(WorkerAnswer, gen)
-        emit("worker_done", {"round_id": round_id, "answer_id": gen.row_id, "status": gen.status,
-                             "error": gen.error, "text": gen.text, "stats": (gen.stats or ChatStats()).summary()})
+        emit("worker_done", {"round_id": round_id, "answer_id": gen.row_id, **gen.outcome()})
 
     def _synthesize(self, control: RoundControl, question: str, history: list[PastRound],
                     workers: list[Generation], emit: Emit) -> tuple[str, str | None]:
@@ -309,8 +316,7 @@ class Council:
                                "answers": [a.name for a in labelled]})
         self._run_generations(control, [gen], self.settings.synth_timeout,
                               lambda g: self._store_generation(Synthesis, g))
-        emit("synth_done", {"round_id": round_id, "status": gen.status, "error": gen.error,
-                            "text": gen.text, "stats": (gen.stats or ChatStats()).summary()})
+        emit("synth_done", {"round_id": round_id, **gen.outcome()})
         if gen.status == "done":
             return "done", None
         if gen.status == "stopped":

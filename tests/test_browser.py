@@ -145,9 +145,14 @@ def test_round_streams_live_and_survives_reload(council_page: tuple[Page, list[s
 
     names = workers.locator(".name").all_inner_texts()
     assert set(names) == PERSONAS and len(names) == 4
+    final: dict[str, str] = {}
     for card in workers.all():
         expect(card).to_have_attribute("data-status", "done")
-        assert card.locator(".body").inner_text().strip(), f"empty body in {card.inner_text()}"
+        name = card.locator(".name").inner_text()
+        final[name] = card.locator(".body").text_content().strip()
+        assert final[name], f"{name} finished with an empty body"
+    assert any(len(seen["text"]) < len(final[seen["name"]]) for seen in live), \
+        "the text seen while 'running' was never a partial answer"
 
     synthesis = round_.locator("section.synthesis")
     expect(synthesis).to_be_visible()
@@ -157,6 +162,7 @@ def test_round_streams_live_and_survives_reload(council_page: tuple[Page, list[s
 
     expect(page.locator("#question")).to_have_value("")
     expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#stop")).to_be_hidden()
     expect(page.locator("#conversation-list li").first).to_contain_text(
         " ".join(QUESTION.split()[:4]))
     assert page.locator("#conversation-list li").first.inner_text().startswith(

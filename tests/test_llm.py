@@ -31,7 +31,8 @@ MESSAGES = [{"role": "system", "content": "You are the Skeptic, a careful debugg
             {"role": "user", "content": "Why does my cache return stale values?"}]
 
 
-def test_stream_chat_yields_deltas_then_final_stats(make_backend, demo_server: DemoServer) -> None:
+def test_stream_chat_yields_deltas_then_final_stats(make_backend,
+        demo_server: DemoServer) -> None:
     chunks = list(make_backend(demo_server.url).stream_chat("qwen2.5:3b", MESSAGES,
                                                              {"temperature": 0.2}))
     *deltas, stats = chunks
@@ -42,7 +43,8 @@ def test_stream_chat_yields_deltas_then_final_stats(make_backend, demo_server: D
     assert "cache" in "".join(deltas)
 
 
-def test_demo_answers_are_deterministic_and_differ_by_persona(make_backend, demo_server: DemoServer) -> None:
+def test_demo_answers_are_deterministic_and_differ_by_persona(make_backend,
+        demo_server: DemoServer) -> None:
     backend = make_backend(demo_server.url)
 
     def answer(messages: list[dict[str, str]]) -> str:
@@ -54,13 +56,15 @@ def test_demo_answers_are_deterministic_and_differ_by_persona(make_backend, demo
     assert answer(MESSAGES) != answer(other)
 
 
-def test_num_predict_cuts_the_answer_with_done_reason_length(make_backend, demo_server: DemoServer) -> None:
+def test_num_predict_cuts_the_answer_with_done_reason_length(make_backend,
+        demo_server: DemoServer) -> None:
     *deltas, stats = make_backend(demo_server.url).stream_chat("qwen2.5:3b", MESSAGES,
                                                                 {"num_predict": 5})
     assert len(deltas) == 5 and stats.done_reason == "length"
 
 
-def test_list_models_and_health(make_backend, demo_server: DemoServer) -> None:
+def test_list_models_and_health(make_backend,
+        demo_server: DemoServer) -> None:
     backend = make_backend(demo_server.url)
     assert {"qwen2.5:3b", "qwen2.5:7b"} <= {m.name for m in backend.list_models()}
     health = backend.health()
@@ -83,7 +87,8 @@ def test_faults_become_clear_errors(make_backend, demo_server: DemoServer, fault
         list(backend.stream_chat(f"fault-{fault}", MESSAGES))
 
 
-def test_unknown_model_says_how_to_pull_it(make_backend, demo_server: DemoServer) -> None:
+def test_unknown_model_says_how_to_pull_it(make_backend,
+        demo_server: DemoServer) -> None:
     with pytest.raises(ModelNotFound, match=r"Run `ollama pull llama9:70b`"):
         list(make_backend(demo_server.url).stream_chat("llama9:70b", MESSAGES))
 

@@ -106,13 +106,15 @@ def _compose_synthesis(question: str, names: list[str], rng: random.Random) -> s
     words = _keywords(asked.group(1) if asked else question)
     topic = " and ".join(words[:2])
     lead, *others = names
+    last_step = rng.choice(("test it on a small case", "write the decision down",
+                            "review it in a week"))
     agreed = ", ".join(others) if others else "no one else"
     return (f"## Council answer on {topic}\n\n"
             f"The council mostly agrees. {lead} gives the clearest starting point, and "
             f"{agreed} add useful angles.\n\n"
             f"- First, pin down {words[0]}.\n"
             f"- Then weigh the trade-offs the answers raise about {words[-1]}.\n"
-            f"- Finally, {rng.choice(('test it on a small case', 'write the decision down', 'review it in a week'))}.\n\n"
+            f"- Finally, {last_step}.\n\n"
             f"Where they disagree, prefer the more concrete advice.")
 
 

@@ -146,7 +146,7 @@
       rename.type = "button"; rename.className = "icon"; rename.title = "Rename"; rename.textContent = "✎";
       rename.addEventListener("click", () => renameConversation(c));
       const remove = document.createElement("button");
-      remove.type = "button"; remove.className = "icon"; remove.title = "Delete"; remove.textContent = "🗑";
+      remove.type = "button"; remove.className = "icon"; remove.title = "Delete"; remove.textContent = "×";
       remove.addEventListener("click", () => deleteConversation(c));
       li.append(open, rename, remove);
       els.list.appendChild(li);

@@ -1,0 +1,103 @@
+"""How close a 4-worker round comes to the ideal, and how much running workers in parallel buys.
+
+Against the demo server (fixed token delay) over real sockets, through the same `Council`
+the browser uses, this prints for each repeat and as medians:
+
+  (a) overhead ratio = round wall time / (slowest worker + synthesis), the two durations as the
+      backend measured them (Ollama's `total_duration`);
+  (b) speed-up = wall time of the worker phase with the same workers run one after another
+      (`max_parallel_workers=1`) / wall time of the worker phase in parallel.
+
+    .venv/bin/python bench/round_overhead.py [--token-delay 0.02] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from council import close_app, create_app  # noqa: E402
+from council.config import Settings  # noqa: E402
+from council.db import session_scope  # noqa: E402
+from council.llm.demo_server import DemoServer  # noqa: E402
+from council.models import Conversation  # noqa: E402
+from council.rounds import get_council  # noqa: E402
+
+
+def timed_round(settings: Settings, question: str) -> dict[str, Any]:
+    """Run one round; return wall times seen by the caller and durations seen by the backend."""
+    app = create_app(settings)
+    try:
+        with session_scope(app) as session:
+            conversation = Conversation()
+            session.add(conversation)
+            session.flush()
+            conversation_id = conversation.id
+        marks: dict[str, float] = {}
+        worker_totals: list[float] = []
+        synth_total: list[float] = []
+        finished = threading.Event()
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            now = time.perf_counter()
+            if event == "worker_done":
+                marks["last_worker_done"] = now
+                worker_totals.append((data["stats"]["total_duration_ns"] or 0) / 1e9)
+            elif event == "synth_done":
+                synth_total.append((data["stats"]["total_duration_ns"] or 0) / 1e9)
+            elif event == "round_done":
+                marks["round_done"] = now
+                assert data["status"] == "done", data
+                finished.set()
+
+        start = time.perf_counter()
+        get_council(app).start_round(conversation_id, question, on_event)
+        assert finished.wait(120), "round did not finish"
+        return {"wall": marks["round_done"] - start,
+                "worker_phase": marks["last_worker_done"] - start,
+                "ideal": max(worker_totals) + synth_total[0],
+                "worker_sum": sum(worker_totals), "worker_max": max(worker_totals)}
+    finally:
+        close_app(app)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--token-delay", type=float, default=0.02)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    question = "How should a small team design, test and ship a caching layer for their API?"
+    overheads, speedups = [], []
+    with DemoServer(token_delay=args.token_delay) as demo, \
+            tempfile.TemporaryDirectory() as data_dir:
+        base = Settings(data_dir=Path(data_dir), ollama_host=demo.url, max_parallel_workers=4)
+        timed_round(base, "warm-up")
+        print(f"token delay {args.token_delay * 1000:.0f} ms, 4 workers, {args.repeats} repeats")
+        print(f"{'run':>3} {'wall s':>7} {'ideal s':>7} {'overhead':>8} "
+              f"{'seq workers s':>13} {'par workers s':>13} {'speed-up':>8} {'sum/max':>7}")
+        for run in range(1, args.repeats + 1):
+            parallel = timed_round(base, question)
+            sequential = timed_round(base.with_changes(max_parallel_workers=1), question)
+            overhead = parallel["wall"] / parallel["ideal"]
+            speedup = sequential["worker_phase"] / parallel["worker_phase"]
+            overheads.append(overhead)
+            speedups.append(speedup)
+            print(f"{run:>3} {parallel['wall']:>7.3f} {parallel['ideal']:>7.3f} {overhead:>8.3f} "
+                  f"{sequential['worker_phase']:>13.3f} {parallel['worker_phase']:>13.3f} "
+                  f"{speedup:>7.2f}x {parallel['worker_sum'] / parallel['worker_max']:>6.2f}x")
+    print(f"median overhead ratio {statistics.median(overheads):.3f} (target <= 1.05)")
+    print(f"median speed-up over sequential workers {statistics.median(speedups):.2f}x "
+          f"(target >= 3.6x; sum/max is the most the answer lengths allow)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
