@@ -56,7 +56,8 @@ def _keywords(text: str, limit: int = 4) -> list[str]:
     for word in words:
         if word not in STOPWORDS and word not in seen:
             seen.append(word)
-    return seen[:limit] or ["the question", "the context"]
+    longest_first = sorted(seen, key=len, reverse=True)[:limit]
+    return longest_first or ["the question", "the context"]
 
 
 def _lens(system_prompt: str) -> str:

@@ -82,6 +82,7 @@
     node.querySelector(".user-message").textContent = data.user_message;
     const round = {el: node, workers: new Map(), synth: null};
     const workersEl = node.querySelector(".workers");
+    workersEl.style.setProperty("--columns", Math.min(data.workers.length, 4));
     for (const w of data.workers) {
       const card = $("worker-template").content.firstElementChild.cloneNode(true);
       card.dataset.answerId = w.answer_id;
