@@ -7,11 +7,15 @@ import secrets
 from flask import Flask
 
 from .config import PROJECT_ROOT, Settings
+from .router.features import Embedder
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app: database (migrated), default personas, LLM backend, council, web layer."""
-    from . import db, rounds
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> Flask:
+    """Build the app: database (migrated), default personas, router, LLM backend, council, web.
+
+    `embedder` replaces the sentence-transformers model (tests share one loaded model).
+    """
+    from . import db, rounds, router
     from .llm.ollama_backend import OllamaBackend
     from .personas import seed_default_personas
     from .web import init_app as init_web
@@ -26,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     with db.session_scope(app) as session:
         seed_default_personas(session, PROJECT_ROOT / "personas")
+        router.init_app(app, embedder).load(session)
     backend = OllamaBackend(settings.ollama_host, timeout=max(settings.worker_timeout,
                                                               settings.synth_timeout),
                             keep_alive=settings.keep_alive)

@@ -18,7 +18,8 @@ class SettingsError(ValueError):
     """An environment variable holds a value the app cannot use."""
 
 
-def _number(env: dict[str, str], name: str, default: float, kind: type = float) -> Any:
+def _number(env: dict[str, str], name: str, default: float, kind: type = float,
+            allow_zero: bool = False) -> Any:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -27,8 +28,9 @@ def _number(env: dict[str, str], name: str, default: float, kind: type = float) 
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}; unset it or give a number "
                             f"(default {default}).") from None
-    if value <= 0:
-        raise SettingsError(f"{name}={raw!r} must be greater than 0 (default {default}).")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "0 or more" if allow_zero else "greater than 0"
+        raise SettingsError(f"{name}={raw!r} must be {bound} (default {default}).")
     return value
 
 
@@ -50,6 +52,19 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     demo: bool = False
+    embedding_model: str = ""
+    router_top_k: int = 3
+    router_temperature: float = 1.0
+    router_min_weight: float = 0.05
+    router_similarity_scale: float = 8.0
+    router_gate_strength: float = 1.0
+    router_merit_strength: float = 1.0
+    router_rule_strength: float = 1.0
+    router_exploration: float = 0.3
+    router_max_unseen: int = 8
+    sentiment_swing: float = 0.25
+    temperature_bounds: tuple[float, float] = (0.1, 1.3)
+    top_p_bounds: tuple[float, float] = (0.5, 1.0)
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +90,18 @@ class Settings:
             num_ctx=_number(env, "COUNCIL_NUM_CTX", cls.num_ctx, int),
             num_predict=_number(env, "COUNCIL_NUM_PREDICT", cls.num_predict, int),
             keep_alive=env.get("COUNCIL_KEEP_ALIVE") or cls.keep_alive,
+            embedding_model=env.get("COUNCIL_EMBEDDING_MODEL") or "",
+            router_top_k=_number(env, "COUNCIL_ROUTER_TOP_K", cls.router_top_k, int),
+            router_temperature=_number(env, "COUNCIL_ROUTER_TEMPERATURE",
+                                       cls.router_temperature),
+            router_min_weight=_number(env, "COUNCIL_ROUTER_MIN_WEIGHT", cls.router_min_weight,
+                                      allow_zero=True),
+            router_exploration=_number(env, "COUNCIL_ROUTER_EXPLORATION",
+                                       cls.router_exploration, allow_zero=True),
+            router_max_unseen=_number(env, "COUNCIL_ROUTER_MAX_UNSEEN", cls.router_max_unseen,
+                                      int),
+            sentiment_swing=_number(env, "COUNCIL_SENTIMENT_SWING", cls.sentiment_swing,
+                                    allow_zero=True),
             host=env.get("COUNCIL_HOST") or cls.host,
             port=_number(env, "COUNCIL_PORT", cls.port, int),
             secret_key=env.get("COUNCIL_SECRET_KEY", ""),
@@ -93,5 +120,7 @@ ENVIRONMENT_VARIABLES = (
     "OLLAMA_HOST", "COUNCIL_WORKER_MODEL", "COUNCIL_SYNTH_MODEL", "COUNCIL_DATA_DIR",
     "DATABASE_URL", "COUNCIL_WORKER_TIMEOUT", "COUNCIL_SYNTH_TIMEOUT", "COUNCIL_MAX_PARALLEL",
     "COUNCIL_NUM_CTX", "COUNCIL_NUM_PREDICT", "COUNCIL_KEEP_ALIVE", "COUNCIL_HOST", "COUNCIL_PORT",
-    "COUNCIL_SECRET_KEY",
+    "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",
+    "COUNCIL_ROUTER_TEMPERATURE", "COUNCIL_ROUTER_MIN_WEIGHT", "COUNCIL_ROUTER_EXPLORATION",
+    "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING",
 )

@@ -40,6 +40,11 @@ class Persona(Base):
     color: Mapped[str] = mapped_column(String(7), default="#4f8cff")
     position: Mapped[int] = mapped_column(Integer, default=0)
     source: Mapped[str] = mapped_column(String(32), default="user")
+    # Routing: example messages (with the description, its prototype), rules it declares, and
+    # the centroid of its discovered cluster when it came from discovery.
+    example_messages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    routing_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    centroid: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -69,6 +74,8 @@ class Round(Base):
     # running | done | stopped | failed | interrupted
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The router's decision: message features and every persona's weight, selection and reason.
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -77,6 +84,8 @@ class Round(Base):
         back_populates="round", cascade="all, delete-orphan", order_by="WorkerAnswer.id")
     synthesis: Mapped[Synthesis | None] = relationship(
         back_populates="round", cascade="all, delete-orphan", uselist=False)
+    votes: Mapped[list[Vote]] = relationship(back_populates="round", cascade="all, delete-orphan",
+                                             order_by="Vote.id")
 
 
 class _GenerationMixin:
@@ -134,3 +143,57 @@ class AppState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class Vote(Base):
+    """The user's judgement on a round: the best answer, a thumbs down, or a tie / all bad.
+
+    At most one `best` or `tie` vote per round (changing it updates the row); thumbs down are
+    per answer. The router's weights at voting time are kept with the vote.
+    """
+
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    # best | down | tie
+    kind: Mapped[str] = mapped_column(String(8))
+    answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("worker_answers.id", ondelete="CASCADE"), nullable=True)
+    persona_id: Mapped[int | None] = mapped_column(
+        ForeignKey("personas.id", ondelete="SET NULL"), nullable=True, index=True)
+    weights: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    round: Mapped[Round] = relationship(back_populates="votes")
+
+
+class RoutingExample(Base):
+    """A labelled message for the learned gate: +1 this persona suits it, -1 it does not.
+
+    The gate is the replay of these rows in order, so it survives restarts exactly.
+    """
+
+    __tablename__ = "routing_examples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    persona_id: Mapped[int] = mapped_column(ForeignKey("personas.id", ondelete="CASCADE"),
+                                            index=True)
+    label: Mapped[int] = mapped_column(Integer)
+    # vote | cluster
+    source: Mapped[str] = mapped_column(String(16))
+    vote_id: Mapped[int | None] = mapped_column(ForeignKey("votes.id", ondelete="CASCADE"),
+                                                nullable=True, index=True)
+    embedding: Mapped[list[float]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RouterStats(Base):
+    """Per persona: how often the router has shown it, and in which routed round last."""
+
+    __tablename__ = "router_stats"
+
+    persona_id: Mapped[int] = mapped_column(ForeignKey("personas.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+    last_shown: Mapped[int] = mapped_column(Integer, default=0)

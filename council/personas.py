@@ -18,11 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import AppState, Persona
+from .router.rules import RuleError, validate_rules
 
 EXPORT_FORMAT = "ai-council-personas"
 EXPORT_VERSION = 1
 EXPORTED_FIELDS = ("slug", "name", "description", "system_prompt", "model", "temperature",
-                   "top_p", "enabled", "color")
+                   "top_p", "enabled", "color", "example_messages", "routing_rules")
 PALETTE = ("#4f8cff", "#ef5b5b", "#b061ff", "#2fbf71", "#f5a623", "#17becf", "#e377c2",
            "#8c8c8c")
 SEEDED_KEY = "seeded_personas"
@@ -122,6 +123,22 @@ def validate_persona(data: Mapping[str, Any], partial: bool = False) -> dict[str
         if not COLOR.match(color):
             errors["color"] = "Colour must look like #4f8cff."
         clean["color"] = color.lower()
+    if present("example_messages") or not partial:
+        examples = data.get("example_messages") or []
+        if isinstance(examples, str):
+            examples = examples.splitlines()
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            errors["example_messages"] = "Example messages must be a list of texts."
+            examples = []
+        examples = [e.strip() for e in examples if e.strip()]
+        if len(examples) > 50 or any(len(e) > 2_000 for e in examples):
+            errors["example_messages"] = "Keep to 50 example messages of under 2,000 characters."
+        clean["example_messages"] = examples
+    if present("routing_rules") or not partial:
+        try:
+            clean["routing_rules"] = validate_rules(data.get("routing_rules"))
+        except RuleError as exc:
+            errors["routing_rules"] = f"Routing rules: {exc}."
     if errors:
         raise PersonaError(errors)
     return clean
@@ -231,6 +248,7 @@ def load_persona_files(directory: Path) -> list[dict[str, Any]]:
     definitions = []
     for path in sorted(directory.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["routing_rules"] = data.pop("routing", None)
         definitions.append({**validate_persona(data), "slug": path.stem})
     return definitions
 

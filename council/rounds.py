@@ -29,7 +29,9 @@ from .llm.base import STAT_FIELDS, ChatBackend, ChatMessage, ChatStats, LLMError
 from .models import Conversation, Persona, Round, Synthesis, WorkerAnswer, utcnow
 from .personas import list_personas
 from .prompts import LabelledAnswer, PastRound, load_history, synthesis_messages, worker_messages
-from .router import route_message
+from .router import get_router
+from .router.generation import tune_for_sentiment
+from .votes import merit_counts
 
 log = logging.getLogger(__name__)
 
@@ -146,22 +148,27 @@ class Council:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise RoundError("That conversation no longer exists; start a new one.")
-            decisions = [d for d in route_message(list_personas(session), text) if d.selected]
-            if not decisions:
+            router = get_router(self.app)
+            route = router.route(session, list_personas(session), text, merit_counts(session))
+            if not route.selected:
                 raise RoundError("No persona is enabled. Enable one on the Personas page.")
+            router.record_shown(session, route)
             if conversation.title == "New conversation" and not conversation.rounds:
                 conversation.title = text.splitlines()[0][:60]
-            round_ = Round(conversation_id=conversation_id, user_message=text)
+            round_ = Round(conversation_id=conversation_id, user_message=text,
+                           routing=route.record())
             session.add(round_)
             conversation.updated_at = utcnow()
             session.flush()
             plan = []
-            for decision in decisions:
+            compound = route.features.sentiment["compound"]
+            for decision in route.selected:
                 persona = decision.persona
                 answer = WorkerAnswer(round_id=round_.id, persona_id=persona.id,
                                       persona_name=persona.name, persona_color=persona.color,
                                       model=persona.model or self.settings.worker_model,
-                                      weight=decision.weight, options=self._options(persona))
+                                      weight=decision.weight,
+                                      options=self._options(persona, compound))
                 session.add(answer)
                 plan.append((answer, persona))
             session.flush()
@@ -171,6 +178,7 @@ class Council:
                        for answer, persona in plan]
             started = {"round_id": round_id, "conversation_id": conversation_id,
                        "user_message": text, "synth_model": self.settings.synth_model,
+                       "routing": round_.routing,
                        "workers": [{"answer_id": a.id, "persona_id": p.id, "name": p.name,
                                     "color": p.color, "model": a.model, "weight": a.weight}
                                    for a, p in plan]}
@@ -205,9 +213,11 @@ class Council:
 
     # --- the round itself ------------------------------------------------------------------
 
-    def _options(self, persona: Persona) -> dict[str, Any]:
-        return {"temperature": persona.temperature, "top_p": persona.top_p,
-                "num_ctx": self.settings.num_ctx, "num_predict": self.settings.num_predict}
+    def _options(self, persona: Persona, compound: float) -> dict[str, Any]:
+        temperature, top_p = tune_for_sentiment(persona.temperature, persona.top_p, compound,
+                                                self.settings)
+        return {"temperature": temperature, "top_p": top_p, "num_ctx": self.settings.num_ctx,
+                "num_predict": self.settings.num_predict}
 
     def _worker_generation(self, round_id: int, answer: WorkerAnswer, persona: Persona,
                            history: list[PastRound], question: str, emit: Emit) -> Generation:

@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 from council import close_app, create_app
 from council.config import Settings
 from council.llm.demo_server import DemoServer
+from council.router.features import SentenceEmbedder
 
 
 @pytest.fixture(scope="session")
@@ -33,19 +34,29 @@ def reset_demo(demo_server: DemoServer) -> Iterator[None]:
     demo_server.requests.clear()
 
 
+@pytest.fixture(scope="session")
+def embedder() -> SentenceEmbedder:
+    """The real all-MiniLM-L6-v2 from its package, loaded once for the whole session."""
+    model = SentenceEmbedder()
+    model.encode(["warm up"])
+    return model
+
+
 @pytest.fixture
 def settings(tmp_path: Path, demo_server: DemoServer) -> Settings:
+    """All four shipped personas speak (top-k 4) unless a test narrows it."""
     return Settings(data_dir=tmp_path / "data", ollama_host=demo_server.url, demo=True,
-                    worker_timeout=10.0, synth_timeout=10.0)
+                    worker_timeout=10.0, synth_timeout=10.0, router_top_k=4,
+                    router_min_weight=0.0)
 
 
 @pytest.fixture
-def make_app() -> Iterator[Callable[[Settings], Flask]]:
+def make_app(embedder: SentenceEmbedder) -> Iterator[Callable[[Settings], Flask]]:
     """Build apps that are closed (rounds stopped, connections released) after the test."""
     apps: list[Flask] = []
 
     def build(settings: Settings) -> Flask:
-        apps.append(create_app(settings))
+        apps.append(create_app(settings, embedder=embedder))
         return apps[-1]
 
     yield build

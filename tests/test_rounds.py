@@ -21,7 +21,7 @@ def test_full_round_streams_four_workers_and_one_synthesis(app: Flask, sio) -> N
     assert len(started["workers"]) == 4
     assert {w["name"] for w in started["workers"]} == {"Architect", "Skeptic", "Explorer",
                                                        "Pragmatist"}
-    assert all(w["weight"] == pytest.approx(0.25) for w in started["workers"])
+    assert sum(d["weight"] for d in started["routing"]["decisions"]) == pytest.approx(1.0)
     assert all(e["round_id"] == result.round_id for _, e in result.events)
 
     done = result.done_by_answer()
@@ -76,7 +76,7 @@ def test_workers_really_run_concurrently(app: Flask, sio, demo_server: DemoServe
 ])
 def test_a_faulty_worker_leaves_the_others_and_the_synthesis_intact(
         make_app, settings, connect, demo_server: DemoServer, fault: str, expected: str) -> None:
-    app = make_app(settings.with_changes(worker_timeout=1.0, synth_timeout=5.0))
+    app = make_app(settings.with_changes(worker_timeout=1.0, synth_timeout=5.0, router_top_k=5))
     model = "not-pulled:1b" if fault == "unknown_model" else f"faulty-{fault}:3b"
     if fault != "unknown_model":
         demo_server.set_fault(model, fault)

@@ -1,15 +1,32 @@
-"""Which personas speak for a message, and how much each counts.
+"""The mixture-of-experts router: which personas speak for a message, and how much each counts.
 
-Until the learned router lands, every enabled persona speaks with the same weight. Rounds
-already take their weights from here and store them per answer, so the router can replace
-`route_message` without touching the round.
+For every enabled persona a logit adds up (1) the message's similarity to the persona's
+prototype, (2) the learned gate, (3) a merit prior from votes, (4) the persona's own rules and
+(5) an exploration bonus that shrinks as the persona is shown more. A softmax with a temperature
+turns logits into weights (summing to 1), bounded by the persona's rules; the top k at or above
+a minimum weight speak, and a persona unseen for too many rounds is given a turn.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
+from typing import Any
 
-from ..models import Persona
+import numpy as np
+from flask import Flask
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..models import AppState, Persona, RouterStats, RoutingExample
+from .features import Embedder, FeatureExtractor, MessageFeatures, SentenceEmbedder
+from .gate import bound_weights, select_top_k, softmax
+from .learning import LearnedGate
+from .rules import rule_adjustment
+
+ROUNDS_KEY = "router_rounds"
 
 
 @dataclass(frozen=True)
@@ -18,13 +35,165 @@ class RouteDecision:
     weight: float
     selected: bool
     reason: str
+    logit: float
 
 
-def route_message(personas: list[Persona], message: str) -> list[RouteDecision]:
-    """Equal weights over the enabled personas (they sum to 1)."""
-    enabled = [p for p in personas if p.enabled]
-    if not enabled:
-        return []
-    weight = 1.0 / len(enabled)
-    return [RouteDecision(p, weight, True, "every enabled persona speaks with equal weight")
-            for p in enabled]
+@dataclass(frozen=True)
+class Route:
+    features: MessageFeatures
+    decisions: list[RouteDecision]
+
+    @property
+    def selected(self) -> list[RouteDecision]:
+        return [d for d in self.decisions if d.selected]
+
+    def entropy(self) -> float:
+        """Gate entropy in bits: 0 = decisive, log2(n) = unsure."""
+        weights = np.array([d.weight for d in self.decisions])
+        weights = weights[weights > 0]
+        return float(-(weights * np.log2(weights)).sum())
+
+    def record(self) -> dict[str, Any]:
+        """What the round stores and the browser charts."""
+        return {"features": self.features.summary(), "entropy": round(self.entropy(), 3),
+                "decisions": [{"persona_id": d.persona.id, "name": d.persona.name,
+                               "color": d.persona.color, "weight": round(d.weight, 4),
+                               "selected": d.selected, "reason": d.reason}
+                              for d in self.decisions]}
+
+
+class Router:
+    """Holds the embedder, the prototype cache and the learned gate for one app."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.extractor = FeatureExtractor(embedder)
+        self.gate = LearnedGate()
+        self.prototypes: dict[int, tuple[str, np.ndarray]] = {}
+
+    # --- state ---------------------------------------------------------------------------
+
+    def load(self, session: Session) -> None:
+        """Rebuild the learned gate from the stored examples (after a start or a reset)."""
+        rows = session.execute(select(RoutingExample.persona_id, RoutingExample.embedding,
+                                      RoutingExample.label).order_by(RoutingExample.id))
+        self.gate.replay(rows)
+
+    def reset(self, session: Session) -> None:
+        """Forget everything learned: examples, merit, counts. Votes stay for the leaderboard."""
+        session.execute(delete(RoutingExample))
+        session.execute(delete(RouterStats))
+        session.execute(delete(AppState).where(AppState.key == ROUNDS_KEY))
+        self.gate.replay([])
+
+    def prototype(self, persona: Persona) -> np.ndarray:
+        """The persona's centroid if discovery gave one, else its description and examples."""
+        if persona.centroid:
+            vector = np.asarray(persona.centroid, dtype=np.float32)
+            return vector / (np.linalg.norm(vector) or 1.0)
+        texts = [persona.description or persona.name, *(persona.example_messages or [])]
+        key = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+        cached = self.prototypes.get(persona.id)
+        if cached is None or cached[0] != key:
+            mean = self.extractor.embedder.encode(texts).mean(axis=0)
+            cached = (key, mean / (np.linalg.norm(mean) or 1.0))
+            self.prototypes[persona.id] = cached
+        return cached[1]
+
+    # --- routing ---------------------------------------------------------------------------
+
+    def route(self, session: Session, personas: list[Persona], text: str,
+              merit: dict[int, tuple[float, float]] | None = None) -> Route:
+        """Weigh every enabled persona for `text`; `merit` is (wins, losses) per persona."""
+        merit = merit or {}
+        features = self.extractor.extract(text)
+        enabled = [p for p in personas if p.enabled]
+        if not enabled:
+            return Route(features, [])
+        settings = self.settings
+        stats = {s.persona_id: s for s in session.scalars(select(RouterStats))}
+        total = _rounds_routed(session)
+        logits, reasons, forced = [], [], []
+        for index, persona in enumerate(enabled):
+            stat = stats.get(persona.id)
+            shown = stat.shown if stat else 0
+            wins, losses = merit.get(persona.id, (0.0, 0.0))
+            similarity = float(features.embedding @ self.prototype(persona))
+            learned = (self.gate.score(persona.id, features.embedding)
+                       * settings.router_gate_strength)
+            prior = 0.5 * math.log((wins + 1) / (losses + 1)) * settings.router_merit_strength
+            rules, rule_reasons = rule_adjustment(persona.routing_rules or {}, features, text,
+                                                  settings.router_rule_strength)
+            explore = settings.router_exploration * math.sqrt(math.log(total + 1) / (shown + 1))
+            logits.append(similarity * settings.router_similarity_scale + learned + prior
+                          + rules + explore)
+            parts = [f"similarity {similarity:.2f}"]
+            parts += [f"{name} {value:+.2f}" for name, value in
+                      (("learned gate", learned), ("merit", prior), ("exploration", explore))
+                      if abs(value) >= 0.01]
+            parts += rule_reasons
+            waited = total - (stat.last_shown if stat else 0)
+            if total and waited >= settings.router_max_unseen:
+                forced.append(index)
+                parts.append(f"given a turn after {waited} rounds unseen")
+            reasons.append(parts)
+        weights = bound_weights(
+            softmax(logits, settings.router_temperature),
+            [(p.routing_rules or {}).get("min_weight", 0.0) for p in enabled],
+            [(p.routing_rules or {}).get("max_weight", 1.0) for p in enabled])
+        chosen = select_top_k(weights, settings.router_top_k, settings.router_min_weight, forced)
+        decisions = [RouteDecision(p, float(weights[i]), i in chosen,
+                                   "; ".join(reasons[i]), float(logits[i]))
+                     for i, p in enumerate(enabled)]
+        decisions.sort(key=lambda d: -d.weight)
+        return Route(features, decisions)
+
+    def record_shown(self, session: Session, route: Route) -> None:
+        """Count this routing for exploration: who was shown, and in which round."""
+        total = _rounds_routed(session) + 1
+        state = session.get(AppState, ROUNDS_KEY)
+        if state is None:
+            session.add(AppState(key=ROUNDS_KEY, value=total))
+        else:
+            state.value = total
+        for decision in route.selected:
+            stat = _stats_for(session, decision.persona.id)
+            stat.shown += 1
+            stat.last_shown = total
+
+    # --- learning ----------------------------------------------------------------------------
+
+    def learn(self, session: Session, vote_id: int, embedding: np.ndarray,
+              labels: dict[int, int]) -> None:
+        """Store labelled examples from a vote and update the gate online, one example each."""
+        for persona_id, label in labels.items():
+            session.add(RoutingExample(persona_id=persona_id, label=label, source="vote",
+                                       vote_id=vote_id, embedding=embedding.tolist()))
+            self.gate.learn(persona_id, embedding, label)
+
+    def embed(self, text: str) -> np.ndarray:
+        return self.extractor.embedder.encode([text])[0]
+
+
+def _rounds_routed(session: Session) -> int:
+    state = session.get(AppState, ROUNDS_KEY)
+    return int(state.value) if state else 0
+
+
+def _stats_for(session: Session, persona_id: int) -> RouterStats:
+    stat = session.get(RouterStats, persona_id)
+    if stat is None:
+        stat = RouterStats(persona_id=persona_id, shown=0, last_shown=0)
+        session.add(stat)
+    return stat
+
+
+def init_app(app: Flask, embedder: Embedder | None = None) -> Router:
+    settings = app.config["SETTINGS"]
+    router = Router(settings, embedder or SentenceEmbedder(settings.embedding_model))
+    app.extensions["council_router"] = router
+    return router
+
+
+def get_router(app: Flask) -> Router:
+    return app.extensions["council_router"]

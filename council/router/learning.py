@@ -1,0 +1,45 @@
+"""The learned part of the gate: one online logistic classifier per persona.
+
+Each labelled message is a positive (this persona suited it) or a negative example for one
+persona; `SGDClassifier.partial_fit` takes them one at a time, so a vote is a cheap update, and
+replaying the stored examples in order rebuilds exactly the same gate after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from sklearn.linear_model import SGDClassifier
+
+CLASSES = np.array([-1, 1])
+SCORE_LIMIT = 3.0
+
+
+def _new_classifier() -> SGDClassifier:
+    return SGDClassifier(loss="log_loss", alpha=1e-3, learning_rate="constant", eta0=0.5,
+                         random_state=0)
+
+
+class LearnedGate:
+    def __init__(self) -> None:
+        self.classifiers: dict[int, SGDClassifier] = {}
+
+    def learn(self, persona_id: int, embedding: np.ndarray, label: int) -> None:
+        classifier = self.classifiers.setdefault(persona_id, _new_classifier())
+        classifier.partial_fit(np.asarray(embedding, dtype=float).reshape(1, -1),
+                               np.array([label]), classes=CLASSES)
+
+    def replay(self, examples: Iterable[tuple[int, list[float], int]]) -> None:
+        """Rebuild from stored (persona_id, embedding, label) rows, oldest first."""
+        self.classifiers.clear()
+        for persona_id, embedding, label in examples:
+            self.learn(persona_id, np.asarray(embedding), label)
+
+    def score(self, persona_id: int, embedding: np.ndarray) -> float:
+        """The classifier's logit for this persona, clipped; 0 when it has learned nothing."""
+        classifier = self.classifiers.get(persona_id)
+        if classifier is None:
+            return 0.0
+        value = float(classifier.decision_function(embedding.reshape(1, -1))[0])
+        return float(np.clip(value, -SCORE_LIMIT, SCORE_LIMIT))
