@@ -59,7 +59,7 @@ class Settings:
     router_similarity_scale: float = 8.0
     router_gate_strength: float = 1.0
     router_merit_strength: float = 1.0
-    router_rule_strength: float = 1.0
+    router_rule_strength: float = 0.5
     router_exploration: float = 0.3
     router_max_unseen: int = 8
     sentiment_swing: float = 0.25

@@ -19,7 +19,9 @@ SYNTH_SYSTEM_PROMPT = """You are the synthesizer of AI Council. Several advisors
 perspectives have answered the user's question. Merge their answers into one clear, accurate \
 answer in your own words: keep what is correct and useful, drop repetition, resolve \
 disagreements with your own judgement (say briefly where they disagree and why you side as \
-you do), and lean more on answers with a higher weight. Do not mention weights or list the \
+you do), and lean more on answers with a higher weight (how well the advisor suits this \
+question) and a higher rating (how often the user preferred that advisor; 1000 is average). Do \
+not mention weights or ratings or list the \
 advisors one by one; answer the user directly. Use Markdown."""
 
 CHARS_PER_TOKEN = 3
@@ -42,6 +44,7 @@ class LabelledAnswer:
     name: str
     weight: float
     text: str
+    rating: float | None = None
 
 
 def load_history(session: Session, conversation_id: int, before_round_id: int) -> list[PastRound]:
@@ -97,7 +100,9 @@ def synthesis_request(question: str, answers: list[LabelledAnswer], budget: int)
     blocks = []
     for answer in answers:
         text = answer.text if len(answer.text) <= share else answer.text[:share] + " […]"
-        blocks.append(f"\n### {answer.name} (weight {answer.weight:.2f})\n{text.strip()}\n")
+        rating = f", rating {answer.rating:.0f}" if answer.rating is not None else ""
+        blocks.append(f"\n### {answer.name} (weight {answer.weight:.2f}{rating})\n"
+                      f"{text.strip()}\n")
     return header + "".join(blocks) + footer
 
 

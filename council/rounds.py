@@ -31,7 +31,8 @@ from .personas import list_personas
 from .prompts import LabelledAnswer, PastRound, load_history, synthesis_messages, worker_messages
 from .router import get_router
 from .router.generation import tune_for_sentiment
-from .votes import merit_counts
+from .votes import merit_counts, pairwise_outcomes
+from .ratings import fit_bradley_terry
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class Council:
                 answer = WorkerAnswer(round_id=round_.id, persona_id=persona.id,
                                       persona_name=persona.name, persona_color=persona.color,
                                       model=persona.model or self.settings.worker_model,
-                                      weight=decision.weight,
+                                      weight=round(decision.weight, 4),
                                       options=self._options(persona, compound))
                 session.add(answer)
                 plan.append((answer, persona))
@@ -309,8 +310,12 @@ class Council:
         with session_scope(self.app) as session:
             answers = {a.id: a for a in session.scalars(
                 select(WorkerAnswer).where(WorkerAnswer.round_id == round_id))}
+            outcomes = pairwise_outcomes(session)
+            voted = {o.winner for o in outcomes} | {o.loser for o in outcomes}
+            ratings = fit_bradley_terry(outcomes, sorted(voted)) if outcomes else {}
             labelled = [LabelledAnswer(answers[g.row_id].persona_name, answers[g.row_id].weight,
-                                       g.text) for g in usable]
+                                       g.text, ratings.get(answers[g.row_id].persona_id))
+                        for g in usable]
             synthesis = Synthesis(round_id=round_id, model=self.settings.synth_model)
             session.add(synthesis)
             session.flush()

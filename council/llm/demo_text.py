@@ -81,7 +81,8 @@ def compose_answer(messages: list[dict[str, str]], model: str) -> str:
     seed = hashlib.sha256(f"{model}\n{system}\n{question}".encode()).digest()
     rng = random.Random(seed)
 
-    labelled = re.findall(r"^### (.+?)(?: \(weight [\d.]+\))?$", question, flags=re.M)
+    labelled = re.findall(r"^### (.+?)(?: \(weight [\d.]+(?:, rating \d+)?\))?$", question,
+                          flags=re.M)
     if labelled:
         return _compose_synthesis(question, labelled, rng)
 

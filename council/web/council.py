@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..db import session_scope
-from ..models import Conversation, Round, utcnow
+from ..models import Conversation, Round, Vote, utcnow
+from ..router import get_router
+from ..votes import VoteError, record_vote
 
 bp = Blueprint("council", __name__)
 
@@ -34,10 +36,36 @@ def round_payload(round_: Round) -> dict[str, Any]:
                      "color": a.persona_color, "model": a.model, "weight": a.weight,
                      "status": a.status, "error": a.error, "text": a.text,
                      "stats": a.stats().summary()} for a in round_.answers],
+        "routing": round_.routing,
+        "votes": [vote_payload(v) for v in round_.votes],
         "synthesis": None if synthesis is None else {
             "model": synthesis.model, "status": synthesis.status, "error": synthesis.error,
             "text": synthesis.text, "stats": synthesis.stats().summary()},
     }
+
+
+def vote_payload(vote: Vote) -> dict[str, Any]:
+    return {"vote_id": vote.id, "kind": vote.kind, "answer_id": vote.answer_id,
+            "persona_id": vote.persona_id}
+
+
+@bp.post("/api/rounds/<int:round_id>/votes")
+def vote(round_id: int) -> Any:
+    """Record a vote: `{"kind": "best"|"down"|"tie", "answer_id": ...}`; returns the round's votes."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        abort(400, 'Send JSON like {"kind": "best", "answer_id": 12}.')
+    answer_id = payload.get("answer_id")
+    if answer_id is not None and not isinstance(answer_id, int):
+        abort(400, "answer_id must be a number.")
+    with session_scope() as session:
+        try:
+            record_vote(session, get_router(current_app), round_id, str(payload.get("kind")),
+                        answer_id)
+        except VoteError as exc:
+            abort(404 if "no longer exists" in str(exc) else 400, str(exc))
+        votes = session.scalars(select(Vote).where(Vote.round_id == round_id).order_by(Vote.id))
+        return jsonify({"round_id": round_id, "votes": [vote_payload(v) for v in votes]})
 
 
 def _title_from(payload: Any) -> str:
@@ -74,7 +102,8 @@ def get_conversation(conversation_id: int) -> Any:
         conversation = session.scalar(
             select(Conversation).where(Conversation.id == conversation_id).options(
                 selectinload(Conversation.rounds).selectinload(Round.answers),
-                selectinload(Conversation.rounds).selectinload(Round.synthesis)))
+                selectinload(Conversation.rounds).selectinload(Round.synthesis),
+                selectinload(Conversation.rounds).selectinload(Round.votes)))
         if conversation is None:
             abort(404, "No such conversation.")
         return jsonify({**conversation_summary(conversation),

@@ -75,12 +75,69 @@
     renderMarkdown(part.body, part.text);
   }
 
+  function renderRouting(round, routing) {
+    if (!routing || !routing.decisions) return;
+    const section = round.el.querySelector(".routing");
+    const list = section.querySelector(".bars");
+    list.replaceChildren();
+    for (const d of routing.decisions) {
+      const item = document.createElement("li");
+      item.className = d.selected ? "selected" : "unselected";
+      item.title = `${d.name}: ${(d.weight * 100).toFixed(1)}% — ${d.selected ? "speaks" : "silent"}\n${d.reason}`;
+      const name = document.createElement("span");
+      name.className = "bar-name"; name.textContent = d.name;
+      const track = document.createElement("span");
+      track.className = "bar-track";
+      const bar = document.createElement("span");
+      bar.className = "bar"; bar.style.width = `${(d.weight * 100).toFixed(1)}%`;
+      bar.style.background = d.color;
+      track.appendChild(bar);
+      const value = document.createElement("span");
+      value.className = "bar-value"; value.textContent = `${(d.weight * 100).toFixed(0)}%`;
+      item.append(name, track, value);
+      list.appendChild(item);
+    }
+    const mood = routing.features ? routing.features.sentiment.compound : 0;
+    section.querySelector(".routing-meta").textContent =
+      `entropy ${routing.entropy} bits · sentiment ${mood >= 0 ? "+" : ""}${mood.toFixed(2)}`;
+    section.hidden = false;
+  }
+
+  function showVotes(round, votes) {
+    const best = votes.find((v) => v.kind === "best");
+    const tie = votes.some((v) => v.kind === "tie");
+    const down = new Set(votes.filter((v) => v.kind === "down").map((v) => v.answer_id));
+    for (const [answerId, part] of round.workers) {
+      const isBest = best !== undefined && best.answer_id === answerId;
+      part.el.classList.toggle("is-best", isBest);
+      part.el.querySelector(".vote-best").setAttribute("aria-pressed", String(isBest));
+      part.el.querySelector(".vote-down").setAttribute("aria-pressed", String(down.has(answerId)));
+    }
+    round.el.querySelector(".vote-tie").setAttribute("aria-pressed", String(tie));
+  }
+
+  async function vote(round, kind, answerId) {
+    const errorEl = round.el.querySelector(".vote-error");
+    errorEl.textContent = "";
+    try {
+      const result = await api("POST", `/api/rounds/${round.id}/votes`, {kind, answer_id: answerId});
+      showVotes(round, result.votes);
+    } catch (err) { errorEl.textContent = err.message; }
+  }
+
+  function enableVoting(round) {
+    round.el.querySelector(".round-votes").hidden = false;
+    for (const part of round.workers.values()) {
+      part.el.querySelector(".votes").hidden = part.el.dataset.status !== "done";
+    }
+  }
+
   function addRound(data) {
     els.threadEmpty.hidden = true;
     const node = $("round-template").content.firstElementChild.cloneNode(true);
     node.dataset.roundId = data.round_id;
     node.querySelector(".user-message").textContent = data.user_message;
-    const round = {el: node, workers: new Map(), synth: null};
+    const round = {id: data.round_id, el: node, workers: new Map(), synth: null};
     const workersEl = node.querySelector(".workers");
     workersEl.style.setProperty("--columns", Math.min(data.workers.length, 4));
     for (const w of data.workers) {
@@ -94,6 +151,8 @@
                     stateEl: card.querySelector(".state"), statsEl: card.querySelector(".stats"),
                     errorEl: card.querySelector(".error")};
       card.querySelector(".copy").addEventListener("click", (e) => copyText(part.text, e.currentTarget));
+      card.querySelector(".vote-best").addEventListener("click", () => vote(round, "best", w.answer_id));
+      card.querySelector(".vote-down").addEventListener("click", () => vote(round, "down", w.answer_id));
       round.workers.set(w.answer_id, part);
       workersEl.appendChild(card);
       finishPart(part, {status: w.status || "running", text: part.text, stats: w.stats, error: w.error});
@@ -102,8 +161,11 @@
     round.synth = {el: synthEl, body: synthEl.querySelector(".body"), text: "",
                    stateEl: synthEl.querySelector(".state"), statsEl: synthEl.querySelector(".stats")};
     synthEl.querySelector(".copy").addEventListener("click", (e) => copyText(round.synth.text, e.currentTarget));
+    node.querySelector(".vote-tie").addEventListener("click", () => vote(round, "tie", null));
+    renderRouting(round, data.routing);
     if (data.synthesis) showSynthesis(round, data.synthesis);
     if (data.status && data.status !== "running") endRound(round, data);
+    if (data.votes) showVotes(round, data.votes);
     state.rounds.set(data.round_id, round);
     els.thread.appendChild(node);
     node.scrollIntoView({block: "end"});
@@ -118,6 +180,7 @@
 
   function endRound(round, info) {
     round.el.dataset.status = info.status;
+    enableVoting(round);
     const errorEl = round.el.querySelector(".round-error");
     if (info.error && info.status !== "done") {
       errorEl.textContent = info.error;
@@ -278,6 +341,12 @@
   els.newConversation.addEventListener("click", () => newConversation().catch((e) => showError(e.message)));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && state.activeRound !== null) els.stop.click();
+    const typing = ["TEXTAREA", "INPUT"].includes(document.activeElement?.tagName);
+    if (!typing && !e.altKey && !e.ctrlKey && !e.metaKey && /^[1-9]$/.test(e.key)) {
+      const last = [...state.rounds.values()].pop();
+      const part = last && [...last.workers.values()][Number(e.key) - 1];
+      if (part && !part.el.querySelector(".votes").hidden) part.el.querySelector(".vote-best").click();
+    }
     if (e.altKey && (e.key === "n" || e.key === "N")) { e.preventDefault(); els.newConversation.click(); }
   });
 

@@ -1,0 +1,47 @@
+"""The leaderboard (Bradley–Terry ratings from votes) and resetting what the router learned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, url_for
+
+from ..db import session_scope
+from ..personas import list_personas
+from ..router import get_router
+from ..votes import LeaderboardRow, leaderboard, mark_router_reset
+
+bp = Blueprint("leaderboard", __name__)
+
+
+def row_payload(row: LeaderboardRow) -> dict[str, Any]:
+    return {"persona_id": row.persona_id, "name": row.name, "color": row.color,
+            "rating": round(row.rating.rating), "lower": round(row.rating.lower),
+            "upper": round(row.rating.upper), "comparisons": row.rating.comparisons,
+            "rounds_shown": row.rounds_shown, "votes_received": row.votes_received,
+            "win_rate": None if row.win_rate is None else round(row.win_rate, 3)}
+
+
+def current_leaderboard() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [row_payload(r) for r in leaderboard(session, list_personas(session))]
+
+
+@bp.get("/leaderboard")
+def page() -> str:
+    return render_template("leaderboard/index.html", rows=current_leaderboard())
+
+
+@bp.get("/api/leaderboard")
+def api() -> Any:
+    return jsonify(current_leaderboard())
+
+
+@bp.post("/router/reset")
+def reset_router() -> Any:
+    """Forget the learned gate, merit and exploration counts; votes and ratings stay."""
+    with session_scope() as session:
+        get_router(current_app).reset(session)
+        mark_router_reset(session)
+    flash("The router forgot what it learned. Votes and the leaderboard are kept.")
+    return redirect(url_for("leaderboard.page"))

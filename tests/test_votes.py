@@ -1,0 +1,103 @@
+"""Votes over HTTP: best (changeable), thumbs down (toggles), tie; the leaderboard follows."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from council.db import session_scope
+from council.llm.demo_server import DemoServer
+from council.models import RoutingExample, Vote
+from council.votes import pairwise_outcomes
+
+
+def _vote(client, round_id: int, kind: str, answer_id: int | None = None):
+    return client.post(f"/api/rounds/{round_id}/votes", json={"kind": kind, "answer_id": answer_id})
+
+
+def test_best_is_one_per_round_and_changeable(app: Flask, sio) -> None:
+    result = sio.ask("Which language should I learn first?")
+    answers = [w["answer_id"] for w in result.one("round_started")["workers"]]
+    client = app.test_client()
+
+    first = _vote(client, result.round_id, "best", answers[0]).get_json()
+    assert [(v["kind"], v["answer_id"]) for v in first["votes"]] == [("best", answers[0])]
+    changed = _vote(client, result.round_id, "best", answers[1]).get_json()
+    assert [(v["kind"], v["answer_id"]) for v in changed["votes"]] == [("best", answers[1])]
+    with session_scope(app) as session:
+        vote = session.scalar(select(Vote))
+        assert vote.weights and abs(sum(vote.weights.values()) - 1) < 1e-3
+        examples = session.scalars(select(RoutingExample)).all()
+        assert {e.vote_id for e in examples} == {vote.id}, "the replaced vote's lessons are gone"
+        assert sorted(e.label for e in examples) == [-1, -1, -1, 1]
+        outcomes = pairwise_outcomes(session)
+        assert len(outcomes) == 3 and all(o.winner == vote.persona_id for o in outcomes)
+
+    tie = _vote(client, result.round_id, "tie").get_json()
+    assert [v["kind"] for v in tie["votes"]] == ["tie"], "a tie replaces the best vote"
+    with session_scope(app) as session:
+        outcomes = pairwise_outcomes(session)
+        assert len(outcomes) == 6 and all(o.tie for o in outcomes)
+        assert session.scalar(select(func.count(RoutingExample.id))) == 0
+
+
+def test_thumbs_down_toggles(app: Flask, sio) -> None:
+    result = sio.ask("Is it worth rewriting our backend in Rust?")
+    answer = result.one("round_started")["workers"][2]["answer_id"]
+    client = app.test_client()
+    down = _vote(client, result.round_id, "down", answer).get_json()["votes"]
+    assert [(v["kind"], v["answer_id"]) for v in down] == [("down", answer)]
+    assert _vote(client, result.round_id, "down", answer).get_json()["votes"] == []
+    with session_scope(app) as session:
+        assert session.scalar(select(func.count(RoutingExample.id))) == 0
+
+
+def test_bad_votes_get_clear_errors(app: Flask, sio, demo_server: DemoServer) -> None:
+    result = sio.ask("Tabs or spaces?")
+    client = app.test_client()
+    assert _vote(client, 999, "best", 1).status_code == 404
+    wrong = _vote(client, result.round_id, "best", 12345)
+    assert wrong.status_code == 400 and "not part of this round" in wrong.get_json()["error"]
+    unknown = _vote(client, result.round_id, "meh")
+    assert unknown.status_code == 400 and "Unknown vote" in unknown.get_json()["error"]
+    assert client.post(f"/api/rounds/{result.round_id}/votes", data="x").status_code == 400
+
+    demo_server.set_fault("broken:1b", "http_500")
+    with session_scope(app) as session:
+        from council.personas import list_personas
+
+        list_personas(session)[0].model = "broken:1b"
+    failed = sio.ask("Another question")
+    broken = next(d for d in failed.named("worker_done") if d["status"] == "failed")
+    refused = _vote(client, failed.round_id, "best", broken["answer_id"])
+    assert refused.status_code == 400 and "did not finish" in refused.get_json()["error"]
+
+
+def test_leaderboard_ranks_the_preferred_persona_first(app: Flask, sio) -> None:
+    client = app.test_client()
+    assert b"No votes yet" in client.get("/leaderboard").data
+    favourite = None
+    for question in ("How do I learn SQL?", "What is a closure?", "Explain DNS to me."):
+        result = sio.ask(question)
+        workers = result.one("round_started")["workers"]
+        pick = next(w for w in workers if w["name"] == "Pragmatist")
+        favourite = pick["persona_id"]
+        assert _vote(client, result.round_id, "best", pick["answer_id"]).status_code == 200
+    board = client.get("/api/leaderboard").get_json()
+    assert board[0]["persona_id"] == favourite
+    assert board[0]["votes_received"] == 3 and board[0]["win_rate"] == 1.0
+    assert board[0]["rounds_shown"] == 3 and board[0]["lower"] <= board[0]["rating"]
+    assert board[-1]["rating"] < 1000
+    page = client.get("/leaderboard").data
+    assert b"Pragmatist" in page and b"95% interval" in page
+
+
+def test_the_synthesizer_sees_ratings_after_votes(app: Flask, sio,
+                                                  demo_server: DemoServer) -> None:
+    result = sio.ask("How should I name variables?")
+    pick = result.one("round_started")["workers"][0]["answer_id"]
+    assert _vote(app.test_client(), result.round_id, "best", pick).status_code == 200
+    demo_server.requests.clear()
+    sio.ask("And functions?", result.ack["conversation_id"])
+    synth = next(r for r in demo_server.requests if r["model"] == "qwen2.5:7b")
+    assert ", rating " in synth["messages"][-1]["content"]
