@@ -135,8 +135,13 @@ def validate_persona(data: Mapping[str, Any], partial: bool = False) -> dict[str
             errors["example_messages"] = "Keep to 50 example messages of under 2,000 characters."
         clean["example_messages"] = examples
     if present("routing_rules") or not partial:
+        rules = data.get("routing_rules")
         try:
-            clean["routing_rules"] = validate_rules(data.get("routing_rules"))
+            if isinstance(rules, str):
+                rules = yaml.safe_load(rules) if rules.strip() else {}
+            clean["routing_rules"] = validate_rules(rules)
+        except yaml.YAMLError as exc:
+            errors["routing_rules"] = f"Routing rules are not valid YAML: {exc}"
         except RuleError as exc:
             errors["routing_rules"] = f"Routing rules: {exc}."
     if errors:

@@ -146,3 +146,24 @@ def test_seeding_never_overwrites_edits_or_revives_deleted_personas(app: Flask) 
         slugs = {p.slug: p for p in list_personas(session)}
         assert "skeptic" not in slugs
         assert slugs["architect"].system_prompt == "My own architect prompt."
+
+
+def test_form_takes_example_messages_and_yaml_routing_rules(app: Flask) -> None:
+    client = app.test_client()
+    bad = client.post("/personas/new", data={**VALID, "routing_rules": "prefer: [sunny"})
+    assert bad.status_code == 400 and b"not valid YAML" in bad.data
+    assert b"prefer: [sunny" in bad.data, "what the user typed is kept"
+    unknown = client.post("/personas/new", data={**VALID, "routing_rules": "prefer: [sunny]"})
+    assert unknown.status_code == 400 and b"unknown condition" in unknown.data
+
+    created = client.post("/personas/new", data={
+        **VALID, "example_messages": "When did Rome fall?\n\n  Who built the pyramids? ",
+        "routing_rules": "prefer: [question:why]\nmax_weight: 0.5"})
+    assert created.status_code == 302
+    with session_scope(app) as session:
+        persona = session.scalar(select(Persona).where(Persona.slug == "historian"))
+        assert persona.example_messages == ["When did Rome fall?", "Who built the pyramids?"]
+        assert persona.routing_rules == {"prefer": ["question:why"], "max_weight": 0.5}
+        persona_id = persona.id
+    form = client.get(f"/personas/{persona_id}/edit").data
+    assert b"Who built the pyramids?" in form and b"max_weight: 0.5" in form

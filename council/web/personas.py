@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
+
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect,
                    render_template, request, url_for)
 
@@ -19,15 +21,27 @@ bp = Blueprint("personas", __name__, url_prefix="/personas")
 def _form_data() -> dict[str, Any]:
     data: dict[str, Any] = {key: request.form.get(key) for key in
                             ("name", "description", "system_prompt", "model", "temperature",
-                             "top_p", "color")}
+                             "top_p", "color", "example_messages", "routing_rules")}
     data["enabled"] = request.form.get("enabled") == "on"
     return data
 
 
+def _as_text(value: Any, lines: bool) -> str:
+    """A stored list/mapping as the textarea shows it; text the user typed stays as typed."""
+    if isinstance(value, str) or value is None:
+        return value or ""
+    if lines:
+        return "\n".join(value)
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=None) if value else ""
+
+
 def _render_form(persona: Any, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
     settings = current_app.config["SETTINGS"]
+    get = persona.get if isinstance(persona, dict) else lambda key: getattr(persona, key, None)
     return render_template("personas/form.html", persona=persona, errors=errors,
-                           default_model=settings.worker_model, palette=PALETTE), status
+                           default_model=settings.worker_model, palette=PALETTE,
+                           examples_text=_as_text(get("example_messages"), lines=True),
+                           rules_text=_as_text(get("routing_rules"), lines=False)), status
 
 
 @bp.get("/")
