@@ -65,6 +65,7 @@ class Settings:
     sentiment_swing: float = 0.25
     temperature_bounds: tuple[float, float] = (0.1, 1.3)
     top_p_bounds: tuple[float, float] = (0.5, 1.0)
+    peer_review: bool = False
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +103,8 @@ class Settings:
                                       int),
             sentiment_swing=_number(env, "COUNCIL_SENTIMENT_SWING", cls.sentiment_swing,
                                     allow_zero=True),
+            peer_review=(env.get("COUNCIL_PEER_REVIEW") or "").lower() in ("1", "true", "yes",
+                                                                             "on"),
             host=env.get("COUNCIL_HOST") or cls.host,
             port=_number(env, "COUNCIL_PORT", cls.port, int),
             secret_key=env.get("COUNCIL_SECRET_KEY", ""),
@@ -122,5 +125,5 @@ ENVIRONMENT_VARIABLES = (
     "COUNCIL_NUM_CTX", "COUNCIL_NUM_PREDICT", "COUNCIL_KEEP_ALIVE", "COUNCIL_HOST", "COUNCIL_PORT",
     "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",
     "COUNCIL_ROUTER_TEMPERATURE", "COUNCIL_ROUTER_MIN_WEIGHT", "COUNCIL_ROUTER_EXPLORATION",
-    "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING",
+    "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING", "COUNCIL_PEER_REVIEW",
 )

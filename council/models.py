@@ -76,6 +76,8 @@ class Round(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The router's decision: message features and every persona's weight, selection and reason.
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Peer review, when it ran: [{answer_id, mean_position, reviews}], best first.
+    peer_ranking: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -86,13 +88,15 @@ class Round(Base):
         back_populates="round", cascade="all, delete-orphan", uselist=False)
     votes: Mapped[list[Vote]] = relationship(back_populates="round", cascade="all, delete-orphan",
                                              order_by="Vote.id")
+    reviews: Mapped[list[PeerReview]] = relationship(cascade="all, delete-orphan",
+                                                     order_by="PeerReview.id")
 
 
 class _GenerationMixin:
     """What one streamed generation leaves behind: text, outcome and Ollama's final-chunk stats."""
 
     model: Mapped[str] = mapped_column(String(200))
-    # running | done | failed | timeout | stopped | interrupted
+    # running | done | failed | timeout | stopped | interrupted (| unparseable for reviews)
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     text: Mapped[str] = mapped_column(Text, default="")
@@ -134,6 +138,20 @@ class Synthesis(_GenerationMixin, Base):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
 
     round: Mapped[Round] = relationship(back_populates="synthesis")
+
+
+class PeerReview(_GenerationMixin, Base):
+    """One worker's ranking of the other answers; `labels` maps the letters it saw to answers."""
+
+    __tablename__ = "peer_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    reviewer_answer_id: Mapped[int] = mapped_column(
+        ForeignKey("worker_answers.id", ondelete="CASCADE"))
+    labels: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # Answer ids best first; None when the review failed or its ranking was unparseable.
+    ranking: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
 
 
 class AppState(Base):

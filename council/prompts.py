@@ -20,7 +20,8 @@ perspectives have answered the user's question. Merge their answers into one cle
 answer in your own words: keep what is correct and useful, drop repetition, resolve \
 disagreements with your own judgement (say briefly where they disagree and why you side as \
 you do), and lean more on answers with a higher weight (how well the advisor suits this \
-question) and a higher rating (how often the user preferred that advisor; 1000 is average). Do \
+question), a higher rating (how often the user preferred that advisor; 1000 is average) and a \
+better peer rank (how the other advisors ranked it; 1 is best), when given. Do \
 not mention weights or ratings or list the \
 advisors one by one; answer the user directly. Use Markdown."""
 
@@ -45,6 +46,7 @@ class LabelledAnswer:
     weight: float
     text: str
     rating: float | None = None
+    peer_position: float | None = None
 
 
 def load_history(session: Session, conversation_id: int, before_round_id: int) -> list[PastRound]:
@@ -101,6 +103,8 @@ def synthesis_request(question: str, answers: list[LabelledAnswer], budget: int)
     for answer in answers:
         text = answer.text if len(answer.text) <= share else answer.text[:share] + " […]"
         rating = f", rating {answer.rating:.0f}" if answer.rating is not None else ""
+        if answer.peer_position is not None:
+            rating += f", peer rank {answer.peer_position:.1f}"
         blocks.append(f"\n### {answer.name} (weight {answer.weight:.2f}{rating})\n"
                       f"{text.strip()}\n")
     return header + "".join(blocks) + footer

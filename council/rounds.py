@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask
@@ -25,14 +21,16 @@ from sqlalchemy import select
 
 from .config import Settings
 from .db import session_scope
-from .llm.base import STAT_FIELDS, ChatBackend, ChatMessage, ChatStats, LLMError
-from .models import Conversation, Persona, Round, Synthesis, WorkerAnswer, utcnow
+from .llm.base import ChatBackend
+from .models import Conversation, PeerReview, Persona, Round, Synthesis, WorkerAnswer, utcnow
+from .peer_review import aggregate_rankings, build_review, parse_ranking
 from .personas import list_personas
 from .prompts import LabelledAnswer, PastRound, load_history, synthesis_messages, worker_messages
+from .ratings import fit_bradley_terry
 from .router import get_router
 from .router.generation import tune_for_sentiment
+from .streams import Generation, RoundControl, run_generations, store_generation
 from .votes import merit_counts, pairwise_outcomes
-from .ratings import fit_bradley_terry
 
 log = logging.getLogger(__name__)
 
@@ -42,88 +40,6 @@ MAX_MESSAGE_CHARS = 20_000
 
 class RoundError(ValueError):
     """A round that cannot start; the message says why."""
-
-
-@dataclass
-class Generation:
-    """One streamed generation (a worker answer or the synthesis) while it runs.
-
-    Whoever moves it out of "running" first (the streaming thread when the model finishes or
-    fails, the round when it stops or times out) owns writing its final state.
-    """
-
-    row_id: int
-    model: str
-    messages: list[ChatMessage]
-    options: dict[str, Any]
-    on_token: Callable[[str], None]
-    parts: list[str] = field(default_factory=list)
-    stats: ChatStats | None = None
-    status: str = "running"
-    error: str | None = None
-    started: float | None = None
-    first_token_at: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def outcome(self) -> dict[str, Any]:
-        """The final state as the `*_done` events carry it."""
-        return {"status": self.status, "error": self.error, "text": self.text,
-                "stats": (self.stats or ChatStats()).summary()}
-
-    def add_token(self, delta: str) -> bool:
-        with self.lock:
-            if self.status != "running":
-                return False
-            if self.first_token_at is None:
-                self.first_token_at = time.time()
-            self.parts.append(delta)
-            self.on_token(delta)
-            return True
-
-    def finish(self, status: str, error: str | None = None) -> bool:
-        with self.lock:
-            if self.status != "running":
-                return False
-            self.status, self.error = status, error
-            return True
-
-
-@dataclass
-class RoundControl:
-    """What the rest of the app can do to a running round: ask it to stop."""
-
-    round_id: int
-    cancel: threading.Event = field(default_factory=threading.Event)
-    changed: threading.Event = field(default_factory=threading.Event)
-
-    def stop(self) -> None:
-        self.cancel.set()
-        self.changed.set()
-
-
-def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.Event) -> None:
-    """Stream one model answer into `gen`, stopping early once the round has finished it."""
-    gen.started = time.monotonic()
-    try:
-        if gen.status != "running":
-            return
-        for chunk in backend.stream_chat(gen.model, gen.messages, gen.options):
-            if isinstance(chunk, ChatStats):
-                gen.stats = chunk
-            elif not gen.add_token(chunk):
-                return
-        gen.finish("done")
-    except LLMError as exc:
-        gen.finish("failed", str(exc))
-    except Exception as exc:  # a bug or an unexpected client error must not hang the round
-        log.exception("generation for %s crashed", gen.model)
-        gen.finish("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
-    finally:
-        changed.set()
 
 
 class Council:
@@ -137,8 +53,13 @@ class Council:
 
     # --- starting and stopping -------------------------------------------------------------
 
-    def start_round(self, conversation_id: int, text: str, emit: Emit) -> int:
-        """Store the round and its planned answers, then run it in the background."""
+    def start_round(self, conversation_id: int, text: str, emit: Emit,
+                    peer_review: bool | None = None) -> int:
+        """Store the round and its planned answers, then run it in the background.
+
+        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round.
+        """
+        review = self.settings.peer_review if peer_review is None else peer_review
         text = (text or "").strip()
         if not text:
             raise RoundError("Type a question first.")
@@ -185,7 +106,8 @@ class Council:
                                    for a, p in plan]}
         control = RoundControl(round_id)
         thread = threading.Thread(target=self._run_round, name=f"round-{round_id}",
-                                  args=(control, conversation_id, text, history, workers, emit),
+                                  args=(control, conversation_id, text, history, workers, emit,
+                                        review),
                                   daemon=True)
         with self.lock:
             self.active[round_id] = control
@@ -230,12 +152,14 @@ class Council:
                                                          "answer_id": answer.id, "delta": delta}))
 
     def _run_round(self, control: RoundControl, conversation_id: int, question: str,
-                   history: list[PastRound], workers: list[Generation], emit: Emit) -> None:
+                   history: list[PastRound], workers: list[Generation], emit: Emit,
+                   review: bool) -> None:
         round_id = control.round_id
         try:
-            self._run_generations(control, workers, self.settings.worker_timeout,
-                                  lambda gen: self._finish_worker(round_id, gen, emit))
-            status, error = self._synthesize(control, question, history, workers, emit)
+            self._run(control, workers, self.settings.worker_timeout,
+                      lambda gen: self._finish_worker(round_id, gen, emit))
+            peer = self._peer_review(control, question, workers, emit) if review else {}
+            status, error = self._synthesize(control, question, history, workers, emit, peer)
         except Exception as exc:  # keep the app serving and the round explained
             log.exception("round %s crashed", round_id)
             status, error = "failed", f"Internal error: {type(exc).__name__}: {exc}"
@@ -252,54 +176,66 @@ class Council:
         with self.lock:
             self.threads.pop(round_id, None)
 
-    def _run_generations(self, control: RoundControl, gens: list[Generation], timeout: float,
-                         on_finish: Callable[[Generation], None]) -> None:
-        """Run generations in parallel until each is done, failed, timed out or stopped."""
-        pool = ThreadPoolExecutor(max_workers=min(self.settings.max_parallel_workers, len(gens)),
-                                  thread_name_prefix=f"round-{control.round_id}")
-        try:
-            for gen in gens:
-                pool.submit(stream_generation, self.backend, gen, control.changed)
-            pending = list(gens)
-            while pending:
-                control.changed.clear()
-                now = time.monotonic()
-                for gen in pending:
-                    if control.cancel.is_set():
-                        gen.finish("stopped", "Stopped by you; the partial answer is kept.")
-                    elif gen.started is not None and now - gen.started > timeout:
-                        gen.finish("timeout", f"{gen.model} took longer than {timeout:g} s "
-                                              f"(COUNCIL_WORKER_TIMEOUT / COUNCIL_SYNTH_TIMEOUT).")
-                finished = [gen for gen in pending if gen.status != "running"]
-                for gen in finished:
-                    on_finish(gen)
-                pending = [gen for gen in pending if gen not in finished]
-                if pending:
-                    deadlines = [g.started + timeout - now for g in pending if g.started]
-                    control.changed.wait(min(deadlines, default=timeout) + 0.01)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _store_generation(self, model: type[WorkerAnswer] | type[Synthesis],
-                          gen: Generation) -> None:
-        stats = gen.stats or ChatStats()
-        with session_scope(self.app) as session:
-            row = session.get(model, gen.row_id)
-            if row is None:
-                return
-            row.status, row.error, row.text = gen.status, gen.error, gen.text
-            row.finished_at = utcnow()
-            if gen.first_token_at is not None:
-                row.first_token_at = datetime.fromtimestamp(gen.first_token_at, tz=timezone.utc)
-            for name in STAT_FIELDS:
-                setattr(row, name, getattr(stats, name))
+    def _run(self, control: RoundControl, gens: list[Generation], timeout: float,
+             on_finish: Callable[[Generation], None]) -> None:
+        run_generations(self.backend, control, gens, timeout,
+                        self.settings.max_parallel_workers, on_finish)
 
     def _finish_worker(self, round_id: int, gen: Generation, emit: Emit) -> None:
-        self._store_generation(WorkerAnswer, gen)
+        store_generation(self.app, WorkerAnswer, gen)
         emit("worker_done", {"round_id": round_id, "answer_id": gen.row_id, **gen.outcome()})
 
+    def _peer_review(self, control: RoundControl, question: str, workers: list[Generation],
+                     emit: Emit) -> dict[int, float]:
+        """Each finished worker ranks the others; returns mean position per answer id."""
+        round_id = control.round_id
+        usable = [gen for gen in workers if gen.status == "done" and gen.text.strip()]
+        if control.cancel.is_set() or len(usable) < 2:
+            return {}
+        answers = {gen.row_id: gen.text for gen in usable}
+        requests = {gen.row_id: build_review(gen.row_id, gen.messages[0]["content"], question,
+                                             answers, seed=f"{round_id}:{gen.row_id}")
+                    for gen in usable}
+        with session_scope(self.app) as session:
+            rows = [PeerReview(round_id=round_id, reviewer_answer_id=gen.row_id, model=gen.model,
+                               labels=requests[gen.row_id].labels) for gen in usable]
+            session.add_all(rows)
+            session.flush()
+            reviews = [Generation(row_id=row.id, model=gen.model, options=gen.options,
+                                  messages=requests[gen.row_id].messages, on_token=lambda _: None)
+                       for row, gen in zip(rows, usable)]
+            reviewer_of = {row.id: row.reviewer_answer_id for row in rows}
+        emit("review_started", {"round_id": round_id, "reviews": [
+            {"review_id": r.row_id, "reviewer_answer_id": reviewer_of[r.row_id],
+             "labels": requests[reviewer_of[r.row_id]].labels} for r in reviews]})
+        rankings: list[list[int]] = []
+
+        def finish_review(gen: Generation) -> None:
+            labels = requests[reviewer_of[gen.row_id]].labels
+            ranking = parse_ranking(gen.text, labels) if gen.status == "done" else None
+            if gen.status == "done" and ranking is None:
+                gen.status = "unparseable"
+                gen.error = ("No FINAL RANKING line naming every response once; the review is "
+                             "kept but not counted.")
+            store_generation(self.app, PeerReview, gen, ranking=ranking)
+            if ranking:
+                rankings.append(ranking)
+            emit("review_done", {"round_id": round_id, "review_id": gen.row_id,
+                                 "reviewer_answer_id": reviewer_of[gen.row_id], "labels": labels,
+                                 "ranking": ranking, **gen.outcome()})
+
+        self._run(control, reviews, self.settings.worker_timeout, finish_review)
+        summary = aggregate_rankings(rankings)
+        ranking = [{"answer_id": answer_id, "mean_position": round(mean, 2), "reviews": count}
+                   for answer_id, mean, count in summary]
+        with session_scope(self.app) as session:
+            session.get(Round, round_id).peer_ranking = ranking
+        emit("peer_ranking", {"round_id": round_id, "ranking": ranking})
+        return {answer_id: mean for answer_id, mean, _ in summary}
+
     def _synthesize(self, control: RoundControl, question: str, history: list[PastRound],
-                    workers: list[Generation], emit: Emit) -> tuple[str, str | None]:
+                    workers: list[Generation], emit: Emit,
+                    peer: dict[int, float]) -> tuple[str, str | None]:
         round_id = control.round_id
         if control.cancel.is_set():
             return "stopped", "Stopped by you before the synthesis."
@@ -314,7 +250,8 @@ class Council:
             voted = {o.winner for o in outcomes} | {o.loser for o in outcomes}
             ratings = fit_bradley_terry(outcomes, sorted(voted)) if outcomes else {}
             labelled = [LabelledAnswer(answers[g.row_id].persona_name, answers[g.row_id].weight,
-                                       g.text, ratings.get(answers[g.row_id].persona_id))
+                                       g.text, ratings.get(answers[g.row_id].persona_id),
+                                       peer.get(g.row_id))
                         for g in usable]
             synthesis = Synthesis(round_id=round_id, model=self.settings.synth_model)
             session.add(synthesis)
@@ -329,8 +266,8 @@ class Council:
                                                      {"round_id": round_id, "delta": delta}))
         emit("synth_started", {"round_id": round_id, "model": gen.model,
                                "answers": [a.name for a in labelled]})
-        self._run_generations(control, [gen], self.settings.synth_timeout,
-                              lambda g: self._store_generation(Synthesis, g))
+        self._run(control, [gen], self.settings.synth_timeout,
+                  lambda g: store_generation(self.app, Synthesis, g))
         emit("synth_done", {"round_id": round_id, **gen.outcome()})
         if gen.status == "done":
             return "done", None

@@ -22,7 +22,7 @@ from .demo_text import compose_answer, tokenize
 VERSION = "0.12.6-demo"
 DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b")
 FAULTS = ("refuse", "error_midstream", "reset_midstream", "hang", "slow_first_token",
-          "http_500", "malformed")
+          "http_500", "malformed", "ignore_format")
 TOKENS_BEFORE_FAULT = 3
 
 
@@ -263,7 +263,11 @@ class _Handler(BaseHTTPRequestHandler):
             messages = [{"role": "system", "content": body.get("system") or ""},
                         {"role": "user", "content": body.get("prompt") or ""}]
         options = body.get("options") or {}
-        tokens = tokenize(compose_answer(messages, entry["name"]))
+        answer = compose_answer(messages, entry["name"])
+        if fault == "ignore_format":
+            answer = "\n".join(line for line in answer.splitlines()
+                                if "FINAL RANKING" not in line)
+        tokens = tokenize(answer)
         limit = options.get("num_predict")
         done_reason = "stop"
         if isinstance(limit, int) and 0 < limit < len(tokens):

@@ -81,8 +81,10 @@ def compose_answer(messages: list[dict[str, str]], model: str) -> str:
     seed = hashlib.sha256(f"{model}\n{system}\n{question}".encode()).digest()
     rng = random.Random(seed)
 
-    labelled = re.findall(r"^### (.+?)(?: \(weight [\d.]+(?:, rating \d+)?\))?$", question,
-                          flags=re.M)
+    reviewed = re.findall(r"^Response ([A-Z]):$", question, flags=re.M)
+    if reviewed and "FINAL RANKING" in question:
+        return _compose_review(reviewed, rng)
+    labelled = re.findall(r"^### (.+?)(?: \(weight [^)]*\))?$", question, flags=re.M)
     if labelled:
         return _compose_synthesis(question, labelled, rng)
 
@@ -118,6 +120,14 @@ def _compose_synthesis(question: str, names: list[str], rng: random.Random) -> s
             f"- Then weigh the trade-offs the answers raise about {words[-1]}.\n"
             f"- Finally, {last_step}.\n\n"
             f"Where they disagree, prefer the more concrete advice.")
+
+
+def _compose_review(letters: list[str], rng: random.Random) -> str:
+    order = list(letters)
+    rng.shuffle(order)
+    notes = " ".join(f"Response {letter} is {rng.choice(('clear', 'thin', 'practical', 'vague'))}."
+                     for letter in letters)
+    return f"{notes}\n\nFINAL RANKING: {', '.join(order)}"
 
 
 def tokenize(text: str) -> list[str]:

@@ -37,6 +37,10 @@ def round_payload(round_: Round) -> dict[str, Any]:
                      "status": a.status, "error": a.error, "text": a.text,
                      "stats": a.stats().summary()} for a in round_.answers],
         "routing": round_.routing,
+        "peer_ranking": round_.peer_ranking,
+        "reviews": [{"review_id": r.id, "reviewer_answer_id": r.reviewer_answer_id,
+                     "labels": r.labels, "ranking": r.ranking, "status": r.status,
+                     "error": r.error} for r in round_.reviews],
         "votes": [vote_payload(v) for v in round_.votes],
         "synthesis": None if synthesis is None else {
             "model": synthesis.model, "status": synthesis.status, "error": synthesis.error,
@@ -51,7 +55,7 @@ def vote_payload(vote: Vote) -> dict[str, Any]:
 
 @bp.post("/api/rounds/<int:round_id>/votes")
 def vote(round_id: int) -> Any:
-    """Record a vote: `{"kind": "best"|"down"|"tie", "answer_id": ...}`; returns the round's votes."""
+    """Record `{"kind": "best"|"down"|"tie", "answer_id": ...}`; returns the round's votes."""
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         abort(400, 'Send JSON like {"kind": "best", "answer_id": 12}.')
@@ -103,7 +107,8 @@ def get_conversation(conversation_id: int) -> Any:
             select(Conversation).where(Conversation.id == conversation_id).options(
                 selectinload(Conversation.rounds).selectinload(Round.answers),
                 selectinload(Conversation.rounds).selectinload(Round.synthesis),
-                selectinload(Conversation.rounds).selectinload(Round.votes)))
+                selectinload(Conversation.rounds).selectinload(Round.votes),
+                selectinload(Conversation.rounds).selectinload(Round.reviews)))
         if conversation is None:
             abort(404, "No such conversation.")
         return jsonify({**conversation_summary(conversation),

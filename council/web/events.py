@@ -36,8 +36,10 @@ def ask(data: Any) -> dict[str, Any]:
         socketio.emit(event, payload, to=sid)
 
     try:
-        round_id = get_council(app).start_round(conversation_id, str(data.get("text") or ""),
-                                                emit_to_asker)
+        peer_review = data.get("peer_review")
+        round_id = get_council(app).start_round(
+            conversation_id, str(data.get("text") or ""), emit_to_asker,
+            peer_review if isinstance(peer_review, bool) else None)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "round_id": round_id, "conversation_id": conversation_id}

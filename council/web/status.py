@@ -55,4 +55,5 @@ def api() -> Any:
 
 def template_globals() -> dict[str, Any]:
     settings = current_app.config["SETTINGS"]
-    return {"demo_backend": settings.demo, "backend_host": settings.ollama_host}
+    return {"demo_backend": settings.demo, "backend_host": settings.ollama_host,
+            "peer_review_default": settings.peer_review}

@@ -103,6 +103,45 @@
     section.hidden = false;
   }
 
+  function nameOf(round, answerId) {
+    return round.workers.get(answerId)?.name ?? `answer ${answerId}`;
+  }
+
+  function showReview(round, review) {
+    const section = round.el.querySelector(".peer-review");
+    section.hidden = false;
+    let item = round.reviews.get(review.review_id);
+    if (!item) {
+      item = document.createElement("li");
+      round.reviews.set(review.review_id, item);
+      section.querySelector(".reviews").appendChild(item);
+    }
+    const reviewer = nameOf(round, review.reviewer_answer_id);
+    item.dataset.status = review.status;
+    if (review.status === "running") {
+      item.textContent = `${reviewer} is reviewing…`;
+    } else if (review.ranking) {
+      item.textContent = `${reviewer} ranked: ${review.ranking.map((id) => nameOf(round, id)).join(" › ")}`;
+    } else if (review.status === "unparseable") {
+      item.textContent = `${reviewer}'s ranking could not be parsed, so it is not counted.`;
+      item.title = review.text || "";
+    } else {
+      item.textContent = `${reviewer}'s review ${review.status}: ${review.error || ""}`;
+    }
+  }
+
+  function showPeerRanking(round, ranking) {
+    if (!ranking) return;
+    const list = round.el.querySelector(".peer-ranking");
+    list.replaceChildren();
+    for (const entry of ranking) {
+      const item = document.createElement("li");
+      item.textContent = `${nameOf(round, entry.answer_id)} — mean position ${entry.mean_position} (${entry.reviews} review${entry.reviews === 1 ? "" : "s"})`;
+      list.appendChild(item);
+    }
+    round.el.querySelector(".peer-review").hidden = false;
+  }
+
   function showVotes(round, votes) {
     const best = votes.find((v) => v.kind === "best");
     const tie = votes.some((v) => v.kind === "tie");
@@ -137,7 +176,7 @@
     const node = $("round-template").content.firstElementChild.cloneNode(true);
     node.dataset.roundId = data.round_id;
     node.querySelector(".user-message").textContent = data.user_message;
-    const round = {id: data.round_id, el: node, workers: new Map(), synth: null};
+    const round = {id: data.round_id, el: node, workers: new Map(), reviews: new Map(), synth: null};
     const workersEl = node.querySelector(".workers");
     workersEl.style.setProperty("--columns", Math.min(data.workers.length, 4));
     for (const w of data.workers) {
@@ -147,7 +186,7 @@
       card.querySelector(".dot").style.background = w.color;
       card.querySelector(".name").textContent = w.name;
       card.querySelector(".model").textContent = w.model;
-      const part = {el: card, body: card.querySelector(".body"), text: w.text || "",
+      const part = {el: card, name: w.name, body: card.querySelector(".body"), text: w.text || "",
                     stateEl: card.querySelector(".state"), statsEl: card.querySelector(".stats"),
                     errorEl: card.querySelector(".error")};
       card.querySelector(".copy").addEventListener("click", (e) => copyText(part.text, e.currentTarget));
@@ -163,6 +202,8 @@
     synthEl.querySelector(".copy").addEventListener("click", (e) => copyText(round.synth.text, e.currentTarget));
     node.querySelector(".vote-tie").addEventListener("click", () => vote(round, "tie", null));
     renderRouting(round, data.routing);
+    (data.reviews || []).forEach((review) => showReview(round, review));
+    showPeerRanking(round, data.peer_ranking);
     if (data.synthesis) showSynthesis(round, data.synthesis);
     if (data.status && data.status !== "running") endRound(round, data);
     if (data.votes) showVotes(round, data.votes);
@@ -273,7 +314,8 @@
     if (!text || state.activeRound !== null) return;
     showError("");
     els.send.disabled = true;
-    socket.emit("ask", {conversation_id: state.current, text}, (ack) => {
+    const peerReview = document.getElementById("peer-review").checked;
+    socket.emit("ask", {conversation_id: state.current, text, peer_review: peerReview}, (ack) => {
       if (!ack || !ack.ok) {
         els.send.disabled = false;
         showError((ack && ack.error) || "The server did not accept the question.");
@@ -301,6 +343,18 @@
   socket.on("worker_done", (data) => {
     const part = state.rounds.get(data.round_id)?.workers.get(data.answer_id);
     if (part) finishPart(part, data);
+  });
+  socket.on("review_started", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) data.reviews.forEach((r) => showReview(round, {...r, status: "running"}));
+  });
+  socket.on("review_done", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) showReview(round, data);
+  });
+  socket.on("peer_ranking", (data) => {
+    const round = state.rounds.get(data.round_id);
+    if (round) showPeerRanking(round, data.ranking);
   });
   socket.on("synth_started", (data) => {
     const round = state.rounds.get(data.round_id);

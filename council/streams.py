@@ -1,0 +1,158 @@
+"""Streaming generations in parallel: the machinery under every stage of a round.
+
+A `Generation` is one streamed answer (a worker's, a reviewer's, the synthesizer's) while it
+runs; `run_generations` streams several at once on a thread pool and finishes each exactly
+once, as done, failed, timed out or stopped; `store_generation` writes its final row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask
+
+from .db import session_scope
+from .llm.base import STAT_FIELDS, ChatBackend, ChatMessage, ChatStats, LLMError
+from .models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Generation:
+    """One streamed generation (a worker answer or the synthesis) while it runs.
+
+    Whoever moves it out of "running" first (the streaming thread when the model finishes or
+    fails, the round when it stops or times out) owns writing its final state.
+    """
+
+    row_id: int
+    model: str
+    messages: list[ChatMessage]
+    options: dict[str, Any]
+    on_token: Callable[[str], None]
+    parts: list[str] = field(default_factory=list)
+    stats: ChatStats | None = None
+    status: str = "running"
+    error: str | None = None
+    started: float | None = None
+    first_token_at: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def outcome(self) -> dict[str, Any]:
+        """The final state as the `*_done` events carry it."""
+        return {"status": self.status, "error": self.error, "text": self.text,
+                "stats": (self.stats or ChatStats()).summary()}
+
+    def add_token(self, delta: str) -> bool:
+        with self.lock:
+            if self.status != "running":
+                return False
+            if self.first_token_at is None:
+                self.first_token_at = time.time()
+            self.parts.append(delta)
+            self.on_token(delta)
+            return True
+
+    def finish(self, status: str, error: str | None = None) -> bool:
+        with self.lock:
+            if self.status != "running":
+                return False
+            self.status, self.error = status, error
+            return True
+
+
+@dataclass
+class RoundControl:
+    """What the rest of the app can do to a running round: ask it to stop."""
+
+    round_id: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self.changed.set()
+
+
+def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.Event) -> None:
+    """Stream one model answer into `gen`, stopping early once the round has finished it."""
+    gen.started = time.monotonic()
+    try:
+        if gen.status != "running":
+            return
+        for chunk in backend.stream_chat(gen.model, gen.messages, gen.options):
+            if isinstance(chunk, ChatStats):
+                gen.stats = chunk
+            elif not gen.add_token(chunk):
+                return
+        gen.finish("done")
+    except LLMError as exc:
+        gen.finish("failed", str(exc))
+    except Exception as exc:  # a bug or an unexpected client error must not hang the round
+        log.exception("generation for %s crashed", gen.model)
+        gen.finish("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
+    finally:
+        changed.set()
+
+
+def run_generations(backend: ChatBackend, control: RoundControl, gens: list[Generation],
+                    timeout: float, max_parallel: int,
+                    on_finish: Callable[[Generation], None]) -> None:
+    """Run generations in parallel until each is done, failed, timed out or stopped.
+
+    This thread enforces timeouts and the stop button itself, waking whenever a generation
+    finishes, so a hung connection never holds the round.
+    """
+    pool = ThreadPoolExecutor(max_workers=min(max_parallel, len(gens)),
+                              thread_name_prefix=f"round-{control.round_id}")
+    try:
+        for gen in gens:
+            pool.submit(stream_generation, backend, gen, control.changed)
+        pending = list(gens)
+        while pending:
+            control.changed.clear()
+            now = time.monotonic()
+            for gen in pending:
+                if control.cancel.is_set():
+                    gen.finish("stopped", "Stopped by you; the partial answer is kept.")
+                elif gen.started is not None and now - gen.started > timeout:
+                    gen.finish("timeout", f"{gen.model} took longer than {timeout:g} s "
+                                          f"(COUNCIL_WORKER_TIMEOUT / COUNCIL_SYNTH_TIMEOUT).")
+            finished = [gen for gen in pending if gen.status != "running"]
+            for gen in finished:
+                on_finish(gen)
+            pending = [gen for gen in pending if gen not in finished]
+            if pending:
+                deadlines = [g.started + timeout - now for g in pending if g.started]
+                control.changed.wait(min(deadlines, default=timeout) + 0.01)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def store_generation(app: Flask, model: type, gen: Generation, **extra: Any) -> None:
+    """Write a finished generation's text, outcome and Ollama stats to its row."""
+    stats = gen.stats or ChatStats()
+    with session_scope(app) as session:
+        row = session.get(model, gen.row_id)
+        if row is None:
+            return
+        row.status, row.error, row.text = gen.status, gen.error, gen.text
+        row.finished_at = utcnow()
+        if gen.first_token_at is not None:
+            row.first_token_at = datetime.fromtimestamp(gen.first_token_at, tz=timezone.utc)
+        for name in STAT_FIELDS:
+            setattr(row, name, getattr(stats, name))
+        for name, value in extra.items():
+            setattr(row, name, value)
