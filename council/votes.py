@@ -172,5 +172,5 @@ def leaderboard(session: Session, personas: list[Any], bootstrap_rounds: int = 2
         rows.append(LeaderboardRow(
             persona.id, persona.name, persona.color, ratings[persona.id], rounds,
             received.get(persona.id, 0), received.get(persona.id, 0) / rounds if rounds else None))
-    rows.sort(key=lambda row: -row.rating.rating)
+    rows.sort(key=lambda row: (row.rating.comparisons == 0, -row.rating.rating))
     return rows

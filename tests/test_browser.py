@@ -8,20 +8,23 @@ a council answer, a conversation in the sidebar, and a round that comes back aft
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Page, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, Error, Locator, Page, expect, sync_playwright
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = PROJECT_ROOT / "test-output" / "browser" / "council-round.png"
+VOTES_SCREENSHOT = SCREENSHOT.with_name("council-votes.png")
+LEADERBOARD_SCREENSHOT = SCREENSHOT.with_name("leaderboard.png")
 PERSONAS = {"Architect", "Skeptic", "Explorer", "Pragmatist"}
 QUESTION = "How should a small team structure a Flask app that streams answers over websockets?"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,11 +72,17 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) ->
 
 
 @pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[str]:
+def app_env() -> dict[str, str]:
+    """Extra environment for run.py; a test sets its own with @pytest.mark.parametrize."""
+    return {}
+
+
+@pytest.fixture
+def app_url(tmp_path: Path, app_env: dict[str, str]) -> Iterator[str]:
     """`run.py --demo` as a subprocess on a free port with a fresh data dir; yields its URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COUNCIL_", "OLLAMA_"))}
-    env.update(COUNCIL_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    env.update(COUNCIL_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1", **app_env)
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -123,6 +132,7 @@ def council_page(app_url: str) -> Iterator[tuple[Page, list[str]]]:
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("app_env", [{"COUNCIL_ROUTER_TOP_K": "4"}])
 def test_round_streams_live_and_survives_reload(council_page: tuple[Page, list[str]]) -> None:
     page, errors = council_page
     page.goto("/")
@@ -136,7 +146,7 @@ def test_round_streams_live_and_survives_reload(council_page: tuple[Page, list[s
 
     round_ = page.locator("article.round")
     workers = round_.locator(".workers > section.worker")
-    expect(round_).to_have_count(1)
+    expect(round_).to_have_count(1, timeout=ROUND_TIMEOUT_MS)
     expect(workers).to_have_count(4)
     expect(round_).to_have_attribute("data-status", "done", timeout=ROUND_TIMEOUT_MS)
 
@@ -179,5 +189,106 @@ def test_round_streams_live_and_survives_reload(council_page: tuple[Page, list[s
     assert set(workers.locator(".name").all_inner_texts()) == PERSONAS
     expect(synthesis).to_be_visible()
     assert synthesis.locator(".body").inner_text().strip() == synthesis_text
+
+    assert errors == []
+
+
+# --- the router's choice and the votes, as a person sees them --------------------------------
+
+TOP_K = 3
+VOTE_QUESTION = "Should we rewrite our billing service in Rust, or is that too risky?"
+FOLLOW_UP = "What would you measure first to decide?"
+
+
+def ask(page: Page, text: str) -> Locator:
+    """Send `text` with Enter and return its round once the round is done."""
+    rounds = page.locator("article.round")
+    before = rounds.count()
+    page.fill("#question", text)
+    page.press("#question", "Enter")
+    # The first round of a fresh app also loads the sentence embedder: allow for that.
+    expect(rounds).to_have_count(before + 1, timeout=ROUND_TIMEOUT_MS)
+    expect(rounds.last).to_have_attribute("data-status", "done", timeout=ROUND_TIMEOUT_MS)
+    return rounds.last
+
+
+def expect_votes(round_: Locator, best: int | None, down: Collection[int] = ()) -> None:
+    """The round's cards show `best` (a card index) as the best answer and `down` as thumbs down."""
+    cards = round_.locator(".workers > section.worker")
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        expect(card.locator(".vote-best")).to_have_attribute("aria-pressed", str(i == best).lower())
+        expect(card.locator(".vote-down")).to_have_attribute("aria-pressed", str(i in down).lower())
+        if i == best:
+            expect(card).to_have_class(re.compile(r"\bis-best\b"))
+        else:
+            expect(card).not_to_have_class(re.compile(r"\bis-best\b"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("app_env", [{"COUNCIL_ROUTER_TOP_K": str(TOP_K)}])
+def test_router_chart_and_votes(council_page: tuple[Page, list[str]]) -> None:
+    page, errors = council_page
+    page.goto("/")
+    # The first load has run selectConversation(null): a round added now is not wiped.
+    expect(page.locator("#conversation-empty")).to_be_visible()
+
+    round_ = ask(page, VOTE_QUESTION)
+    cards = round_.locator(".workers > section.worker")
+    expect(cards).to_have_count(TOP_K)
+    names = cards.locator(".name").all_inner_texts()
+    assert len(set(names)) == TOP_K and set(names) < PERSONAS
+
+    # The router's weights: every persona has a bar; the ones that speak are the cards shown.
+    routing = round_.locator("section.routing")
+    expect(routing).to_be_visible()
+    bars = routing.locator(".bars li")
+    expect(bars).to_have_count(len(PERSONAS))
+    expect(routing.locator(".bars li.selected")).to_have_count(TOP_K)
+    expect(routing.locator(".bars li.unselected")).to_have_count(len(PERSONAS) - TOP_K)
+    assert set(routing.locator(".bars li.selected .bar-name").all_inner_texts()) == set(names)
+    assert set(bars.locator(".bar-name").all_inner_texts()) == PERSONAS
+    for bar in bars.all():
+        title = bar.get_attribute("title") or ""
+        assert bar.locator(".bar-name").inner_text() in title and "similarity" in title, title
+    percents = [int(v.rstrip("%")) for v in bars.locator(".bar-value").all_inner_texts()]
+    assert abs(sum(percents) - 100) <= 2, percents
+
+    # Votes: best moves from the second card to the first; a thumbs down on the third.
+    for card in cards.all():
+        expect(card.locator(".vote-best")).to_be_visible()
+        expect(card.locator(".vote-down")).to_be_visible()
+    cards.nth(1).locator(".vote-best").click()
+    expect_votes(round_, best=1)
+    cards.nth(0).locator(".vote-best").click()
+    expect_votes(round_, best=0)
+    cards.nth(2).locator(".vote-down").click()
+    expect_votes(round_, best=0, down={2})
+
+    page.reload()  # the votes come back from the database
+    round_ = page.locator("article.round")
+    expect(round_).to_have_count(1)
+    expect(round_).to_have_attribute("data-status", "done")
+    assert round_.locator(".workers > section.worker .name").all_inner_texts() == names
+    expect_votes(round_, best=0, down={2})
+    VOTES_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(VOTES_SCREENSHOT), full_page=True)
+
+    page.goto("/leaderboard")
+    first_row = page.locator("#leaderboard tbody tr").first
+    expect(first_row).to_contain_text(names[0])
+    expect(first_row.locator("td.votes")).to_have_text("1")
+    page.screenshot(path=str(LEADERBOARD_SCREENSHOT), full_page=True)
+
+    # Keyboard: "2" marks the second card of the latest round, when not typing.
+    page.goto("/")
+    expect(page.locator("article.round")).to_have_count(1)
+    latest = ask(page, FOLLOW_UP)
+    latest.locator(".user-message").click()
+    expect(page.locator("#question")).not_to_be_focused()
+    page.keyboard.press("2")
+    expect_votes(latest, best=1)
+    expect(page.locator("#question")).to_have_value("")
+    expect_votes(page.locator("article.round").first, best=0, down={2})
 
     assert errors == []
