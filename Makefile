@@ -36,8 +36,13 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev chromium
 	$(PY) -m pytest
 
-bench: $(VENV)/.runtime
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(PIP) install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench
 	$(PY) bench/round_overhead.py
+	$(PY) bench/router.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -169,7 +169,7 @@ def test_only_selected_workers_run_and_weights_are_stored(make_app, settings, co
     result = connect(app).ask("I'm so frustrated, why does my build keep failing?")
     started = result.one("round_started")
     decisions = started["routing"]["decisions"]
-    assert len(decisions) == 4 and sum(d["weight"] for d in decisions) == pytest.approx(1.0)
+    assert len(decisions) == 4 and sum(d["weight"] for d in decisions) == pytest.approx(1.0, abs=1e-3)
     selected = [d for d in decisions if d["selected"]]
     assert len(selected) == 2 == len(started["workers"]) == len(result.named("worker_done"))
     assert {w["persona_id"] for w in started["workers"]} == {d["persona_id"] for d in selected}
