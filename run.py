@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from council import close_app, create_app
 from council.config import Settings, SettingsError
 from council.extensions import socketio
 from council.llm.demo_server import DemoServer
+from council.router import get_router
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_changes(ollama_host=demo.url, demo=True)
         print(f"demo backend: {demo.url} (canned answers, not a real model)", flush=True)
     app = create_app(settings)
+    # Load the router's sentence model now, so the first question does not wait for it.
+    threading.Thread(target=get_router(app).embed, args=("warm up",), daemon=True).start()
     print(f"AI Council on http://{settings.host}:{settings.port}", flush=True)
     try:
         socketio.run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True,

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from council import close_app, create_app  # noqa: E402
@@ -30,43 +32,43 @@ from council.db import session_scope  # noqa: E402
 from council.llm.demo_server import DemoServer  # noqa: E402
 from council.models import Conversation  # noqa: E402
 from council.rounds import get_council  # noqa: E402
+from council.router.features import SentenceEmbedder  # noqa: E402
+
+WORKERS = 4
 
 
-def timed_round(settings: Settings, question: str) -> dict[str, Any]:
+def timed_round(app: Flask, question: str) -> dict[str, Any]:
     """Run one round; return wall times seen by the caller and durations seen by the backend."""
-    app = create_app(settings)
-    try:
-        with session_scope(app) as session:
-            conversation = Conversation()
-            session.add(conversation)
-            session.flush()
-            conversation_id = conversation.id
-        marks: dict[str, float] = {}
-        worker_totals: list[float] = []
-        synth_total: list[float] = []
-        finished = threading.Event()
+    with session_scope(app) as session:
+        conversation = Conversation()
+        session.add(conversation)
+        session.flush()
+        conversation_id = conversation.id
+    marks: dict[str, float] = {}
+    worker_totals: list[float] = []
+    synth_total: list[float] = []
+    finished = threading.Event()
 
-        def on_event(event: str, data: dict[str, Any]) -> None:
-            now = time.perf_counter()
-            if event == "worker_done":
-                marks["last_worker_done"] = now
-                worker_totals.append((data["stats"]["total_duration_ns"] or 0) / 1e9)
-            elif event == "synth_done":
-                synth_total.append((data["stats"]["total_duration_ns"] or 0) / 1e9)
-            elif event == "round_done":
-                marks["round_done"] = now
-                assert data["status"] == "done", data
-                finished.set()
+    def on_event(event: str, data: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if event == "worker_done":
+            marks["last_worker_done"] = now
+            worker_totals.append((data["stats"]["total_duration_ns"] or 0) / 1e9)
+        elif event == "synth_done":
+            synth_total.append((data["stats"]["total_duration_ns"] or 0) / 1e9)
+        elif event == "round_done":
+            marks["round_done"] = now
+            assert data["status"] == "done", data
+            finished.set()
 
-        start = time.perf_counter()
-        get_council(app).start_round(conversation_id, question, on_event)
-        assert finished.wait(120), "round did not finish"
-        return {"wall": marks["round_done"] - start,
-                "worker_phase": marks["last_worker_done"] - start,
-                "ideal": max(worker_totals) + synth_total[0],
-                "worker_sum": sum(worker_totals), "worker_max": max(worker_totals)}
-    finally:
-        close_app(app)
+    start = time.perf_counter()
+    get_council(app).start_round(conversation_id, question, on_event)
+    assert finished.wait(120), "round did not finish"
+    assert len(worker_totals) == WORKERS, f"{len(worker_totals)} workers spoke"
+    return {"wall": marks["round_done"] - start,
+            "worker_phase": marks["last_worker_done"] - start,
+            "ideal": max(worker_totals) + synth_total[0],
+            "worker_sum": sum(worker_totals), "worker_max": max(worker_totals)}
 
 
 def main() -> int:
@@ -78,14 +80,22 @@ def main() -> int:
     overheads, speedups = [], []
     with DemoServer(token_delay=args.token_delay) as demo, \
             tempfile.TemporaryDirectory() as data_dir:
-        base = Settings(data_dir=Path(data_dir), ollama_host=demo.url, max_parallel_workers=4)
-        timed_round(base, "warm-up")
-        print(f"token delay {args.token_delay * 1000:.0f} ms, 4 workers, {args.repeats} repeats")
+        # All four shipped personas speak; the router still decides (and its time counts).
+        base = Settings(data_dir=Path(data_dir) / "parallel", ollama_host=demo.url,
+                        max_parallel_workers=WORKERS, router_top_k=WORKERS, router_min_weight=0.0)
+        embedder = SentenceEmbedder()
+        parallel_app = create_app(base, embedder)
+        sequential_app = create_app(base.with_changes(data_dir=Path(data_dir) / "sequential",
+                                                      max_parallel_workers=1), embedder)
+        for app in (parallel_app, sequential_app):
+            timed_round(app, "warm-up: load the model and the persona prototypes")
+        print(f"token delay {args.token_delay * 1000:.0f} ms, {WORKERS} workers, "
+              f"{args.repeats} repeats")
         print(f"{'run':>3} {'wall s':>7} {'ideal s':>7} {'overhead':>8} "
               f"{'seq workers s':>13} {'par workers s':>13} {'speed-up':>8} {'sum/max':>7}")
         for run in range(1, args.repeats + 1):
-            parallel = timed_round(base, question)
-            sequential = timed_round(base.with_changes(max_parallel_workers=1), question)
+            parallel = timed_round(parallel_app, question)
+            sequential = timed_round(sequential_app, question)
             overhead = parallel["wall"] / parallel["ideal"]
             speedup = sequential["worker_phase"] / parallel["worker_phase"]
             overheads.append(overhead)
@@ -93,6 +103,8 @@ def main() -> int:
             print(f"{run:>3} {parallel['wall']:>7.3f} {parallel['ideal']:>7.3f} {overhead:>8.3f} "
                   f"{sequential['worker_phase']:>13.3f} {parallel['worker_phase']:>13.3f} "
                   f"{speedup:>7.2f}x {parallel['worker_sum'] / parallel['worker_max']:>6.2f}x")
+        for app in (parallel_app, sequential_app):
+            close_app(app)
     print(f"median overhead ratio {statistics.median(overheads):.3f} (target <= 1.05)")
     print(f"median speed-up over sequential workers {statistics.median(speedups):.2f}x "
           f"(target >= 3.6x; sum/max is the most the answer lengths allow)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -49,14 +50,17 @@ class SentenceEmbedder:
         self.model_name = model or str(packaged_minilm_path())
         self.max_tokens = max_tokens
         self._model: Any = None
+        self._loading = threading.Lock()
 
     def _load(self) -> Any:
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+        with self._loading:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self.model_name, device="cpu")
-            self._model.max_seq_length = self.max_tokens
+                model = SentenceTransformer(self.model_name, device="cpu")
+                model.max_seq_length = self.max_tokens
+                self._model = model
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
