@@ -25,6 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = PROJECT_ROOT / "test-output" / "browser" / "council-round.png"
 VOTES_SCREENSHOT = SCREENSHOT.with_name("council-votes.png")
 LEADERBOARD_SCREENSHOT = SCREENSHOT.with_name("leaderboard.png")
+ANALYTICS_SCREENSHOT = SCREENSHOT.with_name("analytics.png")
 PERSONAS = {"Architect", "Skeptic", "Explorer", "Pragmatist"}
 QUESTION = "How should a small team structure a Flask app that streams answers over websockets?"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -290,5 +291,15 @@ def test_router_chart_and_votes(council_page: tuple[Page, list[str]]) -> None:
     expect_votes(latest, best=1)
     expect(page.locator("#question")).to_have_value("")
     expect_votes(page.locator("article.round").first, best=0, down={2})
+
+    # Analytics: both rounds charted, the vote in the ratings, a similarity table.
+    page.goto("/analytics")
+    expect(page.locator("#analytics-status")).to_be_hidden(timeout=ROUND_TIMEOUT_MS)
+    expect(page.locator("#analytics-error")).to_be_hidden()
+    for canvas in ("#utilisation-chart", "#entropy-chart", "#leaderboard-chart"):
+        expect(page.locator(canvas)).to_be_visible()
+    expect(page.locator("#similarity-table tbody tr")).to_have_count(4)
+    page.screenshot(path=str(ANALYTICS_SCREENSHOT), full_page=True)
+    assert ANALYTICS_SCREENSHOT.stat().st_size > 0
 
     assert errors == []
