@@ -1,4 +1,4 @@
-"""Peer review: anonymised, shuffled rankings parsed strictly, averaged, shown to the synthesizer."""
+"""Peer review: anonymised, shuffled, strictly parsed rankings, averaged for the synthesizer."""
 
 from __future__ import annotations
 

@@ -77,7 +77,8 @@ def test_a_persona_rule_moves_its_weight_the_declared_way(app: Flask) -> None:
         session.scalar(select(Persona).where(Persona.slug == "pragmatist")).routing_rules = {
             "avoid": ["keyword:deploy"], "max_weight": 0.1}
     avoided = route(app, upset)["Pragmatist"]
-    assert avoided[0] < before and avoided[0] <= 0.1 + 1e-9 and "avoids keyword:deploy" in avoided[2]
+    assert avoided[0] < before and avoided[0] <= 0.1 + 1e-9
+    assert "avoids keyword:deploy" in avoided[2]
 
 
 @pytest.mark.parametrize("rules,message", [
@@ -169,7 +170,8 @@ def test_only_selected_workers_run_and_weights_are_stored(make_app, settings, co
     result = connect(app).ask("I'm so frustrated, why does my build keep failing?")
     started = result.one("round_started")
     decisions = started["routing"]["decisions"]
-    assert len(decisions) == 4 and sum(d["weight"] for d in decisions) == pytest.approx(1.0, abs=1e-3)
+    assert len(decisions) == 4
+    assert sum(d["weight"] for d in decisions) == pytest.approx(1.0, abs=1e-3)
     selected = [d for d in decisions if d["selected"]]
     assert len(selected) == 2 == len(started["workers"]) == len(result.named("worker_done"))
     assert {w["persona_id"] for w in started["workers"]} == {d["persona_id"] for d in selected}

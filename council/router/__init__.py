@@ -35,7 +35,6 @@ class RouteDecision:
     weight: float
     selected: bool
     reason: str
-    logit: float
 
 
 @dataclass(frozen=True)
@@ -142,8 +141,7 @@ class Router:
             [(p.routing_rules or {}).get("min_weight", 0.0) for p in enabled],
             [(p.routing_rules or {}).get("max_weight", 1.0) for p in enabled])
         chosen = select_top_k(weights, settings.router_top_k, settings.router_min_weight, forced)
-        decisions = [RouteDecision(p, float(weights[i]), i in chosen,
-                                   "; ".join(reasons[i]), float(logits[i]))
+        decisions = [RouteDecision(p, float(weights[i]), i in chosen, "; ".join(reasons[i]))
                      for i, p in enumerate(enabled)]
         decisions.sort(key=lambda d: -d.weight)
         return Route(features, decisions)

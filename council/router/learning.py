@@ -7,6 +7,7 @@ replaying the stored examples in order rebuilds exactly the same gate after a re
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,25 +25,31 @@ def _new_classifier() -> SGDClassifier:
 
 
 class LearnedGate:
+    """Votes (request threads) update it while rounds read it; a lock keeps replays whole."""
+
     def __init__(self) -> None:
         self.classifiers: dict[int, SGDClassifier] = {}
+        self.lock = threading.RLock()
 
     def learn(self, persona_id: int, embedding: np.ndarray, label: int) -> None:
-        classifier = self.classifiers.setdefault(persona_id, _new_classifier())
-        classifier.partial_fit(np.asarray(embedding, dtype=float).reshape(1, -1),
-                               np.array([label]), classes=CLASSES)
+        with self.lock:
+            classifier = self.classifiers.setdefault(persona_id, _new_classifier())
+            classifier.partial_fit(np.asarray(embedding, dtype=float).reshape(1, -1),
+                                   np.array([label]), classes=CLASSES)
 
     def replay(self, examples: Iterable[tuple[int, list[float], int]]) -> None:
         """Rebuild from stored (persona_id, embedding, label) rows, oldest first."""
-        self.classifiers.clear()
-        for persona_id, embedding, label in examples:
-            self.learn(persona_id, np.asarray(embedding), label)
+        with self.lock:
+            self.classifiers.clear()
+            for persona_id, embedding, label in examples:
+                self.learn(persona_id, np.asarray(embedding), label)
 
     def score(self, persona_id: int, embedding: np.ndarray) -> float:
         """The classifier's logit for this persona, clipped; 0 when it has learned nothing."""
-        classifier = self.classifiers.get(persona_id)
-        if classifier is None:
-            return 0.0
-        # decision_function for one binary row, without its per-call validation (~0.2 ms).
-        value = float(classifier.coef_[0] @ embedding + classifier.intercept_[0])
+        with self.lock:
+            classifier = self.classifiers.get(persona_id)
+            if classifier is None:
+                return 0.0
+            # decision_function for one binary row, without its per-call validation (~0.2 ms).
+            value = float(classifier.coef_[0] @ embedding + classifier.intercept_[0])
         return float(np.clip(value, -SCORE_LIMIT, SCORE_LIMIT))
