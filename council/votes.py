@@ -157,8 +157,8 @@ def leaderboard(session: Session, personas: list[Any], bootstrap_rounds: int = 2
     ids = [p.id for p in personas]
     ratings = {r.persona: r for r in rate_personas(outcomes, ids, bootstrap_rounds)}
     verdict_rounds = session.scalars(
-        select(Round).join(Vote).where(Vote.kind.in_(("best", "tie")))
-        .options(selectinload(Round.answers)).distinct()).all()
+        select(Round).where(Round.id.in_(select(Vote.round_id).where(
+            Vote.kind.in_(("best", "tie"))))).options(selectinload(Round.answers))).all()
     shown: dict[int, int] = {}
     for round_ in verdict_rounds:
         for answer in _answered(round_):
