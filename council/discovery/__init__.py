@@ -1,0 +1,1 @@
+"""Persona discovery: learn who the user is from their own chat history."""

@@ -1,0 +1,357 @@
+"""Parse a chat export (ChatGPT, Claude.ai, ShareGPT) into the user's own messages.
+
+Exports can be a gigabyte or more, so the raw file is never loaded whole: ``ijson`` streams
+the top-level array and only one conversation is held in memory at a time.
+"""
+
+from __future__ import annotations
+
+import codecs
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+
+FORMATS = ("chatgpt", "claude", "sharegpt")
+MAX_MESSAGE_BYTES = 1024 * 1024
+_TEXT_TYPES = {"text", "multimodal_text"}
+_SHAREGPT_USER = {"human", "user"}
+_SHAREGPT_ASSISTANT = {"gpt", "chatgpt", "assistant", "bard", "bing", "model"}
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    """One message the user wrote, with the assistant text it answered."""
+
+    conversation_id: str
+    conversation_title: str
+    text: str
+    timestamp: float | None
+    context: str
+
+
+@dataclass
+class ParseResult:
+    """Everything the later discovery stages need from one export."""
+
+    format: str
+    messages: list[UserMessage] = field(default_factory=list)
+    custom_instructions: list[str] = field(default_factory=list)
+    conversations: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class ExportError(ValueError):
+    """The export cannot be read; the message says what to do about it."""
+
+
+class _Utf8Checked:
+    """A binary reader that validates UTF-8 strictly as bytes pass, so errors can say where.
+
+    A leading byte-order mark is dropped because the JSON parser rejects it.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._offset = 0
+        self._lines = 1
+        self._first = True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        if self._first and chunk:  # ijson's first call is read(0), a type probe
+            self._first = False
+            chunk = chunk.removeprefix(codecs.BOM_UTF8)
+        try:  # not final: a character cut at EOF is a truncated file, which ijson reports
+            self._decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            where = self._offset + max(exc.start, 0)
+            line = self._lines + chunk[: max(exc.start, 0)].count(b"\n")
+            raise ExportError(
+                f"The export is not valid UTF-8: bad byte at offset {where} (line {line}). "
+                "Export it again from the chat service, or re-save the file as UTF-8."
+            ) from exc
+        self._offset += len(chunk)
+        self._lines += chunk.count(b"\n")
+        return chunk
+
+
+def _open_export(path: Path, stack: ExitStack) -> IO[bytes]:
+    """Open the JSON stream: the file itself, or conversations.json inside a ChatGPT zip."""
+    if not path.is_file():
+        raise ExportError(f"No export file at {path}. Check the path and try again.")
+    if not zipfile.is_zipfile(path):
+        return stack.enter_context(path.open("rb"))
+    archive = stack.enter_context(zipfile.ZipFile(path))
+    names = [n for n in archive.namelist() if Path(n).name == "conversations.json"]
+    if not names:
+        listing = ", ".join(archive.namelist()[:20]) or "nothing"
+        raise ExportError(
+            f"The zip {path.name} has no conversations.json (it holds: {listing}). "
+            "Use the zip ChatGPT emails you from Settings > Data controls > Export data."
+        )
+    return stack.enter_context(archive.open(min(names, key=len)))
+
+
+def _first_byte(stream: IO[bytes]) -> bytes:
+    """Peek at the first non-blank byte without consuming the stream (it is reopened)."""
+    head = stream.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
+    return head[:1]
+
+
+def _iter_items(path: Path, stack: ExitStack) -> Iterator[Any]:
+    """Yield top-level conversation items; a lone conversation object counts as one item."""
+    with ExitStack() as peek_stack:
+        first = _first_byte(_open_export(path, peek_stack))
+    if first not in (b"[", b"{"):
+        shown = "an empty file" if not first else f"{first!r}"
+        raise ExportError(
+            f"{path.name} is not JSON (it starts with {shown}). Give the conversations.json "
+            "from your chat export (or the ChatGPT export .zip)."
+        )
+    stream = _Utf8Checked(_open_export(path, stack))
+    if first == b"[":
+        yield from ijson.items(stream, "item", use_float=True)
+        return
+    item = next(ijson.items(stream, "", use_float=True))
+    if not (set(item) & {"mapping", "chat_messages", "conversations"}):
+        raise ExportError(
+            f"{path.name} holds a JSON object, not a list of conversations (keys seen: "
+            f"{', '.join(sorted(item)[:15])}). Give the conversations.json from your export."
+        )
+    yield item
+
+
+def _guess_format(item: Any) -> str | None:
+    """The format one conversation item's keys point to, or None."""
+    keys = item if isinstance(item, dict) else {}
+    for key, fmt in (("mapping", "chatgpt"), ("chat_messages", "claude"),
+                     ("conversations", "sharegpt")):
+        if key in keys:
+            return fmt
+    return None
+
+
+def _format_of(item: Any) -> str:
+    """Decide the export format from one conversation item, or say why it cannot."""
+    fmt = _guess_format(item)
+    if fmt:
+        return fmt
+    keys = sorted(item) if isinstance(item, dict) else []
+    seen = ", ".join(keys[:15]) if keys else f"a {type(item).__name__}"
+    raise ExportError(
+        f"Unknown export format (first conversation has: {seen}). Supported formats: ChatGPT "
+        "(items with 'mapping'), Claude.ai (items with 'chat_messages') and ShareGPT (items "
+        "with 'conversations')."
+    )
+
+
+def detect_format(path: Path) -> str:
+    """Name the export's format ("chatgpt", "claude" or "sharegpt") from its first item."""
+    with ExitStack() as stack:
+        try:
+            first = next(_iter_items(Path(path), stack), None)
+        except ijson.JSONError as exc:
+            raise ExportError(f"{Path(path).name} is not valid JSON: {_short(exc)}") from exc
+    if first is None:
+        raise ExportError(f"{Path(path).name} is an empty export: it holds no conversations.")
+    return _format_of(first)
+
+
+def _short(exc: Exception) -> str:
+    """First line of a parser error; yajl's messages carry a multi-line caret drawing."""
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+# ---- ChatGPT ------------------------------------------------------------------------------
+
+
+def _active_branch(mapping: dict[str, Any], current: Any) -> list[dict[str, Any]]:
+    """Nodes from the root to current_node (or the newest leaf), guarding against cycles."""
+    if current not in mapping:
+        current = _newest_leaf(mapping)
+    path: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while isinstance(current, str) and current in mapping and current not in seen:
+        seen.add(current)
+        node = mapping[current] if isinstance(mapping[current], dict) else {}
+        path.append(node)
+        current = node.get("parent")
+    return path[::-1]
+
+
+def _newest_leaf(mapping: dict[str, Any]) -> str | None:
+    """The leaf whose message is newest: the branch the user last saw."""
+    leaves = [k for k, n in mapping.items() if isinstance(n, dict) and not n.get("children")]
+
+    def created(key: str) -> float:
+        message = mapping[key].get("message") or {}
+        stamp = message.get("create_time")
+        return float(stamp) if isinstance(stamp, (int, float)) else float("-inf")
+
+    return max(leaves, key=created, default=None)
+
+
+def _chatgpt_text(content: dict[str, Any]) -> str:
+    """Visible text of a text/multimodal message; image pointers and other parts are dropped."""
+    pieces: list[str] = []
+    for part in content.get("parts") or []:
+        if isinstance(part, str):
+            pieces.append(part)
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            pieces.append(part["text"])
+    return "\n".join(p for p in pieces if p.strip()).strip()
+
+
+def _custom_instructions(mapping: dict[str, Any]) -> list[str]:
+    """Custom instructions (user_editable_context) anywhere in the conversation."""
+    found: list[str] = []
+    for node in mapping.values():
+        message = node.get("message") if isinstance(node, dict) else None
+        content = (message or {}).get("content") or {}
+        if content.get("content_type") == "user_editable_context":
+            for key in ("user_profile", "user_instructions"):
+                text = content.get(key)
+                if isinstance(text, str) and text.strip():
+                    found.append(text.strip())
+    return found
+
+
+def _chatgpt_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
+    """(role, text, timestamp) for visible user and assistant text on the active branch."""
+    mapping = item.get("mapping") if isinstance(item.get("mapping"), dict) else {}
+    for node in _active_branch(mapping, item.get("current_node")):
+        message = node.get("message") or {}
+        role = (message.get("author") or {}).get("role")
+        content = message.get("content") or {}
+        if role not in ("user", "assistant") or content.get("content_type") not in _TEXT_TYPES:
+            continue
+        if (message.get("metadata") or {}).get("is_visually_hidden_from_conversation"):
+            continue
+        stamp = message.get("create_time")
+        yield role, _chatgpt_text(content), stamp if isinstance(stamp, (int, float)) else None
+
+
+# ---- Claude.ai and ShareGPT ---------------------------------------------------------------
+
+
+def _claude_text(message: dict[str, Any]) -> str:
+    """Join the text blocks; the top-level `text` also holds tool and attachment noise."""
+    blocks = message.get("content")
+    if not isinstance(blocks, list) or not blocks:
+        return str(message.get("text") or "").strip()
+    texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+    return "\n".join(t for t in texts if isinstance(t, str) and t.strip()).strip()
+
+
+def _iso_seconds(value: Any) -> float | None:
+    """Unix seconds from an ISO-8601 timestamp, or None when absent or unreadable."""
+    try:
+        stamp = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+def _claude_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
+    """(role, text, timestamp) for each Claude.ai chat message."""
+    for message in item.get("chat_messages") or []:
+        if isinstance(message, dict):
+            role = {"human": "user", "assistant": "assistant"}.get(message.get("sender"))
+            if role:
+                yield role, _claude_text(message), _iso_seconds(message.get("created_at"))
+
+
+def _sharegpt_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
+    """(role, text, None) for each ShareGPT turn (ShareGPT carries no timestamps)."""
+    for turn in item.get("conversations") or []:
+        if not isinstance(turn, dict):
+            continue
+        speaker = str(turn.get("from", "")).lower()
+        role = "user" if speaker in _SHAREGPT_USER else None
+        role = "assistant" if speaker in _SHAREGPT_ASSISTANT else role
+        if role:
+            yield role, str(turn.get("value") or "").strip(), None
+
+
+_TURNS = {"chatgpt": _chatgpt_turns, "claude": _claude_turns, "sharegpt": _sharegpt_turns}
+
+
+# ---- putting it together ------------------------------------------------------------------
+
+
+def _collect(item: dict[str, Any], fmt: str, result: ParseResult) -> None:
+    """Add one conversation's user messages (with their context) to the result."""
+    conv_id = str(item.get("conversation_id") or item.get("id") or item.get("uuid") or "")
+    title = str(item.get("title") or item.get("name") or "")
+    context = ""
+    for role, text, stamp in _TURNS[fmt](item):
+        if role == "assistant":
+            context = text or context
+            continue
+        if not text:
+            continue
+        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            result.warnings.append(
+                f"Skipped a message of {len(text.encode('utf-8')) // 1024} KB in conversation "
+                f"{title or conv_id!r}: messages over 1 MB are pasted data, not the user's voice."
+            )
+            continue
+        result.messages.append(UserMessage(conv_id, title, text, stamp, context))
+    if fmt == "chatgpt" and isinstance(item.get("mapping"), dict):
+        for text in _custom_instructions(item["mapping"]):
+            if text not in result.custom_instructions:
+                result.custom_instructions.append(text)
+
+
+def _parse_items(path: Path, items: Iterator[Any], result: ParseResult) -> None:
+    """Consume the item stream, turning a cut-off file into a warning when possible."""
+    try:
+        for item in items:
+            result.format = result.format or _format_of(item)
+            if _guess_format(item) != result.format:
+                result.warnings.append(f"An item after conversation {result.conversations} "
+                                       f"is not a {result.format} conversation; skipped it.")
+                continue
+            _collect(item, result.format, result)
+            result.conversations += 1
+    except ijson.IncompleteJSONError as exc:
+        if not any(s in _short(exc) for s in ("premature EOF", "Incomplete JSON")):
+            raise ExportError(
+                f"{path.name} is not valid JSON after conversation {result.conversations}: "
+                f"{_short(exc)}. Export it again from the chat service."
+            ) from exc
+        if result.conversations == 0:
+            raise ExportError(
+                f"{path.name} is cut off before the end of its first conversation. "
+                "The download or copy was interrupted: export or copy it again."
+            ) from exc
+        n = result.conversations
+        result.warnings.append(
+            f"The file is cut off after conversation {n}; parsed the {n} complete ones."
+        )
+
+
+def parse_export(path: Path) -> ParseResult:
+    """Stream an export (.json or ChatGPT .zip) into the user's own messages."""
+    path = Path(path)
+    result = ParseResult(format="")
+    with ExitStack() as stack:
+        _parse_items(path, _iter_items(path, stack), result)
+    if not result.format:
+        raise ExportError(f"{path.name} is an empty export: it holds no conversations.")
+    if not result.messages:
+        raise ExportError(
+            f"{path.name} ({result.format}, {result.conversations} conversations) has no "
+            "messages written by the user. Check that this is your own export."
+        )
+    return result
