@@ -1,0 +1,77 @@
+"""Extract and categorise: the user's messages, labelled, with repeats and filler set aside.
+
+Writes `extracted/all_messages.jsonl` (every user message with its context) and
+`extracted/categorized_messages.jsonl` (the same plus categories, the text that will be
+embedded, and why a message was set aside, if it was).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_jsonl_atomic
+from .categorize import Categories, categorize, dedupe_key, embedding_text, is_filler
+from .parse import ParseResult, UserMessage
+
+
+@dataclass(frozen=True)
+class ExtractedMessage:
+    id: str
+    message: UserMessage
+    categories: Categories
+    embedding_text: str
+    set_aside: str | None  # None (kept), "filler" or "duplicate"
+
+    def row(self) -> dict[str, Any]:
+        return {"id": self.id, **asdict(self.message), "categories": asdict(self.categories),
+                "embedding_text": self.embedding_text, "set_aside": self.set_aside}
+
+
+@dataclass(frozen=True)
+class Extraction:
+    messages: list[ExtractedMessage]
+
+    @property
+    def kept(self) -> list[ExtractedMessage]:
+        """The messages that go on to embedding and clustering."""
+        return [m for m in self.messages if m.set_aside is None]
+
+    def set_aside_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for message in self.messages:
+            if message.set_aside:
+                counts[message.set_aside] = counts.get(message.set_aside, 0) + 1
+        return counts
+
+
+def extract_messages(parsed: ParseResult) -> Extraction:
+    """Categorise every message; set aside filler and repeats (the first copy is kept)."""
+    seen: set[str] = set()
+    extracted = []
+    for message in parsed.messages:
+        key = dedupe_key(message.text)
+        if is_filler(message.text):
+            reason: str | None = "filler"
+        elif key in seen:
+            reason = "duplicate"
+        else:
+            reason = None
+            seen.add(key)
+        extracted.append(ExtractedMessage(
+            id=hashlib.sha256(f"{message.conversation_id}\n{message.text}".encode()).hexdigest()[:16],
+            message=message, categories=categorize(message.text),
+            embedding_text=embedding_text(message.text), set_aside=reason))
+    return Extraction(extracted)
+
+
+def write_extraction(extraction: Extraction, directory: Path) -> tuple[Path, Path]:
+    """Write both JSONL files atomically into `directory` (…/personas/extracted)."""
+    all_path = directory / "all_messages.jsonl"
+    categorized_path = directory / "categorized_messages.jsonl"
+    write_jsonl_atomic(all_path, ({"id": m.id, **asdict(m.message)}
+                                  for m in extraction.messages))
+    write_jsonl_atomic(categorized_path, (m.row() for m in extraction.messages))
+    return all_path, categorized_path
