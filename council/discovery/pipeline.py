@@ -1,0 +1,125 @@
+"""Persona discovery, start to finish: parse → extract → embed → cluster → name → prompts.
+
+One orchestrator for the CLI (`scripts/extract_personas.py`) and the browser. Each stage takes
+the previous stage's output; progress goes through one callback as (stage, done, total).
+Outputs follow the layout in docs/architecture.md and are written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json_atomic, write_jsonl_atomic
+from ..llm.base import ChatBackend
+from ..router.features import Embedder
+from .cluster import Clustering, DiscoveryError, cluster_embeddings
+from .embed import MODE_BATCH_SIZES, EmbeddingCache
+from .extract import Extraction, extract_messages, write_extraction
+from .naming import ClusterProfile, describe_clusters
+from .parse import parse_export
+from .prompts import GeneratedPrompt, generate_prompt, write_generated_prompts
+
+STAGES = ("parse", "extract", "embed", "cluster", "name", "prompts")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DiscoveryOptions:
+    input: Path
+    data_dir: Path                     # …/data/personas
+    clusters: int | None = None
+    mode: str = "16GB"
+    refresh: bool = False
+    seed: int = 0
+    k_range: tuple[int, int] = (3, 6)
+
+
+@dataclass
+class DiscoveryResult:
+    format: str
+    messages: int
+    kept: int
+    set_aside: dict[str, int]
+    clustering: Clustering
+    clusters: list[ClusterProfile]
+    prompts: list[GeneratedPrompt]
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBackend | None,
+                  synth_model: str, progress: Progress = _quiet) -> DiscoveryResult:
+    """Run every stage; raises `ExportError` / `DiscoveryError` with a clear message."""
+    if options.mode not in MODE_BATCH_SIZES:
+        raise DiscoveryError(f"--mode must be one of {', '.join(MODE_BATCH_SIZES)}.")
+    timings: dict[str, float] = {}
+
+    def stage(name: str, run: Callable[[], Any]) -> Any:
+        progress(name, 0, 1)
+        started = time.perf_counter()
+        value = run()
+        timings[name] = round(time.perf_counter() - started, 3)
+        progress(name, 1, 1)
+        return value
+
+    parsed = stage("parse", lambda: parse_export(options.input))
+    extraction: Extraction = stage("extract", lambda: extract_messages(parsed))
+    write_extraction(extraction, options.data_dir / "extracted")
+    kept = extraction.kept
+    if not kept:
+        raise DiscoveryError("Every message was filler or a repeat; there is nothing to "
+                             "cluster. Import a larger export.")
+    cache_dir = options.data_dir / "cache" / "embeddings"
+    if options.refresh and cache_dir.exists():
+        shutil.rmtree(cache_dir)
+    texts = [m.embedding_text for m in kept]
+    embeddings = stage("embed", lambda: EmbeddingCache(cache_dir).embed(
+        texts, embedder, MODE_BATCH_SIZES[options.mode],
+        lambda done, total: progress("embed", done, total)))
+    clustering: Clustering = stage("cluster", lambda: cluster_embeddings(
+        embeddings, options.clusters, options.k_range, options.seed))
+    profiles: list[ClusterProfile] = stage("name", lambda: describe_clusters(
+        [m.message.text for m in kept], [m.categories for m in kept], embeddings, clustering))
+    _write_clusters(options.data_dir / "clusters", extraction, clustering, profiles)
+
+    def write_prompts() -> list[GeneratedPrompt]:
+        prompts = []
+        for index, profile in enumerate(profiles):
+            prompts.append(generate_prompt(profile, backend, synth_model))
+            progress("prompts", index + 1, len(profiles))
+        write_generated_prompts(prompts, options.data_dir / "prompts" / "generated_prompts.json")
+        return prompts
+
+    prompts = stage("prompts", write_prompts)
+    warnings = list(parsed.warnings) + ([clustering.warning] if clustering.warning else [])
+    return DiscoveryResult(parsed.format, len(extraction.messages), len(kept),
+                           extraction.set_aside_counts(), clustering, profiles, prompts,
+                           timings, warnings)
+
+
+def _write_clusters(directory: Path, extraction: Extraction, clustering: Clustering,
+                    profiles: list[ClusterProfile]) -> None:
+    """One JSONL per persona plus `cluster_analysis.json`; files of an earlier k are removed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("persona_*.jsonl"):
+        stale.unlink()
+    kept = extraction.kept
+    for profile in profiles:
+        rows = (message.row() for message, label in zip(kept, clustering.labels)
+                if int(label) == profile.index)
+        write_jsonl_atomic(directory / f"persona_{profile.slug}.jsonl", rows)
+    silhouette = None if math.isnan(clustering.silhouette) else clustering.silhouette
+    write_json_atomic(directory / "cluster_analysis.json", {
+        "k": clustering.k, "silhouette": silhouette,
+        "silhouette_by_k": {str(k): v for k, v in clustering.scores.items()},
+        "warning": clustering.warning, "clusters": [asdict(p) for p in profiles]})

@@ -1,0 +1,118 @@
+"""Discover personas in your chat export.
+
+    python scripts/extract_personas.py [--input PATH] [--clusters N] [--mode 8GB|16GB|32GB]
+                                       [--refresh] [--data-dir DIR] [--progress bar|json]
+                                       [--no-llm]
+
+Default input: data/personas/raw_imports/conversations.json (a ChatGPT export, its .zip, a
+Claude.ai export or ShareGPT JSON). Outputs go under DATA_DIR/personas (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tqdm import tqdm  # noqa: E402
+
+from council.config import Settings  # noqa: E402
+from council.discovery.cluster import DiscoveryError  # noqa: E402
+from council.discovery.parse import ExportError  # noqa: E402
+from council.discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery  # noqa: E402
+from council.llm.ollama_backend import OllamaBackend  # noqa: E402
+from council.router.features import SentenceEmbedder  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Discover personas in your chat export.")
+    parser.add_argument("--input", type=Path, help="the export (.json or .zip)")
+    parser.add_argument("--clusters", type=int, help="force this many personas (default: "
+                                                     "choose 3-6 by silhouette)")
+    parser.add_argument("--mode", default="16GB", choices=("8GB", "16GB", "32GB"),
+                        help="memory budget: sets the embedding batch size")
+    parser.add_argument("--refresh", action="store_true", help="recompute cached embeddings")
+    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
+    parser.add_argument("--progress", default="bar", choices=("bar", "json"),
+                        help="a progress bar, or one JSON line per update")
+    parser.add_argument("--no-llm", action="store_true",
+                        help="write prompts from the template, without asking the model")
+    return parser.parse_args(argv)
+
+
+class ProgressReporter:
+    """Progress as tqdm bars on a terminal, or JSON lines for the browser's job runner."""
+
+    def __init__(self, style: str) -> None:
+        self.style = style
+        self.bar: tqdm | None = None
+        self.stage: str | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.style == "json":
+            print(json.dumps({"stage": stage, "done": done, "total": total}), flush=True)
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=f"{stage:8}", unit="step", leave=True)
+        assert self.bar is not None
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def summary_lines(result: DiscoveryResult) -> list[str]:
+    lines = [f"format {result.format}: {result.messages} user messages, {result.kept} kept "
+             f"(set aside: {result.set_aside or 'none'})",
+             f"{result.clustering.k} personas, silhouette {result.clustering.silhouette:.3f}",
+             f"{'persona':28} {'size':>5}  {'prompt':8}  keywords"]
+    for profile, prompt in zip(result.clusters, result.prompts):
+        lines.append(f"{profile.name[:28]:28} {profile.size:>5}  {prompt.source:8}  "
+                     f"{', '.join(profile.keywords[:5])}")
+    lines += [f"warning: {w}" for w in result.warnings]
+    lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    data_dir = settings.data_dir / "personas"
+    source = args.input or data_dir / "raw_imports" / "conversations.json"
+    if not source.is_file():
+        print(f"error: {source} does not exist. Export your ChatGPT data (Settings → Data "
+              f"controls → Export) and pass the file with --input.", file=sys.stderr)
+        return 2
+    backend = None if args.no_llm else OllamaBackend(settings.ollama_host, timeout=120)
+    reporter = ProgressReporter(args.progress)
+    try:
+        result = run_discovery(
+            DiscoveryOptions(source, data_dir, args.clusters, args.mode, args.refresh),
+            SentenceEmbedder(settings.embedding_model), backend, settings.synth_model, reporter)
+    except (ExportError, DiscoveryError) as exc:
+        reporter.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if backend is not None:
+            backend.close()
+    reporter.close()
+    if args.progress == "json":
+        print(json.dumps({"stage": "done", "personas": [p.slug for p in result.clusters],
+                          "warnings": result.warnings}), flush=True)
+    else:
+        print("\n".join(summary_lines(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
