@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     `embedder` replaces the sentence-transformers model (tests share one loaded model).
     """
-    from . import db, rounds, router
+    from . import db, jobs, rounds, router
     from .llm.ollama_backend import OllamaBackend
     from .personas import seed_default_personas
     from .web import init_app as init_web
@@ -36,12 +36,14 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
                             keep_alive=settings.keep_alive)
     app.extensions["council_llm"] = backend
     rounds.init_app(app, backend)
+    jobs.init_app(app)
     init_web(app)
     return app
 
 
 def close_app(app: Flask) -> None:
     """Stop running rounds and release connections (tests, and `run.py` on exit)."""
+    app.extensions["council_jobs"].shutdown()
     council = app.extensions["council"]
     for round_id in list(council.active):
         council.stop_round(round_id)

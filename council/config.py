@@ -66,6 +66,7 @@ class Settings:
     temperature_bounds: tuple[float, float] = (0.1, 1.3)
     top_p_bounds: tuple[float, float] = (0.5, 1.0)
     peer_review: bool = False
+    max_upload_mb: int = 2048
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +106,7 @@ class Settings:
                                     allow_zero=True),
             peer_review=(env.get("COUNCIL_PEER_REVIEW") or "").lower() in ("1", "true", "yes",
                                                                              "on"),
+            max_upload_mb=_number(env, "COUNCIL_MAX_UPLOAD_MB", cls.max_upload_mb, int),
             host=env.get("COUNCIL_HOST") or cls.host,
             port=_number(env, "COUNCIL_PORT", cls.port, int),
             secret_key=env.get("COUNCIL_SECRET_KEY", ""),
@@ -126,4 +128,5 @@ ENVIRONMENT_VARIABLES = (
     "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",
     "COUNCIL_ROUTER_TEMPERATURE", "COUNCIL_ROUTER_MIN_WEIGHT", "COUNCIL_ROUTER_EXPLORATION",
     "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING", "COUNCIL_PEER_REVIEW",
+    "COUNCIL_MAX_UPLOAD_MB",
 )

@@ -215,3 +215,22 @@ class RouterStats(Base):
                                             primary_key=True)
     shown: Mapped[int] = mapped_column(Integer, default=0)
     last_shown: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Job(Base):
+    """A background job run by `council.jobs.JobRunner` (persona discovery for now)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # discover
+    kind: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # queued | running | done | failed | cancelled | interrupted
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    # {stage, done, total} of the latest progress line
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -8,7 +8,8 @@ from ..extensions import socketio
 
 
 def init_app(app: Flask) -> None:
-    from . import analytics, events, leaderboard, personas, status  # noqa: F401  (events: handlers)
+    # events: importing it registers the Socket.IO handlers
+    from . import analytics, discover, events, leaderboard, personas, status  # noqa: F401
     from . import council as council_pages
 
     app.register_blueprint(council_pages.bp)
@@ -16,5 +17,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(status.bp)
     app.register_blueprint(leaderboard.bp)
     app.register_blueprint(analytics.bp)
+    app.register_blueprint(discover.bp)
     app.context_processor(status.template_globals)
     socketio.init_app(app)

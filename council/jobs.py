@@ -1,0 +1,243 @@
+"""Background jobs: persona discovery runs as a subprocess, one job at a time.
+
+`JobRunner` keeps a queue of `Job` rows and a single worker thread. A discovery job starts
+`scripts/extract_personas.py --progress json` (an argument list, never a shell) with the app's
+backend settings in its environment, turns every JSON line it prints into the row's progress
+(committed as it arrives, so the browser can poll it), and writes the script's stderr to
+`data/jobs/job-<id>.log`. A failed job carries the script's `error:` line as its message.
+Jobs left queued or running by a previous process are marked interrupted on start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import update
+
+from .config import PROJECT_ROOT, Settings
+from .db import session_scope
+from .models import Job, utcnow
+
+SCRIPT = PROJECT_ROOT / "scripts" / "extract_personas.py"
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+
+
+def job_payload(job: Job) -> dict[str, Any]:
+    def stamp(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {"id": job.id, "kind": job.kind, "args": job.args, "state": job.state,
+            "progress": job.progress or {}, "message": job.message,
+            "created_at": stamp(job.created_at), "started_at": stamp(job.started_at),
+            "finished_at": stamp(job.finished_at)}
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """os.environ plus the app's backend settings, so the script talks to the same Ollama."""
+    env = dict(os.environ)
+    env.update(OLLAMA_HOST=settings.ollama_host, COUNCIL_SYNTH_MODEL=settings.synth_model,
+               COUNCIL_WORKER_MODEL=settings.worker_model,
+               COUNCIL_EMBEDDING_MODEL=settings.embedding_model,
+               COUNCIL_DATA_DIR=str(settings.data_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+def discover_command(settings: Settings, args: dict[str, Any]) -> list[str]:
+    clusters = args.get("clusters")
+    return [sys.executable, str(SCRIPT), "--input", str(args["input"]),
+            "--data-dir", str(settings.data_dir), "--progress", "json",
+            *(["--clusters", str(int(clusters))] if clusters else [])]
+
+
+def error_message(log_path: Path, returncode: int) -> str:
+    """The script's `error:` line, else its last stderr line, else the exit code."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(encoding="utf-8",
+                                                             errors="replace").splitlines()]
+    except OSError:
+        lines = []
+    lines = [line for line in lines if line]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    detail = f": {lines[-1]}" if lines else ""
+    return f"extract_personas.py stopped with exit code {returncode}{detail}"
+
+
+class JobRunner:
+    """Runs queued jobs one at a time in a background thread; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.app: Flask | None = None
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._current: int | None = None
+        self._cancelled: set[int] = set()
+        self._closed = False
+
+    def init_app(self, app: Flask) -> JobRunner:
+        self.app = app
+        app.extensions["council_jobs"] = self
+        with session_scope(app) as session:
+            session.execute(update(Job).where(Job.state.in_(ACTIVE_STATES)).values(
+                state="interrupted", finished_at=utcnow(),
+                message="The app stopped while this job was queued or running; run it again."))
+        return self
+
+    @property
+    def settings(self) -> Settings:
+        assert self.app is not None
+        return self.app.config["SETTINGS"]
+
+    # --- public API ------------------------------------------------------------------------
+
+    def submit(self, kind: str, args: dict[str, Any]) -> int:
+        if kind != "discover":
+            raise ValueError(f"unknown job kind {kind!r}")
+        with session_scope(self.app) as session:
+            job = Job(kind=kind, args=args, state="queued",
+                      progress={"stage": "queued", "done": 0, "total": 1})
+            session.add(job)
+            session.flush()
+            job_id = job.id
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job runner is shut down")
+            self._queue.put(job_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="council-jobs",
+                                                daemon=True)
+                self._thread.start()
+        return job_id
+
+    def get(self, job_id: int) -> dict[str, Any] | None:
+        with session_scope(self.app) as session:
+            job = session.get(Job, job_id)
+            return job_payload(job) if job is not None else None
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; False when it had already finished (or is unknown)."""
+        with self._lock:
+            with session_scope(self.app) as session:
+                job = session.get(Job, job_id)
+                if job is None or job.state not in ACTIVE_STATES:
+                    return False
+                self._cancelled.add(job_id)
+                if job.state == "queued":
+                    self._finish(session, job, "cancelled", "Cancelled before it started.")
+                    return True
+            if self._current == job_id and self._process is not None:
+                self._process.terminate()
+        return True
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait for the worker thread to drain its queue (tests)."""
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the running job (it becomes cancelled) and the worker thread."""
+        with self._lock:
+            self._closed = True
+            if self._current is not None:
+                self._cancelled.add(self._current)
+                if self._process is not None:
+                    self._process.terminate()
+        self.wait_idle(timeout)
+
+    # --- the worker thread -------------------------------------------------------------------
+
+    @staticmethod
+    def _finish(session: Any, job: Job, state: str, message: str | None) -> None:
+        job.state, job.message, job.finished_at = state, message, utcnow()
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                self._run(job_id)
+            except Exception as exc:  # noqa: BLE001  (never let one job kill the runner)
+                with session_scope(self.app) as session:
+                    job = session.get(Job, job_id)
+                    if job is not None and job.state in ACTIVE_STATES:
+                        self._finish(session, job, "failed", f"The job runner failed: {exc}")
+
+    def _run(self, job_id: int) -> None:
+        settings = self.settings
+        log_dir = settings.data_dir / "jobs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"job-{job_id}.log"
+        with self._lock:
+            with session_scope(self.app) as session:
+                job = session.get(Job, job_id)
+                if job is None or job.state != "queued" or self._closed:
+                    return
+                args = dict(job.args)
+                job.state, job.started_at = "running", utcnow()
+                job.progress = {"stage": "starting", "done": 0, "total": 1}
+            with open(log_path, "w", encoding="utf-8") as log:
+                self._process = subprocess.Popen(
+                    discover_command(settings, args), stdout=subprocess.PIPE, stderr=log,
+                    stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
+                    env=child_environment(settings), cwd=str(PROJECT_ROOT))
+            self._current = job_id
+        process = self._process
+        final: dict[str, Any] | None = None
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(data, dict) or "stage" not in data:
+                    continue
+                if data["stage"] == "done":
+                    final = data
+                    continue
+                with session_scope(self.app) as session:
+                    job = session.get(Job, job_id)
+                    if job is not None:
+                        job.progress = {"stage": str(data["stage"]),
+                                        "done": int(data.get("done") or 0),
+                                        "total": int(data.get("total") or 0)}
+        returncode = process.wait()
+        with self._lock:
+            self._process, self._current = None, None
+            cancelled = job_id in self._cancelled
+        with session_scope(self.app) as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            if cancelled:
+                self._finish(session, job, "cancelled", "Cancelled.")
+            elif returncode == 0 and final is not None:
+                personas = list(final.get("personas") or [])
+                job.progress = {"stage": "done", "done": len(personas), "total": len(personas)}
+                warnings = [str(w) for w in final.get("warnings") or []]
+                self._finish(session, job, "done", "\n".join(warnings) or None)
+            else:
+                self._finish(session, job, "failed", error_message(log_path, returncode))
+
+
+def get_jobs(app: Flask) -> JobRunner:
+    return app.extensions["council_jobs"]
+
+
+def init_app(app: Flask) -> JobRunner:
+    return JobRunner().init_app(app)

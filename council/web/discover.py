@@ -1,0 +1,264 @@
+"""The Discover page: upload a chat export, run persona discovery, review the clusters, import.
+
+Discovery runs as a background job (`council.jobs`); the page polls `/api/jobs/<id>`. The
+result endpoint reads the files the script wrote under `data/personas/` and adds a 2-D PCA map
+of the kept messages' embeddings (from the on-disk embedding cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify, render_template, request
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import parse_form_data
+from werkzeug.utils import secure_filename
+
+from ..config import Settings
+from ..db import session_scope
+from ..discovery.embed import EmbeddingCache
+from ..discovery.importer import import_discovered, load_discovery
+from ..jobs import ACTIVE_STATES, get_jobs
+from ..models import Job
+from ..personas import PersonaError
+from ..router import get_router
+
+bp = Blueprint("discover", __name__)
+
+MAX_MAP_POINTS = 3000
+MAX_CLUSTERS = 12
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def personas_dir() -> Path:
+    return _settings().data_dir / "personas"
+
+
+def uploads_dir() -> Path:
+    return personas_dir() / "raw_imports"
+
+
+def _error(message: str, status: int) -> Any:
+    return jsonify({"error": message}), status
+
+
+def _too_large(limit_mb: int) -> Any:
+    return _error(f"The file is larger than the upload limit of {limit_mb} MB. Raise "
+                  f"COUNCIL_MAX_UPLOAD_MB, or run scripts/extract_personas.py --input FILE "
+                  f"from the command line.", 413)
+
+
+@bp.get("/discover")
+def page() -> str:
+    with session_scope() as session:
+        active = session.scalars(select(Job).where(Job.kind == "discover",
+                                                   Job.state.in_(ACTIVE_STATES))
+                                 .order_by(Job.id.desc())).first()
+        active_id = active.id if active is not None else None
+        last = session.scalars(select(Job).where(Job.kind == "discover")
+                               .order_by(Job.id.desc())).first()
+        last_upload = str(last.args.get("upload") or "") if last is not None else ""
+    if last_upload and not (uploads_dir() / last_upload).is_file():
+        last_upload = ""
+    return render_template("discover/index.html", active_job=active_id, last_upload=last_upload,
+                           max_upload_mb=_settings().max_upload_mb,
+                           has_result=(personas_dir() / "clusters" / "cluster_analysis.json")
+                           .is_file())
+
+
+@bp.post("/api/discover/upload")
+def upload() -> Any:
+    """Stream the multipart field `file` straight to raw_imports/<secure name>."""
+    limit_mb = _settings().max_upload_mb
+    limit = limit_mb * 1024 * 1024
+    # Multipart framing adds a little to the file itself.
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        return _too_large(limit_mb)
+    target_dir = uploads_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    opened: list[IO[bytes]] = []
+
+    def stream_factory(total_content_length: int | None, content_type: str | None,
+                       filename: str | None, content_length: int | None = None) -> IO[bytes]:
+        # Closed in `upload`'s finally block, once the form is parsed.
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            dir=target_dir, prefix=".upload-", delete=False)
+        opened.append(handle)
+        return handle  # type: ignore[return-value]
+
+    try:
+        try:
+            _, _, files = parse_form_data(request.environ, stream_factory=stream_factory,
+                                          max_content_length=limit + 64 * 1024)
+        except RequestEntityTooLarge:
+            return _too_large(limit_mb)
+        finally:
+            for handle in opened:
+                handle.close()
+        storage = files.get("file")
+        if storage is None:
+            return _error("Choose a file to upload (form field `file`).", 400)
+        name = secure_filename(storage.filename or "")
+        if not name or name.startswith("."):
+            return _error("The file needs a name made of letters, digits, dots, dashes or "
+                          "underscores (e.g. conversations.json).", 400)
+        temp_path = Path(storage.stream.name)  # type: ignore[attr-defined]
+        size = temp_path.stat().st_size
+        if size > limit:
+            return _too_large(limit_mb)
+        if size == 0:
+            return _error("The uploaded file is empty.", 400)
+        os.replace(temp_path, target_dir / name)
+        return jsonify({"upload": name, "size": size})
+    finally:
+        for handle in opened:
+            Path(handle.name).unlink(missing_ok=True)
+
+
+@bp.post("/api/discover/run")
+def run() -> Any:
+    payload = request.get_json(silent=True) or {}
+    name = payload.get("upload")
+    if not isinstance(name, str) or not name or secure_filename(name) != name:
+        return _error("Upload an export first, then run discovery on it.", 400)
+    path = uploads_dir() / name
+    if not path.is_file():
+        return _error(f"No uploaded file named {name}; upload it again.", 404)
+    clusters = payload.get("clusters")
+    if clusters in (None, "", 0):
+        clusters = None
+    else:
+        try:
+            clusters = int(clusters)
+        except (TypeError, ValueError):
+            return _error("The number of personas must be a whole number (or empty for "
+                          "automatic).", 400)
+        if not 2 <= clusters <= MAX_CLUSTERS:
+            return _error(f"The number of personas must be between 2 and {MAX_CLUSTERS} "
+                          f"(or empty for automatic).", 400)
+    job_id = get_jobs(current_app).submit("discover", {"input": str(path), "upload": name,
+                                                      "clusters": clusters})
+    return jsonify({"job_id": job_id}), 202
+
+
+@bp.get("/api/jobs/<int:job_id>")
+def job_status(job_id: int) -> Any:
+    job = get_jobs(current_app).get(job_id)
+    if job is None:
+        return _error(f"There is no job {job_id}.", 404)
+    return jsonify(job)
+
+
+@bp.post("/api/jobs/<int:job_id>/cancel")
+def cancel(job_id: int) -> Any:
+    jobs = get_jobs(current_app)
+    if jobs.get(job_id) is None:
+        return _error(f"There is no job {job_id}.", 404)
+    cancelled = jobs.cancel(job_id)
+    return jsonify({"cancelled": cancelled, "job": jobs.get(job_id)})
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def cluster_map(data_dir: Path, slugs: list[str]) -> dict[str, Any]:
+    """PCA of the kept messages' embeddings (cached; missing ones embedded), ≤ 3000 points."""
+    texts: list[str] = []
+    labels: list[str] = []
+    for slug in slugs:
+        path = data_dir / "clusters" / f"persona_{slug}.jsonl"
+        if path.is_file():
+            for row in _read_jsonl(path):
+                texts.append(row["embedding_text"])
+                labels.append(slug)
+    total = len(texts)
+    if total > MAX_MAP_POINTS:
+        chosen = np.sort(np.random.default_rng(0).choice(total, MAX_MAP_POINTS, replace=False))
+        texts = [texts[i] for i in chosen]
+        labels = [labels[i] for i in chosen]
+    if not texts:
+        return {"points": [], "total": 0, "explained_variance": []}
+    embedder = get_router(current_app).extractor.embedder
+    vectors = EmbeddingCache(data_dir / "cache" / "embeddings").embed(texts, embedder)
+    if len(texts) < 3:
+        coords = np.zeros((len(texts), 2))
+        explained: list[float] = []
+    else:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=0)
+        coords = pca.fit_transform(vectors)
+        explained = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+    points = [{"x": round(float(x), 5), "y": round(float(y), 5), "cluster": slug}
+              for (x, y), slug in zip(coords, labels)]
+    return {"points": points, "total": total, "explained_variance": explained}
+
+
+@bp.get("/api/discover/result")
+def result() -> Any:
+    data_dir = personas_dir()
+    try:
+        prompts, analysis = load_discovery(data_dir)
+    except PersonaError:
+        return _error("No discovery has run yet: upload a chat export on the Discover page "
+                      "(or run scripts/extract_personas.py) first.", 404)
+    by_slug = {p["slug"]: p for p in prompts}
+    clusters = []
+    for slug, cluster in analysis.items():
+        prompt = by_slug.get(slug, {})
+        clusters.append({
+            "name": cluster["name"], "slug": slug, "size": cluster["size"],
+            "keywords": cluster.get("keywords", []),
+            "characteristics": cluster.get("characteristics", []),
+            "representatives": cluster.get("representatives", []),
+            "prompt": {"name": prompt.get("name", cluster["name"]),
+                       "description": prompt.get("description", ""),
+                       "system_prompt": prompt.get("system_prompt", ""),
+                       "source": prompt.get("source"), "model": prompt.get("model"),
+                       "note": prompt.get("note")}})
+    meta = json.loads((data_dir / "clusters" / "cluster_analysis.json").read_text("utf-8"))
+    return jsonify({"k": meta.get("k"), "silhouette": meta.get("silhouette"),
+                    "warning": meta.get("warning"), "clusters": clusters,
+                    "map": cluster_map(data_dir, [c["slug"] for c in clusters])})
+
+
+@bp.post("/api/discover/import")
+def import_chosen() -> Any:
+    payload = request.get_json(silent=True) or {}
+    chosen = payload.get("personas")
+    on_conflict = payload.get("on_conflict", "skip")
+    if on_conflict not in ("skip", "update"):
+        return _error("on_conflict must be 'skip' or 'update'.", 400)
+    if not isinstance(chosen, list) or not chosen:
+        return _error("Tick at least one persona to import.", 400)
+    data_dir = personas_dir()
+    try:
+        _, analysis = load_discovery(data_dir)
+    except PersonaError:
+        return _error("No discovery has run yet, so there is nothing to import.", 404)
+    entries = []
+    for entry in chosen:
+        if not isinstance(entry, dict) or entry.get("slug") not in analysis:
+            return _error("Each persona must name a slug from the latest discovery; reload "
+                          "the page.", 400)
+        entries.append({key: str(entry.get(key) or "") for key in
+                        ("slug", "name", "system_prompt", "description")})
+    try:
+        with session_scope() as session:
+            summary = import_discovered(session, get_router(current_app), data_dir, entries,
+                                        on_conflict)
+    except PersonaError as exc:
+        return jsonify({"error": str(exc), "errors": exc.errors}), 400
+    return jsonify({"created": summary.created, "updated": summary.updated,
+                    "skipped": summary.skipped})

@@ -1,0 +1,174 @@
+"""The Discover page's API: upload → discovery job (the real script, a subprocess) → import."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from council.config import Settings
+from council.db import session_scope
+from council.jobs import get_jobs
+from council.models import Job
+from council.personas import list_personas
+
+from .test_discovery_end_to_end import write_sharegpt_export
+
+JOB_DEADLINE_S = 90.0
+
+
+def upload(client: FlaskClient, data: bytes, name: str = "export.json") -> Any:
+    """Encoded in memory (the test client spools big bodies to a temp file it never closes)."""
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name)})
+    return client.post("/api/discover/upload", data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def sharegpt_bytes(tmp_path: Path) -> bytes:
+    export = tmp_path / "export.json"
+    write_sharegpt_export(export)
+    return export.read_bytes()
+
+
+def wait_for_job(client: FlaskClient, job_id: int,
+                 deadline_s: float = JOB_DEADLINE_S) -> list[dict[str, Any]]:
+    """Poll the API until the job is final; every distinct answer seen, in order."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").get_json()
+        if not seen or seen[-1] != job:
+            seen.append(job)
+        if job["state"] not in ("queued", "running"):
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish within {deadline_s}s: {seen[-1]}")
+
+
+def test_upload_run_review_and_import(app: Flask, settings: Settings, tmp_path: Path) -> None:
+    client = app.test_client()
+    assert client.get("/discover").status_code == 200
+    missing = client.get("/api/discover/result")
+    assert missing.status_code == 404 and "No discovery has run yet" in missing.get_json()["error"]
+
+    response = upload(client, sharegpt_bytes(tmp_path), "my export.json")
+    assert response.status_code == 200, response.get_json()
+    name = response.get_json()["upload"]
+    assert name == "my_export.json"
+    assert (settings.data_dir / "personas" / "raw_imports" / name).is_file()
+    assert not list((settings.data_dir / "personas" / "raw_imports").glob(".upload-*"))
+
+    started = client.post("/api/discover/run", json={"upload": name, "clusters": 3})
+    assert started.status_code == 202, started.get_json()
+    seen = wait_for_job(client, started.get_json()["job_id"])
+    final = seen[-1]
+    assert final["state"] == "done", final
+    assert final["progress"] == {"stage": "done", "done": 3, "total": 3}
+    assert final["started_at"] and final["finished_at"]
+    stages = {job["progress"].get("stage") for job in seen}
+    assert stages & {"starting", "parse", "extract", "embed", "cluster", "name", "prompts"}
+    log = settings.data_dir / "jobs" / f"job-{final['id']}.log"
+    assert log.is_file()
+
+    result = client.get("/api/discover/result")
+    assert result.status_code == 200
+    data = result.get_json()
+    assert len(data["clusters"]) == 3
+    assert sorted(c["size"] for c in data["clusters"]) == [21, 21, 21]
+    for cluster in data["clusters"]:
+        assert cluster["keywords"] and cluster["characteristics"] and cluster["representatives"]
+        assert cluster["prompt"]["system_prompt"] and cluster["prompt"]["source"] == "llm"
+    points = data["map"]["points"]
+    assert len(points) == 63 and data["map"]["total"] == 63
+    assert {p["cluster"] for p in points} == {c["slug"] for c in data["clusters"]}
+    assert all(isinstance(p["x"], float) and isinstance(p["y"], float) for p in points)
+
+    chosen = [{"slug": c["slug"], "name": f"Edited {c['name']}"[:80],
+               "system_prompt": c["prompt"]["system_prompt"],
+               "description": c["prompt"]["description"]} for c in data["clusters"][:2]]
+    imported = client.post("/api/discover/import", json={"personas": chosen,
+                                                          "on_conflict": "skip"})
+    assert imported.status_code == 200, imported.get_json()
+    assert len(imported.get_json()["created"]) == 2
+    again = client.post("/api/discover/import", json={"personas": chosen, "on_conflict": "skip"})
+    assert len(again.get_json()["skipped"]) == 2, "re-import never duplicates"
+    page = client.get("/personas/").get_data(as_text=True)
+    for entry in chosen:
+        assert entry["name"] in page
+    with session_scope(app) as session:
+        names = {p.name for p in list_personas(session)}
+    assert {entry["name"] for entry in chosen} <= names
+
+    bad = client.post("/api/discover/import", json={"personas": [{"slug": "nobody"}]})
+    assert bad.status_code == 400
+
+
+def test_upload_refused_over_the_limit(make_app: Callable[[Settings], Flask],
+                                       settings: Settings) -> None:
+    client = make_app(settings.with_changes(max_upload_mb=1)).test_client()
+    response = upload(client, b"x" * (1024 * 1024 + 200 * 1024))
+    assert response.status_code == 413
+    assert "COUNCIL_MAX_UPLOAD_MB" in response.get_json()["error"]
+    raw = settings.data_dir / "personas" / "raw_imports"
+    assert not raw.exists() or not list(raw.iterdir())
+
+
+def test_upload_needs_a_usable_name(app: Flask) -> None:
+    client = app.test_client()
+    assert upload(client, b"[]", "../..").status_code == 400
+    assert upload(client, b"", "empty.json").status_code == 400
+    response = client.post("/api/discover/upload", data={}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert client.post("/api/discover/run", json={"upload": "../x.json"}).status_code == 400
+    assert client.post("/api/discover/run", json={"upload": "nope.json"}).status_code == 404
+
+
+def test_bad_export_fails_with_the_scripts_message(app: Flask) -> None:
+    client = app.test_client()
+    name = upload(client, b'{"not": "an export"}', "bad.json").get_json()["upload"]
+    job_id = client.post("/api/discover/run", json={"upload": name}).get_json()["job_id"]
+    final = wait_for_job(client, job_id)[-1]
+    assert final["state"] == "failed"
+    assert final["message"] and not final["message"].startswith("error:")
+    assert "exit code" not in final["message"], final["message"]
+
+
+def test_cancel_a_running_job(app: Flask, tmp_path: Path) -> None:
+    client = app.test_client()
+    name = upload(client, sharegpt_bytes(tmp_path)).get_json()["upload"]
+    first = client.post("/api/discover/run", json={"upload": name}).get_json()["job_id"]
+    second = client.post("/api/discover/run", json={"upload": name}).get_json()["job_id"]
+    assert client.get(f"/api/jobs/{second}").get_json()["state"] == "queued", "one at a time"
+    queued = client.post(f"/api/jobs/{second}/cancel").get_json()
+    assert queued["cancelled"] and queued["job"]["state"] == "cancelled"
+    deadline = time.monotonic() + 30
+    while client.get(f"/api/jobs/{first}").get_json()["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.post(f"/api/jobs/{first}/cancel").get_json()["cancelled"]
+    final = wait_for_job(client, first, 30)[-1]
+    assert final["state"] == "cancelled"
+    assert not client.post(f"/api/jobs/{first}/cancel").get_json()["cancelled"]
+    assert client.post("/api/jobs/9999/cancel").status_code == 404
+    get_jobs(app).wait_idle()
+
+
+def test_running_job_is_interrupted_by_a_restart(make_app: Callable[[Settings], Flask],
+                                                 settings: Settings) -> None:
+    first = make_app(settings)
+    with session_scope(first) as session:
+        for state in ("running", "queued", "done"):
+            session.add(Job(kind="discover", args={}, state=state, progress={}))
+    second = make_app(settings)
+    with session_scope(second) as session:
+        states = [job.state for job in session.query(Job).order_by(Job.id)]
+    assert states == ["interrupted", "interrupted", "done"]
+    interrupted = second.test_client().get("/api/jobs/1").get_json()
+    assert interrupted["state"] == "interrupted" and "run it again" in interrupted["message"]
