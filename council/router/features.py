@@ -15,7 +15,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 CODE = re.compile(r"```|^\s{4}\S|\b(def|class|import|function|return|const|SELECT)\b|[{};]\s*$",
                   re.M)
-BATCH_SIZE = 32
+# Most texts one forward pass takes: discovery's --mode batch sizes (32/64/128) pass through.
+BATCH_SIZE = 128
 QUESTION_TYPES = (
     ("what_if", re.compile(r"\bwhat if\b|\bimagine\b|\bsuppose\b", re.I)),
     ("should", re.compile(r"\bshould (i|we)\b|\bis it worth\b|\bdo you recommend\b", re.I)),
