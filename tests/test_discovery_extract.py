@@ -9,7 +9,7 @@ import pytest
 
 from council.atomic import write_jsonl_atomic, write_text_atomic
 from council.discovery.categorize import dedupe_key, is_filler
-from council.discovery.extract import extract_messages, write_extraction
+from council.discovery.extract import extract_messages, load_previous, write_extraction
 from council.discovery.parse import parse_export
 
 from .test_discovery_parse import PKUPPENS
@@ -61,3 +61,22 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
         write_jsonl_atomic(target, broken_rows())
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_rerun_reuses_earlier_categories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = parse_export(PKUPPENS)
+    first = extract_messages(parsed)
+    _, categorized = write_extraction(first, tmp_path)
+    known = load_previous(categorized)
+    assert len(known) == len({m.id for m in first.messages})
+
+    import council.discovery.extract as extract_module
+
+    def must_not_run(text: str) -> None:
+        raise AssertionError("categorised again")
+
+    monkeypatch.setattr(extract_module, "categorize", must_not_run)
+    again = extract_messages(parsed, known)
+    assert [m.row() for m in again.messages] == [m.row() for m in first.messages]
+    categorized.write_text("{not json\n")
+    assert load_previous(categorized) == {}

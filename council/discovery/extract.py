@@ -8,6 +8,7 @@ embedded, and why a message was set aside, if it was).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,28 @@ class Extraction:
         return counts
 
 
-def extract_messages(parsed: ParseResult) -> Extraction:
-    """Categorise every message; set aside filler and repeats (the first copy is kept)."""
+def load_previous(path: Path) -> dict[str, tuple[Categories, str]]:
+    """Categories and embedding text from an earlier run, by message id (a warm re-run)."""
+    if not path.is_file():
+        return {}
+    known = {}
+    with path.open(encoding="utf-8") as rows:
+        for line in rows:
+            try:
+                row = json.loads(line)
+                known[row["id"]] = (Categories(**row["categories"]), row["embedding_text"])
+            except (ValueError, KeyError, TypeError):
+                return {}
+    return known
+
+
+def extract_messages(parsed: ParseResult,
+                     known: dict[str, tuple[Categories, str]] | None = None) -> Extraction:
+    """Categorise every message; set aside filler and repeats (the first copy is kept).
+
+    `known` (from `load_previous`) skips categorising messages an earlier run already did.
+    """
+    known = known or {}
     seen: set[str] = set()
     extracted = []
     for message in parsed.messages:
@@ -60,10 +81,12 @@ def extract_messages(parsed: ParseResult) -> Extraction:
         else:
             reason = None
             seen.add(key)
-        extracted.append(ExtractedMessage(
-            id=hashlib.sha256(f"{message.conversation_id}\n{message.text}".encode()).hexdigest()[:16],
-            message=message, categories=categorize(message.text),
-            embedding_text=embedding_text(message.text), set_aside=reason))
+        message_id = hashlib.sha256(
+            f"{message.conversation_id}\n{message.text}".encode()).hexdigest()[:16]
+        categories, text = known.get(message_id) or (categorize(message.text),
+                                                     embedding_text(message.text))
+        extracted.append(ExtractedMessage(id=message_id, message=message, categories=categories,
+                                          embedding_text=text, set_aside=reason))
     return Extraction(extracted)
 
 

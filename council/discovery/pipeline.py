@@ -20,7 +20,7 @@ from ..llm.base import ChatBackend
 from ..router.features import Embedder
 from .cluster import Clustering, DiscoveryError, cluster_embeddings
 from .embed import MODE_BATCH_SIZES, EmbeddingCache
-from .extract import Extraction, extract_messages, write_extraction
+from .extract import Extraction, extract_messages, load_previous, write_extraction
 from .naming import ClusterProfile, describe_clusters
 from .parse import parse_export
 from .prompts import GeneratedPrompt, generate_prompt, write_generated_prompts
@@ -73,7 +73,9 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
         return value
 
     parsed = stage("parse", lambda: parse_export(options.input))
-    extraction: Extraction = stage("extract", lambda: extract_messages(parsed))
+    previous = {} if options.refresh else load_previous(
+        options.data_dir / "extracted" / "categorized_messages.jsonl")
+    extraction: Extraction = stage("extract", lambda: extract_messages(parsed, previous))
     write_extraction(extraction, options.data_dir / "extracted")
     kept = extraction.kept
     if not kept:
