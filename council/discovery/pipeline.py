@@ -73,9 +73,9 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
         return value
 
     parsed = stage("parse", lambda: parse_export(options.input))
-    previous = {} if options.refresh else load_previous(
-        options.data_dir / "extracted" / "categorized_messages.jsonl")
-    extraction: Extraction = stage("extract", lambda: extract_messages(parsed, previous))
+    previous = options.data_dir / "extracted" / "categorized_messages.jsonl"
+    extraction: Extraction = stage("extract", lambda: extract_messages(
+        parsed, {} if options.refresh else load_previous(previous)))
     write_extraction(extraction, options.data_dir / "extracted")
     kept = extraction.kept
     if not kept:
