@@ -1,7 +1,7 @@
 """How long persona discovery takes on a ChatGPT-format export built from real ShareGPT chats.
 
     .venv/bin/python bench/discovery.py [--user-messages 10000] [--mode 16GB] [--probe 1000]
-                                        [--out bench/out/discovery]
+                                        [--scale-mb 100] [--out bench/out/discovery]
 
 What it does:
 
@@ -12,22 +12,30 @@ What it does:
    that brings the user-message count to `--user-messages`. Text is real ShareGPT text, never
    padded; timestamps are synthetic (ShareGPT has none). Printed: conversations, user messages
    and the file size in MB (10^6 bytes). Target: 100+ MB.
-2. Pipeline. `run_discovery` with the packaged MiniLM `SentenceEmbedder`, backend=None (every
-   prompt comes from the template), in a fresh data dir under `--out`:
+2. Pipeline. `run_discovery` with the CLI's embedder (`Int8Embedder`, the packaged MiniLM as
+   int8 ONNX), backend=None (every prompt comes from the template), in a fresh data dir under
+   `--out`:
+     build  the one-time int8 ONNX build into `--out`/models (a machine pays it once; reported
+            apart, not part of cold).
      cold   empty embedding cache: every kept message is embedded.
      warm   same data dir again: every embedding comes from the on-disk cache.
-   Each phase runs in its own subprocess (`--phase cold|warm`), so its peak RSS is its own.
+   Each phase runs in its own subprocess (`--phase build|cold|warm`), so its peak RSS is its
+   own.
 3. Probe (`--probe N`, 0 to skip), in its own subprocess; settings are patched in that process
    only, never in council/:
      tokens          MiniLM token counts of N kept texts (every n-th of the cold run's
                      `extracted/categorized_messages.jsonl`), against the 128-token cut.
      encode texts/s  `SentenceEmbedder.encode` on those N texts, length-sorted, in chunks of 64
                      (EmbeddingCache's 16GB mode), best of two interleaved rounds, per
-                     max_tokens and internal batch size (`features.BATCH_SIZE`, default 32).
+                     max_tokens and internal batch size (`features.BATCH_SIZE`), and of
+                     Int8Embedder, with each text's cosine to its bf16 torch embedding.
      extract s       `extract_messages` on the whole export with categorize's ANALYSIS_CHARS
                      (the per-message scan length) at its default 20,000 and at 2,000.
      KMeans s        sklearn KMeans for k = 3..6 on the cached embeddings (as
                      `cluster_embeddings` fits them) with n_init 10 (the default), 3 and 1.
+4. Scale (`--scale-mb 100`, 0 to skip): the export is rebuilt from more ShareGPT conversations
+   until it reaches that many MB, then parsed and categorised in a subprocess (nothing written):
+   wall seconds and peak RSS show that a 100+ MB export streams in bounded memory.
 
 Numbers, per phase:
   parse .. prompts   `DiscoveryResult.timings`: wall seconds of each stage (time.perf_counter);
@@ -140,15 +148,16 @@ def chatgpt_conversation(index: int, conv_id: str,
             "id": conv_id}
 
 
-def build_export(target_user_messages: int, out: Path) -> ExportStats:
-    """Write conversations.json, streaming, until `target_user_messages` user turns."""
+def build_export(target_user_messages: int, out: Path, target_mb: float = 0.0) -> ExportStats:
+    """Write conversations.json, streaming, until `target_user_messages` user turns (or, with
+    `target_mb`, until the file reaches that many MB)."""
     started = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     conversations = users = assistants = 0
     with out.open("w", encoding="utf-8") as handle:
         handle.write("[")
         for index, (conv_id, turns) in enumerate(iter_whole_conversations(sharegpt_path())):
-            if users >= target_user_messages:
+            if (handle.tell() >= target_mb * 1e6) if target_mb else users >= target_user_messages:
                 break
             roles = [_role(t) for t in turns]
             if "user" not in roles:
@@ -172,15 +181,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_phase(export: Path, data_dir: Path, mode: str) -> dict[str, Any]:
+def build_model(models: Path) -> dict[str, Any]:
+    """The one-time int8 ONNX build (what the first discovery on a machine pays once)."""
+    from council.router.int8_embedder import Int8Embedder
+
+    shutil.rmtree(models, ignore_errors=True)
+    embedder = Int8Embedder(models)
+    started = time.perf_counter()
+    embedder.encode(["warm up"])
+    return {"build_s": time.perf_counter() - started, "rss_mb": peak_rss_mb(),
+            "size_mb": embedder.model_file.stat().st_size / 1e6}
+
+
+def run_phase(export: Path, data_dir: Path, mode: str, models: Path) -> dict[str, Any]:
     """Run the whole pipeline once and return its figures as plain JSON-able values."""
     from council.discovery.pipeline import DiscoveryOptions, run_discovery
-    from council.router.features import SentenceEmbedder
+    from council.router.int8_embedder import Int8Embedder
 
     imported = peak_rss_mb()
     started = time.perf_counter()
     result = run_discovery(DiscoveryOptions(input=export, data_dir=data_dir, mode=mode),
-                           SentenceEmbedder(), None, "none")
+                           Int8Embedder(models), None, "none")
     wall = time.perf_counter() - started
     return {"timings": result.timings, "pipeline_s": wall, "rss_mb": peak_rss_mb(),
             "rss_after_imports_mb": imported, "format": result.format,
@@ -191,6 +212,20 @@ def run_phase(export: Path, data_dir: Path, mode: str) -> dict[str, Any]:
             "names": [p.name for p in result.clusters],
             "prompt_sources": sorted({p.source for p in result.prompts}),
             "warnings": len(result.warnings)}
+
+
+def run_scale(export: Path) -> dict[str, Any]:
+    """Parse and categorise a 100+ MB export without writing anything: memory stays bounded."""
+    from council.discovery.extract import extract_messages
+    from council.discovery.parse import parse_export
+
+    started = time.perf_counter()
+    parsed = parse_export(export)
+    parse_s = time.perf_counter() - started
+    extraction = extract_messages(parsed)
+    return {"parse_s": parse_s, "extract_s": time.perf_counter() - started - parse_s,
+            "messages": len(parsed.messages), "kept": len(extraction.kept),
+            "rss_mb": peak_rss_mb(), "size_mb": export.stat().st_size / 1e6}
 
 
 def spawn_phase(phase: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -235,6 +270,25 @@ def _rate(texts: list[str], max_tokens: int, batch: int) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+def _int8_rate_and_cosines(texts: list[str], models: Path) -> tuple[float, list[float]]:
+    """Int8Embedder texts/s like `_rate`, and each text's cosine to the bf16 torch embedding."""
+    import numpy as np
+
+    from council.router.features import SentenceEmbedder
+    from council.router.int8_embedder import Int8Embedder
+
+    embedder = Int8Embedder(models)
+    embedder.encode(texts[:8])
+    ordered = sorted(texts, key=len)
+    started = time.perf_counter()
+    quantised = [embedder.encode(ordered[i:i + 64]) for i in range(0, len(ordered), 64)]
+    rate = len(texts) / (time.perf_counter() - started)
+    reference = SentenceEmbedder()
+    exact = [reference.encode(ordered[i:i + 64]) for i in range(0, len(ordered), 64)]
+    cosines = np.sum(np.concatenate(quantised) * np.concatenate(exact), axis=1)
+    return rate, sorted(float(c) for c in cosines)
+
+
 def _extract_seconds(export: Path, analysis_chars: int) -> float:
     """extract_messages's wall time with categorize's per-message scan cut at analysis_chars."""
     from council.discovery import categorize
@@ -253,7 +307,8 @@ def _kmeans_seconds(data_dir: Path, n_init: int) -> float:
     import numpy as np
     from sklearn.cluster import KMeans
 
-    with np.load(data_dir / "cache" / "embeddings" / "embeddings.npz") as data:
+    cache = next((data_dir / "cache" / "embeddings").glob("*/embeddings.npz"))
+    with np.load(cache) as data:
         x = np.asarray(data["vectors"], dtype=np.float32)
     started = time.perf_counter()
     for k in range(3, 7):
@@ -261,7 +316,7 @@ def _kmeans_seconds(data_dir: Path, n_init: int) -> float:
     return time.perf_counter() - started
 
 
-def run_probe(data_dir: Path, size: int) -> dict[str, Any]:
+def run_probe(data_dir: Path, size: int, models: Path) -> dict[str, Any]:
     """Token lengths and encode throughput for a few settings, on `size` kept texts."""
     import torch
 
@@ -278,6 +333,8 @@ def run_probe(data_dir: Path, size: int) -> dict[str, Any]:
         for tokens, batch in ((128, 32), (128, 64), (128, 16), (64, 32), (256, 32)):
             name = f"{tokens}tok/b{batch}"
             rates[name] = max(rates.get(name, 0.0), _rate(texts, tokens, batch))
+        int8_rate, cosines = _int8_rate_and_cosines(texts, models)
+        rates["int8 128tok/b64"] = max(rates.get("int8 128tok/b64", 0.0), int8_rate)
     export = data_dir.parent.parent / "conversations.json"
     extract = {chars: _extract_seconds(export, chars) for chars in (20_000, 2_000)}
     kmeans = {n_init: _kmeans_seconds(data_dir, n_init) for n_init in (10, 3, 1)}
@@ -287,6 +344,8 @@ def run_probe(data_dir: Path, size: int) -> dict[str, Any]:
             "tokens_p90": lengths[int(len(lengths) * 0.9)],
             "share_over_128": sum(n > 128 for n in lengths) / len(lengths),
             "share_over_64": sum(n > 64 for n in lengths) / len(lengths), "rates": rates,
+            "int8_cosine": {"mean": sum(cosines) / len(cosines), "p01": cosines[len(cosines) // 100],
+                            "min": cosines[0]},
             "extract_s": extract, "kmeans_s": kmeans}
 
 
@@ -339,6 +398,9 @@ def print_probe(probe: dict[str, Any]) -> None:
           f"over 128: {probe['share_over_128']:.0%}, over 64: {probe['share_over_64']:.0%}")
     print("[probe] encode texts/s: " + ", ".join(f"{name} {rate:.0f}"
                                                  for name, rate in probe["rates"].items()))
+    cos = probe["int8_cosine"]
+    print(f"[probe] int8 vs bf16 cosine: mean {cos['mean']:.4f}, 1st percentile {cos['p01']:.4f}, "
+          f"min {cos['min']:.4f}")
     print("[probe] extract s by categorize ANALYSIS_CHARS: " + ", ".join(
         f"{chars} {secs:.1f}" for chars, secs in probe["extract_s"].items()))
     print("[probe] KMeans k=3..6 s by n_init: " + ", ".join(
@@ -355,16 +417,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "discovery")
     parser.add_argument("--probe", type=int, default=1000,
                         help="texts for the embedding probe (0: skip it)")
-    parser.add_argument("--phase", choices=("cold", "warm", "probe"), help=argparse.SUPPRESS)
+    parser.add_argument("--scale-mb", type=float, default=100.0,
+                        help="also parse + categorise an export of this size (0: skip)")
+    parser.add_argument("--phase", choices=("build", "cold", "warm", "probe", "scale"),
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def child(args: argparse.Namespace) -> int:
-    data_dir = args.out / "data" / "personas"
-    if args.phase == "probe":
-        figures = run_probe(data_dir, args.probe)
+    data_dir, models = args.out / "data" / "personas", args.out / "models"
+    if args.phase == "build":
+        figures = build_model(models)
+    elif args.phase == "probe":
+        figures = run_probe(data_dir, args.probe, models)
+    elif args.phase == "scale":
+        figures = run_scale(args.out / "scale.json")
     else:
-        figures = run_phase(args.out / "conversations.json", data_dir, args.mode)
+        figures = run_phase(args.out / "conversations.json", data_dir, args.mode, models)
     print(RESULT_MARKER + json.dumps(figures), flush=True)
     return 0
 
@@ -379,6 +448,9 @@ def main() -> int:
           f"user + {stats.assistant_messages} assistant messages, "
           f"{stats.size_bytes / 1e6:.1f} MB, written in {stats.seconds:.1f} s")
     shutil.rmtree(args.out / "data", ignore_errors=True)
+    build = spawn_phase("build", args)
+    print(f"\n[build] one-time int8 ONNX model: {build['build_s']:.1f} s, "
+          f"{build['size_mb']:.1f} MB, peak RSS {build['rss_mb']:.0f} MB")
     phases = {}
     for phase in ("cold", "warm"):
         phases[phase] = spawn_phase(phase, args)
@@ -386,6 +458,14 @@ def main() -> int:
     print(f"\nload average after pipeline: {load_average()}")
     if args.probe > 0:
         print_probe(spawn_phase("probe", args))
+    if args.scale_mb > 0:
+        big = build_export(0, args.out / "scale.json", args.scale_mb)
+        scale = spawn_phase("scale", args)
+        print(f"\n[scale] {big.size_bytes / 1e6:.1f} MB export, {big.conversations} "
+              f"conversations, {scale['messages']} user messages ({scale['kept']} kept): parse "
+              f"{scale['parse_s']:.1f} s, categorise {scale['extract_s']:.1f} s, "
+              f"peak RSS {scale['rss_mb']:.0f} MB")
+        (args.out / "scale.json").unlink()
     print_table(stats, phases)
     print(f"load average at end: {load_average()}")
     return 0

@@ -53,6 +53,9 @@ class Settings:
     port: int = 5000
     demo: bool = False
     embedding_model: str = ""
+    model_cache_dir: Path = PROJECT_ROOT / "data" / "models"
+    loras_dir: Path = PROJECT_ROOT / "loras"
+    train_base_model: str = "Qwen/Qwen2.5-3B-Instruct"
     router_top_k: int = 3
     router_temperature: float = 1.0
     router_min_weight: float = 0.05
@@ -93,6 +96,10 @@ class Settings:
             num_predict=_number(env, "COUNCIL_NUM_PREDICT", cls.num_predict, int),
             keep_alive=env.get("COUNCIL_KEEP_ALIVE") or cls.keep_alive,
             embedding_model=env.get("COUNCIL_EMBEDDING_MODEL") or "",
+            model_cache_dir=Path(env.get("COUNCIL_MODEL_CACHE")
+                                 or PROJECT_ROOT / "data" / "models"),
+            loras_dir=Path(env.get("COUNCIL_LORAS_DIR") or PROJECT_ROOT / "loras"),
+            train_base_model=env.get("COUNCIL_TRAIN_BASE_MODEL") or cls.train_base_model,
             router_top_k=_number(env, "COUNCIL_ROUTER_TOP_K", cls.router_top_k, int),
             router_temperature=_number(env, "COUNCIL_ROUTER_TEMPERATURE",
                                        cls.router_temperature),
@@ -128,5 +135,6 @@ ENVIRONMENT_VARIABLES = (
     "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",
     "COUNCIL_ROUTER_TEMPERATURE", "COUNCIL_ROUTER_MIN_WEIGHT", "COUNCIL_ROUTER_EXPLORATION",
     "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING", "COUNCIL_PEER_REVIEW",
-    "COUNCIL_MAX_UPLOAD_MB",
+    "COUNCIL_MAX_UPLOAD_MB", "COUNCIL_MODEL_CACHE", "COUNCIL_LORAS_DIR",
+    "COUNCIL_TRAIN_BASE_MODEL",
 )

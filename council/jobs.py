@@ -47,6 +47,10 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env.update(OLLAMA_HOST=settings.ollama_host, COUNCIL_SYNTH_MODEL=settings.synth_model,
                COUNCIL_WORKER_MODEL=settings.worker_model,
                COUNCIL_EMBEDDING_MODEL=settings.embedding_model,
+               COUNCIL_MODEL_CACHE=str(settings.model_cache_dir),
+               COUNCIL_LORAS_DIR=str(settings.loras_dir),
+               COUNCIL_TRAIN_BASE_MODEL=settings.train_base_model,
+               DATABASE_URL=settings.database_url,
                COUNCIL_DATA_DIR=str(settings.data_dir), PYTHONUNBUFFERED="1")
     return env
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tqdm import tqdm  # noqa: E402
-
 from council.config import Settings  # noqa: E402
 from council.discovery.cluster import DiscoveryError  # noqa: E402
 from council.discovery.parse import ExportError  # noqa: E402
 from council.discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery  # noqa: E402
 from council.llm.ollama_backend import OllamaBackend  # noqa: E402
-from council.router.features import SentenceEmbedder  # noqa: E402
+from council.progress import ProgressReporter  # noqa: E402
+from council.router.int8_embedder import Int8Embedder  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,33 +40,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-llm", action="store_true",
                         help="write prompts from the template, without asking the model")
     return parser.parse_args(argv)
-
-
-class ProgressReporter:
-    """Progress as tqdm bars on a terminal, or JSON lines for the browser's job runner."""
-
-    def __init__(self, style: str) -> None:
-        self.style = style
-        self.bar: tqdm | None = None
-        self.stage: str | None = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.style == "json":
-            print(json.dumps({"stage": stage, "done": done, "total": total}), flush=True)
-            return
-        if stage != self.stage:
-            self.close()
-            self.stage = stage
-            self.bar = tqdm(total=total, desc=f"{stage:8}", unit="step", leave=True)
-        assert self.bar is not None
-        self.bar.total = total
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def summary_lines(result: DiscoveryResult) -> list[str]:
@@ -97,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_discovery(
             DiscoveryOptions(source, data_dir, args.clusters, args.mode, args.refresh),
-            SentenceEmbedder(settings.embedding_model), backend, settings.synth_model, reporter)
+            Int8Embedder(settings.model_cache_dir, settings.embedding_model), backend,
+            settings.synth_model, reporter)
     except (ExportError, DiscoveryError) as exc:
         reporter.close()
         print(f"error: {exc}", file=sys.stderr)

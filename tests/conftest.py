@@ -18,6 +18,7 @@ from council import close_app, create_app
 from council.config import Settings
 from council.llm.demo_server import DemoServer
 from council.router.features import SentenceEmbedder
+from council.router.int8_embedder import Int8Embedder
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,24 @@ def reset_demo(demo_server: DemoServer) -> Iterator[None]:
     demo_server.requests.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One derived-model folder for the session (the int8 MiniLM is built once, ~10 s), also
+    seen by CLIs and job subprocesses through COUNCIL_MODEL_CACHE."""
+    path = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COUNCIL_MODEL_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session")
+def int8_embedder(model_cache: Path) -> Int8Embedder:
+    """Discovery's int8 ONNX MiniLM, built into the session's model cache once."""
+    model = Int8Embedder(model_cache)
+    model.encode(["warm up"])
+    return model
+
+
 @pytest.fixture(scope="session")
 def embedder() -> SentenceEmbedder:
     """The real all-MiniLM-L6-v2 from its package, loaded once for the whole session."""
@@ -43,9 +62,10 @@ def embedder() -> SentenceEmbedder:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, demo_server: DemoServer) -> Settings:
+def settings(tmp_path: Path, demo_server: DemoServer, model_cache: Path) -> Settings:
     """All four shipped personas speak (top-k 4) unless a test narrows it."""
-    return Settings(data_dir=tmp_path / "data", ollama_host=demo_server.url, demo=True,
+    return Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache,
+                    ollama_host=demo_server.url, demo=True,
                     worker_timeout=10.0, synth_timeout=10.0, router_top_k=4,
                     router_min_weight=0.0)
 

@@ -25,6 +25,7 @@ class FakeEmbedder:
 
     def __init__(self, vectors: dict[str, list[float]]) -> None:
         self.vectors = vectors
+        self.name = "fake"
         self.calls: list[list[str]] = []
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 
 from council.discovery.categorize import categorize
-from council.discovery.cluster import Clustering, DiscoveryError, cluster_embeddings
+from council.discovery.cluster import (
+    Clustering,
+    DiscoveryError,
+    cluster_embeddings,
+    project_map,
+)
 from council.discovery.embed import MODE_BATCH_SIZES, EmbeddingCache
 from council.discovery.naming import class_tfidf_keywords, describe_clusters
 from council.router.features import SentenceEmbedder
+from council.router.int8_embedder import Int8Embedder
 
 PYTHON = [
     "Why does my Python script raise KeyError when I read the config dict?",
@@ -88,6 +94,7 @@ class CountingEmbedder:
 
     def __init__(self, inner: SentenceEmbedder) -> None:
         self.inner = inner
+        self.name = inner.name
         self.seen: list[str] = []
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -253,3 +260,41 @@ def test_embedding_cache_embeds_only_new_texts(tmp_path: Path,
 
 def test_mode_batch_sizes() -> None:
     assert MODE_BATCH_SIZES == {"8GB": 32, "16GB": 64, "32GB": 128}
+
+
+def test_int8_embedder_matches_the_torch_model(int8_embedder: Int8Embedder,
+                                               embedder: SentenceEmbedder,
+                                               vectors: np.ndarray) -> None:
+    """Discovery's int8 ONNX MiniLM stays close to the router's model on real sentences."""
+    quantised = int8_embedder.encode(TEXTS)
+    assert quantised.shape == vectors.shape and quantised.dtype == np.float32
+    assert np.allclose(np.linalg.norm(quantised, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(quantised * vectors, axis=1)
+    assert cosines.mean() > 0.98 and cosines.min() > 0.95
+    # the nearest neighbour of each sentence is the same in both spaces for most sentences
+    same = (np.argsort(-(quantised @ quantised.T), axis=1)[:, 1]
+            == np.argsort(-(vectors @ vectors.T), axis=1)[:, 1])
+    assert same.mean() > 0.8
+    assert int8_embedder.encode([]).shape == (0, 384)
+    assert int8_embedder.name != embedder.name
+
+
+def test_int8_model_is_built_once_and_reused(int8_embedder: Int8Embedder) -> None:
+    built = int8_embedder.model_file
+    assert built.is_file() and built.parent == int8_embedder.cache_dir
+    stamp = built.stat().st_mtime_ns
+    again = Int8Embedder(int8_embedder.cache_dir)
+    assert np.allclose(again.encode(TEXTS[:3]), int8_embedder.encode(TEXTS[:3]), atol=1e-6)
+    assert built.stat().st_mtime_ns == stamp
+    assert [p.name for p in built.parent.iterdir()] == [built.name]  # no temp files left
+
+
+def test_project_map_samples_and_keeps_labels(vectors: np.ndarray) -> None:
+    labels = [f"c{i % 3}" for i in range(len(vectors))]
+    full = project_map(vectors, labels)
+    assert full["total"] == len(vectors) == len(full["points"])
+    assert [p["cluster"] for p in full["points"]] == labels
+    assert len(full["explained_variance"]) == 2 and sum(full["explained_variance"]) < 1.0
+    sampled = project_map(vectors, labels, max_points=10)
+    assert sampled["total"] == len(vectors) and len(sampled["points"]) == 10
+    assert project_map(vectors[:2], labels[:2])["explained_variance"] == []

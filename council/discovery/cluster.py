@@ -129,3 +129,29 @@ def cluster_embeddings(embeddings: np.ndarray, clusters: int | None = None,
                    f"largest cluster holds {_largest_share(fits[best]):.0%}. Your messages may be "
                    "mostly about one thing; try more clusters or a larger export.")
     return _result(x, fits[best], best, scores[best], scores, warning)
+
+
+MAP_FILE = "cluster_map.json"
+
+
+def project_map(embeddings: np.ndarray, labels: list[str], max_points: int = 3000,
+                seed: int = 0) -> dict[str, object]:
+    """A 2-D PCA layout of (a sample of) the clustered messages for the Discover page's map.
+
+    Computed here, from the embeddings the clusters came from, so the page never re-embeds.
+    """
+    total = len(labels)
+    chosen = np.arange(total)
+    if total > max_points:
+        chosen = np.sort(np.random.default_rng(seed).choice(total, max_points, replace=False))
+    if total < 3:
+        coords, explained = np.zeros((len(chosen), 2)), []
+    else:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed)
+        coords = pca.fit_transform(np.asarray(embeddings)[chosen])
+        explained = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+    points = [{"x": round(float(x), 5), "y": round(float(y), 5), "cluster": labels[i]}
+              for (x, y), i in zip(coords, chosen)]
+    return {"points": points, "total": total, "explained_variance": explained}

@@ -18,7 +18,7 @@ from typing import Any
 from ..atomic import write_json_atomic, write_jsonl_atomic
 from ..llm.base import ChatBackend
 from ..router.features import Embedder
-from .cluster import Clustering, DiscoveryError, cluster_embeddings
+from .cluster import MAP_FILE, Clustering, DiscoveryError, cluster_embeddings, project_map
 from .embed import MODE_BATCH_SIZES, EmbeddingCache
 from .extract import Extraction, extract_messages, load_previous, write_extraction
 from .naming import ClusterProfile, describe_clusters
@@ -81,7 +81,7 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     if not kept:
         raise DiscoveryError("Every message was filler or a repeat; there is nothing to "
                              "cluster. Import a larger export.")
-    cache_dir = options.data_dir / "cache" / "embeddings"
+    cache_dir = options.data_dir / "cache" / "embeddings" / embedder.name
     if options.refresh and cache_dir.exists():
         shutil.rmtree(cache_dir)
     texts = [m.embedding_text for m in kept]
@@ -93,6 +93,9 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     profiles: list[ClusterProfile] = stage("name", lambda: describe_clusters(
         [m.message.text for m in kept], [m.categories for m in kept], embeddings, clustering))
     _write_clusters(options.data_dir / "clusters", extraction, clustering, profiles)
+    slugs = {profile.index: profile.slug for profile in profiles}
+    write_json_atomic(options.data_dir / "clusters" / MAP_FILE, project_map(
+        embeddings, [slugs[int(label)] for label in clustering.labels], seed=options.seed))
 
     def write_prompts() -> list[GeneratedPrompt]:
         prompts = []

@@ -28,6 +28,8 @@ QUESTION_TYPES = (
 
 
 class Embedder(Protocol):
+    name: str  # what produced the vectors: caches of different embedders never mix
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised row per text."""
         ...
@@ -50,6 +52,7 @@ class SentenceEmbedder:
     def __init__(self, model: str = "", max_tokens: int = 128) -> None:
         self.model_name = model or str(packaged_minilm_path())
         self.max_tokens = max_tokens
+        self.name = f"{Path(model).name if model else 'minilm'}-torch-{max_tokens}"
         self._model: Any = None
         self._loading = threading.Lock()
 

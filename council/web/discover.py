@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -22,7 +21,7 @@ from werkzeug.utils import secure_filename
 
 from ..config import Settings
 from ..db import session_scope
-from ..discovery.embed import EmbeddingCache
+from ..discovery.cluster import MAP_FILE
 from ..discovery.importer import import_discovered, load_discovery
 from ..jobs import ACTIVE_STATES, get_jobs
 from ..models import Job
@@ -31,7 +30,6 @@ from ..router import get_router
 
 bp = Blueprint("discover", __name__)
 
-MAX_MAP_POINTS = 3000
 MAX_CLUSTERS = 12
 
 
@@ -172,37 +170,12 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def cluster_map(data_dir: Path, slugs: list[str]) -> dict[str, Any]:
-    """PCA of the kept messages' embeddings (cached; missing ones embedded), ≤ 3000 points."""
-    texts: list[str] = []
-    labels: list[str] = []
-    for slug in slugs:
-        path = data_dir / "clusters" / f"persona_{slug}.jsonl"
-        if path.is_file():
-            for row in _read_jsonl(path):
-                texts.append(row["embedding_text"])
-                labels.append(slug)
-    total = len(texts)
-    if total > MAX_MAP_POINTS:
-        chosen = np.sort(np.random.default_rng(0).choice(total, MAX_MAP_POINTS, replace=False))
-        texts = [texts[i] for i in chosen]
-        labels = [labels[i] for i in chosen]
-    if not texts:
+def cluster_map(data_dir: Path) -> dict[str, Any]:
+    """The 2-D layout the discovery job wrote; an empty map for results from before it did."""
+    path = data_dir / "clusters" / MAP_FILE
+    if not path.is_file():
         return {"points": [], "total": 0, "explained_variance": []}
-    embedder = get_router(current_app).extractor.embedder
-    vectors = EmbeddingCache(data_dir / "cache" / "embeddings").embed(texts, embedder)
-    if len(texts) < 3:
-        coords = np.zeros((len(texts), 2))
-        explained: list[float] = []
-    else:
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=2, random_state=0)
-        coords = pca.fit_transform(vectors)
-        explained = [round(float(v), 4) for v in pca.explained_variance_ratio_]
-    points = [{"x": round(float(x), 5), "y": round(float(y), 5), "cluster": slug}
-              for (x, y), slug in zip(coords, labels)]
-    return {"points": points, "total": total, "explained_variance": explained}
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @bp.get("/api/discover/result")
@@ -230,7 +203,7 @@ def result() -> Any:
     meta = json.loads((data_dir / "clusters" / "cluster_analysis.json").read_text("utf-8"))
     return jsonify({"k": meta.get("k"), "silhouette": meta.get("silhouette"),
                     "warning": meta.get("warning"), "clusters": clusters,
-                    "map": cluster_map(data_dir, [c["slug"] for c in clusters])})
+                    "map": cluster_map(data_dir)})
 
 
 @bp.post("/api/discover/import")
