@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -55,6 +55,18 @@ def mark_interrupted(session: Session) -> int:
     return count
 
 
+@contextmanager
+def standalone_session(url: str) -> Iterator[Session]:
+    """A committed-on-success session for CLIs that need the database but not the web app."""
+    engine = make_engine(url)
+    try:
+        upgrade_schema(engine)
+        with _transaction(sessionmaker(engine, expire_on_commit=False)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     engine = make_engine(settings.database_url)
@@ -69,10 +81,14 @@ def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
     return (app or current_app).extensions["council_db"]
 
 
-@contextmanager
-def session_scope(app: Flask | None = None) -> Iterator[Session]:
+def session_scope(app: Flask | None = None) -> AbstractContextManager[Session]:
     """A session that commits on success and rolls back on error; one per unit of work."""
-    with session_factory(app)() as session:
+    return _transaction(session_factory(app))
+
+
+@contextmanager
+def _transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
         try:
             yield session
             session.commit()

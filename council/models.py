@@ -24,7 +24,7 @@ class Base(DeclarativeBase):
 
 
 class Persona(Base):
-    """A worker persona: a system prompt (later a LoRA adapter) over the worker model."""
+    """A worker persona: a system prompt, and optionally a LoRA adapter, over the worker model."""
 
     __tablename__ = "personas"
 
@@ -45,6 +45,17 @@ class Persona(Base):
     example_messages: Mapped[list[str]] = mapped_column(JSON, default=list)
     routing_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     centroid: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    # the Ollama model `persona-<slug>` (base + trained LoRA adapter), once registered
+    adapter_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # "lora" answers through adapter_model, "prompt" through `model` (A/B on the leaderboard)
+    variant: Mapped[str] = mapped_column(String(8), default="prompt", server_default="prompt")
+
+    def answering_model(self, worker_model: str) -> str:
+        """The Ollama model this persona answers with in its current variant."""
+        if self.variant == "lora" and self.adapter_model:
+            return self.adapter_model
+        return self.model or worker_model
+
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -126,6 +137,7 @@ class WorkerAnswer(_GenerationMixin, Base):
     persona_name: Mapped[str] = mapped_column(String(80))
     persona_color: Mapped[str] = mapped_column(String(7), default="#4f8cff")
     weight: Mapped[float] = mapped_column(Float, default=1.0)
+    variant: Mapped[str] = mapped_column(String(8), default="prompt", server_default="prompt")
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     round: Mapped[Round] = relationship(back_populates="answers")

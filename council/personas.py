@@ -156,6 +156,16 @@ def list_personas(session: Session, enabled_only: bool = False) -> list[Persona]
     return list(session.scalars(query))
 
 
+def find_persona(session: Session, name_or_slug: str) -> Persona:
+    """The persona with this slug or (case-insensitively) this name; PersonaError otherwise."""
+    wanted = name_or_slug.strip()
+    for persona in list_personas(session):
+        if persona.slug == wanted or persona.name.casefold() == wanted.casefold():
+            return persona
+    known = ", ".join(p.name for p in list_personas(session)) or "none yet"
+    raise PersonaError({"persona": f"No persona called {wanted!r}; choose from: {known}."})
+
+
 def _slug_taken(session: Session, slug: str, except_id: int | None = None) -> bool:
     query = select(Persona.id).where(Persona.slug == slug)
     if except_id is not None:

@@ -33,6 +33,7 @@ def reset_demo(demo_server: DemoServer) -> Iterator[None]:
     demo_server.token_delay = 0.0
     demo_server.faults.clear()
     demo_server.requests.clear()
+    demo_server.created.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,6 +52,14 @@ def int8_embedder(model_cache: Path) -> Int8Embedder:
     model = Int8Embedder(model_cache)
     model.encode(["warm up"])
     return model
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Qwen2 with random weights and a local tokenizer (tests/tiny_qwen.py)."""
+    from tests.tiny_qwen import build_tiny_qwen
+
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"))
 
 
 @pytest.fixture(scope="session")

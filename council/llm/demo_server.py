@@ -57,6 +57,7 @@ class DemoServer:
                                                   for m in models}
         self.faults: dict[str, str] = {}
         self.blobs: dict[str, int] = {}
+        self.created: dict[str, dict[str, Any]] = {}  # model -> its /api/create request
         self.requests: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -367,6 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(400, {"error": f"blob {digest} not found; upload it first"})
                 return
         self.demo.add_model(name)
+        self.demo.created[_full_name(name)] = body
         statuses = [{"status": "using existing layer"}, {"status": "writing manifest"},
                     {"status": "success"}]
         self._status_stream(statuses, body.get("stream", True))

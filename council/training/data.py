@@ -1,0 +1,188 @@
+"""Training pairs for a persona's LoRA adapter, answered by the local synthesizer in its voice.
+
+The user side of each pair is one of the user's own messages from the persona's discovered
+cluster; the assistant side is written by the synthesizer model (through the same backend as
+the council) under the persona's system prompt. Every generation, kept or dropped, is appended
+to `persona_<slug>_pairs.jsonl` as it arrives, so an interrupted run continues where it stopped
+and never asks twice; the train/eval files are then rewritten atomically from that log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_jsonl_atomic
+from ..llm.base import ChatBackend, LLMError
+
+TRAINING_DIR = "lora_training"
+EVAL_SHARE = 10  # one pair in EVAL_SHARE goes to the eval split (chosen by hash: stable)
+MIN_ANSWER_CHARS = 40
+MAX_QUESTION_CHARS = 4000
+STYLE_NOTE = ("Answer the user's message as this persona would: in its voice, with its "
+              "priorities and habits. Do not mention being an AI, a model or a persona.")
+REFUSAL = re.compile(r"^\W*(i'?m sorry,? but|i (?:can(?:not|'t)|won'?t|am unable to) "
+                     r"(?:help|assist|answer|comply|do that|provide))|^\W*as an ai\b", re.I)
+OUT_OF_CHARACTER = re.compile(r"\b(as an ai|as a (?:large )?language model|i am an ai|"
+                              r"my system prompt|i'?m (?:qwen|chatgpt|claude|an assistant "
+                              r"created by))\b", re.I)
+DROP_REASONS = {"empty": "empty or too short", "refused": "refused to answer",
+                "off_persona": "broke character (spoke as an AI or about its prompt)",
+                "error": "the model could not be reached or failed mid-answer"}
+
+Progress = Callable[[int, int], None]
+
+
+class TrainingDataError(ValueError):
+    """The persona has nothing to train on, or its inputs cannot be read."""
+
+
+@dataclass(frozen=True)
+class PersonaSpec:
+    slug: str
+    name: str
+    system_prompt: str
+
+
+@dataclass
+class PreparedData:
+    train_path: Path
+    eval_path: Path
+    train: int = 0
+    eval: int = 0
+    generated_now: int = 0
+    reused: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> dict[str, Any]:
+        return {"train": self.train, "eval": self.eval, "generated_now": self.generated_now,
+                "reused": self.reused, "dropped": dict(self.dropped),
+                "train_path": str(self.train_path), "eval_path": str(self.eval_path)}
+
+
+def training_paths(personas_dir: Path, slug: str) -> tuple[Path, Path, Path]:
+    """(train, eval, generation log) for a persona."""
+    folder = personas_dir / TRAINING_DIR
+    return (folder / f"persona_{slug}_train.jsonl", folder / f"persona_{slug}_eval.jsonl",
+            folder / f"persona_{slug}_pairs.jsonl")
+
+
+def persona_messages(personas_dir: Path, slug: str, fallback: Iterable[str] = ()) -> list[str]:
+    """The user's own messages of the persona's cluster, else `fallback` (its examples)."""
+    path = personas_dir / "clusters" / f"persona_{slug}.jsonl"
+    texts: list[str] = []
+    if path.is_file():
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    texts.append(str(json.loads(line).get("text") or ""))
+    texts = texts or [str(t) for t in fallback]
+    unique = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+    return [t[:MAX_QUESTION_CHARS] for t in unique]
+
+
+def drop_reason(answer: str) -> str | None:
+    """Why a generated answer is not fit to train on, or None when it is."""
+    text = answer.strip()
+    if len(text) < MIN_ANSWER_CHARS:
+        return "empty"
+    if REFUSAL.search(text):
+        return "refused"
+    if OUT_OF_CHARACTER.search(text):
+        return "off_persona"
+    return None
+
+
+def _key(question: str) -> str:
+    return hashlib.sha256(question.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _read_log(path: Path) -> dict[str, dict[str, Any]]:
+    """Entries already generated, by question key; a torn last line (a crash) is ignored."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and "key" in entry:
+                done[entry["key"]] = entry
+    return done
+
+
+def _append(path: Path, entry: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _generate(backend: ChatBackend, model: str, persona: PersonaSpec,
+              question: str) -> tuple[str, str | None]:
+    messages = [{"role": "system", "content": f"{persona.system_prompt}\n\n{STYLE_NOTE}"},
+                {"role": "user", "content": question}]
+    try:
+        answer = "".join(chunk for chunk in backend.stream_chat(
+            model, messages, {"temperature": 0.7, "num_predict": 512})
+            if isinstance(chunk, str))
+    except LLMError:
+        return "", "error"
+    return answer.strip(), drop_reason(answer)
+
+
+def chat_example(persona: PersonaSpec, question: str, answer: str) -> dict[str, Any]:
+    return {"messages": [{"role": "system", "content": persona.system_prompt},
+                         {"role": "user", "content": question},
+                         {"role": "assistant", "content": answer}]}
+
+
+def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: ChatBackend,
+                          model: str, personas_dir: Path, examples: int = 200,
+                          progress: Progress | None = None) -> PreparedData:
+    """Generate up to `examples` pairs (resuming from the log), then write train/eval."""
+    if not questions:
+        raise TrainingDataError(
+            f"Persona {persona.name!r} has no messages to learn from: run discovery (Discover "
+            "page or scripts/extract_personas.py) or give it example messages first.")
+    train_path, eval_path, log_path = training_paths(personas_dir, persona.slug)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    done = _read_log(log_path)
+    chosen = questions[:examples]
+    result = PreparedData(train_path, eval_path)
+    for index, question in enumerate(chosen):
+        key = _key(question)
+        if key in done:
+            result.reused += 1
+        else:
+            answer, reason = _generate(backend, model, persona, question)
+            entry = {"key": key, "question": question, "answer": answer, "dropped": reason,
+                     "model": model}
+            _append(log_path, entry)
+            done[key] = entry
+            result.generated_now += 1
+        if progress is not None:
+            progress(index + 1, len(chosen))
+    train_rows, eval_rows = [], []
+    for question in chosen:
+        entry = done[_key(question)]
+        if entry.get("dropped"):
+            result.dropped[entry["dropped"]] += 1
+            continue
+        row = chat_example(persona, question, entry["answer"])
+        (eval_rows if int(entry["key"][:8], 16) % EVAL_SHARE == 0 else train_rows).append(row)
+    if not train_rows and eval_rows:
+        train_rows, eval_rows = eval_rows, []
+    write_jsonl_atomic(train_path, train_rows)
+    write_jsonl_atomic(eval_path, eval_rows)
+    result.train, result.eval = len(train_rows), len(eval_rows)
+    return result

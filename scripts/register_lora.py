@@ -1,0 +1,77 @@
+"""Serve a trained persona adapter through Ollama and switch the persona to it.
+
+    python scripts/register_lora.py --persona NAME [--data-dir DIR]
+
+Converts LORAS_DIR/<slug>/adapter (scripts/train_lora.py) to LORAS_DIR/<slug>/adapter.gguf,
+uploads it to Ollama (OLLAMA_HOST), creates the model `persona-<slug>` from the persona's
+worker model with that adapter, and makes the persona answer through it (the prompt-only model
+stays recorded; switch back on the Training page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from council.config import Settings  # noqa: E402
+from council.db import standalone_session  # noqa: E402
+from council.llm.base import LLMError  # noqa: E402
+from council.personas import PersonaError, find_persona  # noqa: E402
+from council.training.gguf_export import AdapterExportError, export_gguf_adapter  # noqa: E402
+from council.training.register import (  # noqa: E402
+    RegistrationError,
+    register_adapter,
+    switch_persona_model,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Register a persona's adapter with Ollama.")
+    parser.add_argument("--persona", required=True, help="persona name or slug")
+    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
+    parser.add_argument("--progress", default="bar", choices=("bar", "json"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    try:
+        with standalone_session(settings.database_url) as session:
+            persona = find_persona(session, args.persona)
+            folder = settings.loras_dir / persona.slug
+            metadata_file = folder / "metadata.json"
+            if not metadata_file.is_file():
+                raise RegistrationError(f"{persona.name} has no trained adapter in {folder}: "
+                                        "train it first (scripts/train_lora.py).")
+            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+            if metadata.get("state") != "done":
+                raise RegistrationError(f"The last training of {persona.name} ended "
+                                        f"{metadata.get('state')!r}; train it to the end first.")
+            exported = export_gguf_adapter(Path(metadata["adapter_dir"]), folder / "adapter.gguf",
+                                           metadata["base_model"])
+            base = persona.model or settings.worker_model
+            registration = register_adapter(settings.ollama_host, persona.slug, base,
+                                            exported.path)
+            switch_persona_model(persona, registration)
+    except PersonaError as exc:
+        print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)
+        return 2
+    except (RegistrationError, AdapterExportError, LLMError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    line = (f"{registration.model}: {base} + {exported.path.name} ({len(exported.tensors)} "
+            f"tensors, r={exported.rank}, alpha={exported.alpha:g}); {persona.name} now answers "
+            "through it")
+    if args.progress == "json":
+        print(json.dumps({"stage": "done", "model": registration.model}), flush=True)
+    print(line, file=sys.stderr if args.progress == "json" else sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
