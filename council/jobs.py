@@ -1,11 +1,13 @@
-"""Background jobs: persona discovery runs as a subprocess, one job at a time.
+"""Background jobs: discovery and LoRA work run as subprocesses, one job at a time.
 
-`JobRunner` keeps a queue of `Job` rows and a single worker thread. A discovery job starts
-`scripts/extract_personas.py --progress json` (an argument list, never a shell) with the app's
-backend settings in its environment, turns every JSON line it prints into the row's progress
-(committed as it arrives, so the browser can poll it), and writes the script's stderr to
-`data/jobs/job-<id>.log`. A failed job carries the script's `error:` line as its message.
-Jobs left queued or running by a previous process are marked interrupted on start.
+`JobRunner` keeps a queue of `Job` rows and a single worker thread (one GPU job at a time;
+the rest queue). A job starts its CLI script with `--progress json` (an argument list, never a
+shell) and the app's settings in its environment, turns every JSON line it prints into the
+row's progress (committed as it arrives, so the browser can poll it; a training job also keeps
+its loss curve), and writes the script's stderr to `data/jobs/job-<id>.log`. A failed job
+carries the script's `error:` line as its message. Cancelling sends SIGTERM: the trainer
+stops after its current step and keeps a checkpoint. Jobs left queued or running by a previous
+process are marked interrupted on start; their partial outputs stay on disk.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ from .config import PROJECT_ROOT, Settings
 from .db import session_scope
 from .models import Job, utcnow
 
-SCRIPT = PROJECT_ROOT / "scripts" / "extract_personas.py"
+SCRIPTS = {"discover": "extract_personas.py", "lora-data": "prepare_lora_data.py",
+           "lora-train": "train_lora.py", "lora-register": "register_lora.py"}
+# figures a progress line may carry besides stage/done/total (training reports these)
+FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
+MAX_LOSS_POINTS = 5000
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 
@@ -55,14 +61,47 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def discover_command(settings: Settings, args: dict[str, Any]) -> list[str]:
-    clusters = args.get("clusters")
-    return [sys.executable, str(SCRIPT), "--input", str(args["input"]),
-            "--data-dir", str(settings.data_dir), "--progress", "json",
-            *(["--clusters", str(int(clusters))] if clusters else [])]
+def job_command(settings: Settings, kind: str, args: dict[str, Any]) -> list[str]:
+    """The CLI invocation of a job, as an argument list (values are never parsed by a shell)."""
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / SCRIPTS[kind]),
+               "--data-dir", str(settings.data_dir), "--progress", "json"]
+    if kind == "discover":
+        clusters = args.get("clusters")
+        return [*command, "--input", str(args["input"]),
+                *(["--clusters", str(int(clusters))] if clusters else [])]
+    command += ["--persona", str(args["persona"])]
+    if kind == "lora-data" and args.get("examples"):
+        command += ["--examples", str(int(args["examples"]))]
+    if kind == "lora-train":
+        for option in ("mode", "max_steps", "epochs", "backend"):
+            if args.get(option) not in (None, ""):
+                command += [f"--{option.replace('_', '-')}", str(args[option])]
+    return command
 
 
-def error_message(log_path: Path, returncode: int) -> str:
+def progress_update(previous: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    """The job's progress after one JSON line: the latest figures, plus the loss curve."""
+    update_ = {"stage": str(line["stage"]), "done": int(line.get("done") or 0),
+               "total": int(line.get("total") or 0)}
+    update_.update({k: line[k] for k in FIGURES if line.get(k) is not None})
+    losses = list(previous.get("losses") or [])
+    if line.get("stage") == "train" and line.get("loss") is not None:
+        losses = (losses + [[update_["done"], float(line["loss"])]])[-MAX_LOSS_POINTS:]
+    if losses:
+        update_["losses"] = losses
+    return update_
+
+
+def done_progress(kind: str, final: dict[str, Any]) -> dict[str, Any]:
+    """The progress shown for a finished job, from the script's final `done` line."""
+    if kind == "discover":
+        personas = list(final.get("personas") or [])
+        return {"stage": "done", "done": len(personas), "total": len(personas)}
+    result = {k: v for k, v in final.items() if k != "check" and isinstance(v, (int, float, str))}
+    return {**result, "stage": "done", "done": 1, "total": 1}
+
+
+def error_message(log_path: Path, returncode: int, script: str) -> str:
     """The script's `error:` line, else its last stderr line, else the exit code."""
     try:
         lines = [line.strip() for line in log_path.read_text(encoding="utf-8",
@@ -74,7 +113,7 @@ def error_message(log_path: Path, returncode: int) -> str:
         if line.startswith("error:"):
             return line.removeprefix("error:").strip()
     detail = f": {lines[-1]}" if lines else ""
-    return f"extract_personas.py stopped with exit code {returncode}{detail}"
+    return f"{script} stopped with exit code {returncode}{detail}"
 
 
 class JobRunner:
@@ -107,7 +146,7 @@ class JobRunner:
     # --- public API ------------------------------------------------------------------------
 
     def submit(self, kind: str, args: dict[str, Any]) -> int:
-        if kind != "discover":
+        if kind not in SCRIPTS:
             raise ValueError(f"unknown job kind {kind!r}")
         with session_scope(self.app) as session:
             job = Job(kind=kind, args=args, state="queued",
@@ -191,12 +230,12 @@ class JobRunner:
                 job = session.get(Job, job_id)
                 if job is None or job.state != "queued" or self._closed:
                     return
-                args = dict(job.args)
+                args, kind = dict(job.args), job.kind
                 job.state, job.started_at = "running", utcnow()
                 job.progress = {"stage": "starting", "done": 0, "total": 1}
             with open(log_path, "w", encoding="utf-8") as log:
                 self._process = subprocess.Popen(
-                    discover_command(settings, args), stdout=subprocess.PIPE, stderr=log,
+                    job_command(settings, kind, args), stdout=subprocess.PIPE, stderr=log,
                     stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
                     env=child_environment(settings), cwd=str(PROJECT_ROOT))
             self._current = job_id
@@ -217,9 +256,7 @@ class JobRunner:
                 with session_scope(self.app) as session:
                     job = session.get(Job, job_id)
                     if job is not None:
-                        job.progress = {"stage": str(data["stage"]),
-                                        "done": int(data.get("done") or 0),
-                                        "total": int(data.get("total") or 0)}
+                        job.progress = progress_update(job.progress or {}, data)
         returncode = process.wait()
         with self._lock:
             self._process, self._current = None, None
@@ -231,12 +268,12 @@ class JobRunner:
             if cancelled:
                 self._finish(session, job, "cancelled", "Cancelled.")
             elif returncode == 0 and final is not None:
-                personas = list(final.get("personas") or [])
-                job.progress = {"stage": "done", "done": len(personas), "total": len(personas)}
+                job.progress = {**(job.progress or {}), **done_progress(kind, final)}
                 warnings = [str(w) for w in final.get("warnings") or []]
                 self._finish(session, job, "done", "\n".join(warnings) or None)
             else:
-                self._finish(session, job, "failed", error_message(log_path, returncode))
+                self._finish(session, job, "failed",
+                             error_message(log_path, returncode, SCRIPTS[kind]))
 
 
 def get_jobs(app: Flask) -> JobRunner:

@@ -104,7 +104,8 @@ class Council:
                        "user_message": text, "synth_model": self.settings.synth_model,
                        "routing": round_.routing,
                        "workers": [{"answer_id": a.id, "persona_id": p.id, "name": p.name,
-                                    "color": p.color, "model": a.model, "weight": a.weight}
+                                    "color": p.color, "model": a.model,
+                                    "variant": a.variant, "weight": a.weight}
                                    for a, p in plan]}
         control = RoundControl(round_id)
         thread = threading.Thread(target=self._run_round, name=f"round-{round_id}",

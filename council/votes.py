@@ -150,17 +150,63 @@ class LeaderboardRow:
     win_rate: float | None
 
 
+def _verdict_rounds(session: Session) -> list[Round]:
+    """Rounds with a best/tie verdict: the ones whose answers were compared."""
+    return list(session.scalars(
+        select(Round).where(Round.id.in_(select(Vote.round_id).where(
+            Vote.kind.in_(("best", "tie"))))).options(selectinload(Round.answers))))
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """How one variant (LoRA adapter or prompt-only) of a persona fared in voted rounds."""
+
+    persona_id: int
+    name: str
+    variant: str
+    rounds_shown: int
+    best_votes: int
+    win_rate: float | None
+    interval: tuple[float, float] | None  # Wilson 95% interval of the win rate
+
+
+def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow]:
+    """Per persona that has answered through its adapter: LoRA vs prompt-only, side by side."""
+    from scipy.stats import binomtest
+
+    shown: dict[tuple[int, str], int] = {}
+    for round_ in _verdict_rounds(session):
+        for answer in _answered(round_):
+            key = (answer.persona_id, answer.variant)
+            shown[key] = shown.get(key, 0) + 1
+    best: dict[tuple[int, str], int] = {}
+    for persona_id, variant in session.execute(
+            select(WorkerAnswer.persona_id, WorkerAnswer.variant).join(
+                Vote, Vote.answer_id == WorkerAnswer.id).where(Vote.kind == "best")):
+        best[(persona_id, variant)] = best.get((persona_id, variant), 0) + 1
+    rows = []
+    for persona in personas:
+        if (persona.id, "lora") not in shown:
+            continue
+        for variant in ("lora", "prompt"):
+            rounds, wins = shown.get((persona.id, variant), 0), best.get((persona.id, variant), 0)
+            interval = None
+            if rounds:
+                ci = binomtest(wins, rounds).proportion_ci(method="wilson")
+                interval = (float(ci.low), float(ci.high))
+            rows.append(VariantRow(persona.id, persona.name, variant, rounds, wins,
+                                   wins / rounds if rounds else None, interval))
+    return rows
+
+
 def leaderboard(session: Session, personas: list[Any], bootstrap_rounds: int = 200
                 ) -> list[LeaderboardRow]:
     """Bradley–Terry ratings with intervals, plus the plain counts behind them."""
     outcomes = pairwise_outcomes(session)
     ids = [p.id for p in personas]
     ratings = {r.persona: r for r in rate_personas(outcomes, ids, bootstrap_rounds)}
-    verdict_rounds = session.scalars(
-        select(Round).where(Round.id.in_(select(Vote.round_id).where(
-            Vote.kind.in_(("best", "tie"))))).options(selectinload(Round.answers))).all()
     shown: dict[int, int] = {}
-    for round_ in verdict_rounds:
+    for round_ in _verdict_rounds(session):
         for answer in _answered(round_):
             shown[answer.persona_id] = shown.get(answer.persona_id, 0) + 1
     received: dict[int, int] = {}

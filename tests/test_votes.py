@@ -101,3 +101,35 @@ def test_the_synthesizer_sees_ratings_after_votes(app: Flask, sio,
     sio.ask("And functions?", result.ack["conversation_id"])
     synth = next(r for r in demo_server.requests if r["model"] == "qwen2.5:7b")
     assert ", rating " in synth["messages"][-1]["content"]
+
+
+def test_votes_are_counted_per_variant_for_the_adapter_ab(app: Flask, sio,
+                                                           demo_server: DemoServer) -> None:
+    from council.models import Persona
+
+    client = app.test_client()
+    demo_server.add_model("persona-pragmatist")
+    with session_scope(app) as session:
+        persona = session.scalars(select(Persona).where(Persona.slug == "pragmatist")).one()
+        persona.adapter_model, persona.variant = "persona-pragmatist", "lora"
+    assert b"No persona has answered through a LoRA adapter" in client.get("/leaderboard").data
+
+    def round_voting(question: str, winner: str) -> str:
+        result = sio.ask(question)
+        workers = result.one("round_started")["workers"]
+        pick = next(w for w in workers if w["name"] == winner)
+        assert _vote(client, result.round_id, "best", pick["answer_id"]).status_code == 200
+        return next(w["model"] for w in workers if w["name"] == "Pragmatist")
+
+    assert {round_voting(q, "Pragmatist") for q in ("Cache or not?", "Which queue?")} == \
+        {"persona-pragmatist"}
+    switched = client.post("/api/training/pragmatist/variant", json={"variant": "prompt"})
+    assert switched.get_json()["model"] == "qwen2.5:3b"
+    assert {round_voting(q, "Skeptic") for q in ("Rewrite it?", "Add tests first?",
+                                                 "Ship on Friday?")} == {"qwen2.5:3b"}
+    rows = {r["variant"]: r for r in client.get("/api/leaderboard/variants").get_json()}
+    assert rows["lora"]["rounds_shown"] == 2 and rows["lora"]["best_votes"] == 2
+    assert rows["lora"]["win_rate"] == 1.0 and rows["lora"]["interval"][1] == 1.0
+    assert rows["prompt"]["rounds_shown"] == 3 and rows["prompt"]["best_votes"] == 0
+    assert rows["prompt"]["win_rate"] == 0.0 and 0 < rows["prompt"]["interval"][1] < 0.6
+    assert b"Adapter A/B" in client.get("/leaderboard").data

@@ -9,7 +9,9 @@ from ..extensions import socketio
 
 def init_app(app: Flask) -> None:
     # events: importing it registers the Socket.IO handlers
-    from . import analytics, discover, events, leaderboard, personas, status  # noqa: F401
+    from . import (  # noqa: F401
+        analytics, discover, events, jobs, leaderboard, personas, status, training,
+    )
     from . import council as council_pages
 
     app.register_blueprint(council_pages.bp)
@@ -18,5 +20,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(leaderboard.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(discover.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(training.bp)
     app.context_processor(status.template_globals)
     socketio.init_app(app)

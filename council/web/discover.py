@@ -148,23 +148,6 @@ def run() -> Any:
     return jsonify({"job_id": job_id}), 202
 
 
-@bp.get("/api/jobs/<int:job_id>")
-def job_status(job_id: int) -> Any:
-    job = get_jobs(current_app).get(job_id)
-    if job is None:
-        return _error(f"There is no job {job_id}.", 404)
-    return jsonify(job)
-
-
-@bp.post("/api/jobs/<int:job_id>/cancel")
-def cancel(job_id: int) -> Any:
-    jobs = get_jobs(current_app)
-    if jobs.get(job_id) is None:
-        return _error(f"There is no job {job_id}.", 404)
-    cancelled = jobs.cancel(job_id)
-    return jsonify({"cancelled": cancelled, "job": jobs.get(job_id)})
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]

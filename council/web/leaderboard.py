@@ -9,7 +9,13 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from ..db import session_scope
 from ..personas import list_personas
 from ..router import get_router
-from ..votes import LeaderboardRow, leaderboard, mark_router_reset
+from ..votes import (
+    LeaderboardRow,
+    VariantRow,
+    leaderboard,
+    mark_router_reset,
+    variant_comparison,
+)
 
 bp = Blueprint("leaderboard", __name__)
 
@@ -22,19 +28,40 @@ def row_payload(row: LeaderboardRow) -> dict[str, Any]:
             "win_rate": None if row.win_rate is None else round(row.win_rate, 3)}
 
 
+def variant_payload(row: VariantRow) -> dict[str, Any]:
+    def share(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return {"persona_id": row.persona_id, "name": row.name, "variant": row.variant,
+            "rounds_shown": row.rounds_shown, "best_votes": row.best_votes,
+            "win_rate": share(row.win_rate),
+            "interval": [share(v) for v in row.interval] if row.interval else None}
+
+
 def current_leaderboard() -> list[dict[str, Any]]:
     with session_scope() as session:
         return [row_payload(r) for r in leaderboard(session, list_personas(session))]
 
 
+def current_variants() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [variant_payload(r) for r in variant_comparison(session, list_personas(session))]
+
+
 @bp.get("/leaderboard")
 def page() -> str:
-    return render_template("leaderboard/index.html", rows=current_leaderboard())
+    return render_template("leaderboard/index.html", rows=current_leaderboard(),
+                           variants=current_variants())
 
 
 @bp.get("/api/leaderboard")
 def api() -> Any:
     return jsonify(current_leaderboard())
+
+
+@bp.get("/api/leaderboard/variants")
+def variants_api() -> Any:
+    return jsonify(current_variants())
 
 
 @bp.post("/router/reset")

@@ -185,7 +185,7 @@
       card.style.setProperty("--persona-color", w.color);
       card.querySelector(".dot").style.background = w.color;
       card.querySelector(".name").textContent = w.name;
-      card.querySelector(".model").textContent = w.model;
+      card.querySelector(".model").textContent = w.variant === "lora" ? `${w.model} · LoRA` : w.model;
       const part = {el: card, name: w.name, body: card.querySelector(".body"), text: w.text || "",
                     stateEl: card.querySelector(".state"), statsEl: card.querySelector(".stats"),
                     errorEl: card.querySelector(".error")};

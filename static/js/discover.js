@@ -24,20 +24,7 @@
     box.hidden = !message;
   }
 
-  async function api(url, options) {
-    const response = await fetch(url, options);
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    if (!response.ok) {
-      throw new Error((data && data.error) || `The server answered ${response.status}.`);
-    }
-    return data;
-  }
-
-  function postJSON(url, body) {
-    return api(url, {method: "POST", headers: {"Content-Type": "application/json"},
-                     body: JSON.stringify(body)});
-  }
+  const {api, postJSON} = window.councilApi;
 
   function clustersValue(input) {
     const value = input.value.trim();

@@ -1,0 +1,141 @@
+"""The Training page: per persona, prepare data, train, register, and pick LoRA or prompt-only.
+
+Every action is a background job running the same CLI a user would (`council.jobs`); the page
+polls `/api/jobs/<id>` for progress, loss and the log's tail. What each persona has (pairs,
+adapter, registered model) is read from disk and the database on every request, so a restart
+shows exactly what is there, including the partial outputs of an interrupted job.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from sqlalchemy import select
+
+from ..config import Settings
+from ..db import session_scope
+from ..jobs import get_jobs, job_payload
+from ..models import Job, Persona
+from ..personas import list_personas
+from ..training.data import training_paths
+from ..training.register import RegistrationError, set_variant
+from ..training.train import MODES, check_environment
+
+bp = Blueprint("training", __name__)
+ACTIONS = {"data": "lora-data", "train": "lora-train", "register": "lora-register"}
+MAX_EXAMPLES = 5000
+MAX_STEPS = 100_000
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def _error(message: str, status: int) -> Any:
+    return jsonify({"error": message}), status
+
+
+def _count_lines(path: Any) -> int:
+    if not path.is_file():
+        return 0
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def persona_state(settings: Settings, persona: Persona, jobs: list[Job]) -> dict[str, Any]:
+    """What the page shows for one persona: data, adapter, model, variant, latest job."""
+    train, evaluation, _ = training_paths(settings.data_dir / "personas", persona.slug)
+    metadata_file = settings.loras_dir / persona.slug / "metadata.json"
+    adapter = None
+    if metadata_file.is_file():
+        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+        adapter = {k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss",
+                                                "eval_loss", "duration_s", "backend",
+                                                "base_model")}
+    mine = [job for job in jobs if job.args.get("persona") == persona.slug]
+    return {"slug": persona.slug, "name": persona.name, "color": persona.color,
+            "data": {"train": _count_lines(train), "eval": _count_lines(evaluation)},
+            "adapter": adapter, "adapter_model": persona.adapter_model,
+            "variant": persona.variant if persona.adapter_model else "prompt",
+            "prompt_model": persona.model or settings.worker_model,
+            "job": job_payload(mine[0]) if mine else None}
+
+
+def _training_jobs(session: Any) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.kind.in_(ACTIONS.values()))
+                                .order_by(Job.id.desc())))
+
+
+@bp.get("/training")
+def page() -> str:
+    settings = _settings()
+    report = check_environment()
+    with session_scope() as session:
+        jobs = _training_jobs(session)
+        personas = [persona_state(settings, p, jobs) for p in list_personas(session)]
+    return render_template("training/index.html", personas=personas, check=report,
+                           modes=list(MODES))
+
+
+@bp.get("/api/training")
+def state() -> Any:
+    settings = _settings()
+    with session_scope() as session:
+        jobs = _training_jobs(session)
+        return jsonify({"personas": [persona_state(settings, p, jobs)
+                                     for p in list_personas(session)]})
+
+
+def _bounded_int(payload: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    raw = payload.get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key.replace('_', ' ')} must be a whole number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{key.replace('_', ' ')} must be between {low} and {high}")
+    return value
+
+
+@bp.post("/api/training/<slug>/<action>")
+def launch(slug: str, action: str) -> Any:
+    if action not in ACTIONS:
+        return _error(f"Unknown action {action!r}: use data, train or register.", 404)
+    payload = request.get_json(silent=True) or {}
+    with session_scope() as session:
+        persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
+        if persona is None:
+            return _error(f"There is no persona {slug!r}.", 404)
+    args: dict[str, Any] = {"persona": slug}
+    try:
+        if action == "data":
+            args["examples"] = _bounded_int(payload, "examples", 1, MAX_EXAMPLES)
+        if action == "train":
+            args["max_steps"] = _bounded_int(payload, "max_steps", 1, MAX_STEPS)
+            mode = payload.get("mode") or "8GB"
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            args["mode"] = mode
+    except ValueError as exc:
+        return _error(f"{str(exc)[0].upper()}{str(exc)[1:]}.", 400)
+    job_id = get_jobs(current_app).submit(ACTIONS[action], args)
+    return jsonify({"job_id": job_id}), 202
+
+
+@bp.post("/api/training/<slug>/variant")
+def variant(slug: str) -> Any:
+    payload = request.get_json(silent=True) or {}
+    with session_scope() as session:
+        persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
+        if persona is None:
+            return _error(f"There is no persona {slug!r}.", 404)
+        try:
+            set_variant(persona, str(payload.get("variant") or ""))
+        except RegistrationError as exc:
+            return _error(str(exc), 400)
+        return jsonify({"slug": slug, "variant": persona.variant,
+                        "model": persona.answering_model(_settings().worker_model)})

@@ -1,0 +1,181 @@
+// The Training page: launch data / train / register jobs per persona, follow the running job
+// (progress bar, ETA, live loss chart, log tail), cancel it, and switch LoRA / prompt-only.
+// Text reaches the page through textContent only; the loss curve is drawn on a canvas.
+(function () {
+  "use strict";
+
+  const script = document.getElementById("training-script");
+  if (!script) return;
+  const urls = script.dataset;
+  const {api, postJSON} = window.councilApi;
+  const POLL_MS = 500;
+  const ACTIVE = ["queued", "running"];
+  const STAGE_NAMES = {queued: "waiting for the job before it", starting: "starting",
+                       generate: "writing answers", load: "loading the base model",
+                       train: "training", saved: "saving the adapter", done: "done"};
+  const watched = new Map();  // slug -> job id being polled
+  const charts = new Map();   // slug -> Chart
+
+  const cards = () => Array.from(document.querySelectorAll(".training-card"));
+  const cardFor = (slug) => cards().find((card) => card.dataset.slug === slug);
+
+  function showError(card, message) {
+    const box = card.querySelector(".error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function seconds(value) {
+    if (value === undefined || value === null) return "";
+    const s = Math.round(value);
+    return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+  }
+
+  function describeJob(job) {
+    const p = job.progress || {};
+    const kind = {"lora-data": "Preparing data", "lora-train": "Training",
+                  "lora-register": "Registering"}[job.kind] || job.kind;
+    if (job.state === "done") return `${kind}: done.${job.message ? " " + job.message : ""}`;
+    if (job.state === "failed") return `${kind} failed: ${job.message || "see the log"}`;
+    if (job.state === "cancelled") return `${kind}: cancelled.`;
+    if (job.state === "interrupted") return `${kind}: interrupted — ${job.message || ""}`;
+    const parts = [`${kind}: ${STAGE_NAMES[p.stage] || p.stage || job.state}`];
+    if (p.total > 1) parts.push(`${p.done} / ${p.total}`);
+    if (p.loss !== undefined) parts.push(`loss ${Number(p.loss).toFixed(4)}`);
+    if (p.eta_s !== undefined && p.eta_s !== null) parts.push(`about ${seconds(p.eta_s)} left`);
+    return parts.join(" · ");
+  }
+
+  function drawLoss(card, slug, losses) {
+    const box = card.querySelector(".loss-box");
+    box.hidden = !losses || !losses.length;
+    if (box.hidden) return;
+    const points = losses.map(([step, loss]) => ({x: step, y: loss}));
+    let chart = charts.get(slug);
+    if (!chart) {
+      chart = new Chart(card.querySelector(".loss-chart"), {
+        type: "line",
+        data: {datasets: [{label: "training loss", data: points, borderColor: "#4f8cff",
+                           pointRadius: 0, borderWidth: 2}]},
+        options: {animation: false, maintainAspectRatio: false, parsing: false,
+                  scales: {x: {type: "linear", title: {display: true, text: "step"}},
+                           y: {title: {display: true, text: "loss"}}},
+                  plugins: {legend: {display: false}}},
+      });
+      charts.set(slug, chart);
+    } else {
+      chart.data.datasets[0].data = points;
+      chart.update();
+    }
+  }
+
+  function showJob(card, job) {
+    const section = card.querySelector(".training-job");
+    section.hidden = !job;
+    if (!job) return;
+    section.dataset.job = job.id;
+    section.dataset.state = job.state;
+    card.querySelector(".job-label").textContent = describeJob(job);
+    const p = job.progress || {};
+    const share = job.state === "done" ? 1 : (p.total ? p.done / p.total : 0);
+    card.querySelector(".progress-fill").style.width = `${Math.round(share * 100)}%`;
+    card.querySelector(".cancel-button").hidden = !ACTIVE.includes(job.state);
+    if (job.log_tail !== undefined) card.querySelector(".job-log").textContent = job.log_tail;
+    drawLoss(card, card.dataset.slug, job.kind === "lora-train" ? p.losses : null);
+  }
+
+  function showPersona(state) {
+    const card = cardFor(state.slug);
+    if (!card) return;
+    const data = state.data;
+    card.querySelector(".data-state").textContent = data.train + data.eval
+      ? `${data.train} training + ${data.eval} eval pairs` : "no training pairs yet";
+    const adapter = state.adapter;
+    card.querySelector(".adapter-state").textContent = adapter
+      ? `${adapter.state}: ${adapter.steps} steps, final loss ${Number(adapter.final_loss).toFixed(4)}` +
+        (adapter.eval_loss !== null ? `, eval loss ${Number(adapter.eval_loss).toFixed(4)}` : "") +
+        ` (${adapter.backend}, ${seconds(adapter.duration_s)})`
+      : "no adapter yet";
+    card.querySelector(".model-state").textContent = state.adapter_model
+      ? `${state.adapter_model} (prompt-only: ${state.prompt_model})` : "not registered yet";
+    card.querySelector('[data-action="train"]').disabled = !data.train;
+    card.querySelector('[data-action="register"]').disabled = !adapter || adapter.state !== "done";
+    for (const input of card.querySelectorAll(".variant-input")) {
+      input.disabled = !state.adapter_model;
+      input.checked = input.value === state.variant;
+    }
+    card.querySelector(".variant-state").textContent =
+      state.variant === "lora" ? "answers with its adapter" : "answers prompt-only";
+    if (state.job && !watched.has(state.slug)) {
+      showJob(card, state.job);
+      if (ACTIVE.includes(state.job.state)) watch(state.slug, state.job.id);
+    }
+  }
+
+  async function refresh() {
+    const data = await api(urls.state);
+    data.personas.forEach(showPersona);
+  }
+
+  function watch(slug, jobId) {
+    watched.set(slug, jobId);
+    const card = cardFor(slug);
+    const tick = async () => {
+      if (watched.get(slug) !== jobId) return;
+      try {
+        const job = await api(`${urls.jobs}${jobId}`);
+        showJob(card, job);
+        if (ACTIVE.includes(job.state)) {
+          setTimeout(tick, POLL_MS);
+        } else {
+          watched.delete(slug);
+          await refresh();
+        }
+      } catch (error) {
+        showError(card, error.message);
+        setTimeout(tick, POLL_MS * 4);
+      }
+    };
+    tick();
+  }
+
+  async function launch(card, action) {
+    const slug = card.dataset.slug;
+    showError(card, "");
+    const body = {};
+    if (action === "data") body.examples = card.querySelector(".examples-input").value;
+    if (action === "train") {
+      body.mode = card.querySelector(".mode-input").value;
+      body.max_steps = card.querySelector(".steps-input").value;
+    }
+    try {
+      const {job_id: jobId} = await postJSON(`${urls.launch}${encodeURIComponent(slug)}/${action}`, body);
+      const chart = charts.get(slug);
+      if (chart) { chart.destroy(); charts.delete(slug); }
+      watch(slug, jobId);
+    } catch (error) {
+      showError(card, error.message);
+    }
+  }
+
+  for (const card of cards()) {
+    for (const button of card.querySelectorAll(".action")) {
+      button.addEventListener("click", () => launch(card, button.dataset.action));
+    }
+    card.querySelector(".cancel-button").addEventListener("click", async () => {
+      const jobId = card.querySelector(".training-job").dataset.job;
+      try { await postJSON(`${urls.jobs}${jobId}/cancel`, {}); }
+      catch (error) { showError(card, error.message); }
+    });
+    for (const input of card.querySelectorAll(".variant-input")) {
+      input.addEventListener("change", async () => {
+        try {
+          await postJSON(`${urls.launch}${encodeURIComponent(card.dataset.slug)}/variant`,
+                         {variant: input.value});
+          await refresh();
+        } catch (error) { showError(card, error.message); }
+      });
+    }
+  }
+  refresh().catch((error) => cards().forEach((card) => showError(card, error.message)));
+})();
