@@ -20,7 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", help="address to bind (default COUNCIL_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default COUNCIL_PORT or 5000)")
     parser.add_argument("--demo", action="store_true",
-                        help="start the built-in demo server (speaks Ollama's API with canned "
+                        help="start the built-in demo server (speaks Ollama's API, and the "
+                             "OpenAI-compatible one under /v1, with canned "
                              "answers) and use it instead of Ollama")
     parser.add_argument("--demo-token-delay", type=float, default=0.03,
                         help="seconds between demo tokens (default 0.03)")
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = None
     if args.demo:
         demo = DemoServer(token_delay=args.demo_token_delay).start()
-        settings = settings.with_changes(ollama_host=demo.url, demo=True)
+        settings = settings.with_changes(ollama_host=demo.url, openai_base_url=f"{demo.url}/v1",
+                                         demo=True)
         print(f"demo backend: {demo.url} (canned answers, not a real model)", flush=True)
     app = create_app(settings)
     # Load the router's sentence model now, so the first question does not wait for it.

@@ -344,8 +344,8 @@ def run_probe(data_dir: Path, size: int, models: Path) -> dict[str, Any]:
             "tokens_p90": lengths[int(len(lengths) * 0.9)],
             "share_over_128": sum(n > 128 for n in lengths) / len(lengths),
             "share_over_64": sum(n > 64 for n in lengths) / len(lengths), "rates": rates,
-            "int8_cosine": {"mean": sum(cosines) / len(cosines), "p01": cosines[len(cosines) // 100],
-                            "min": cosines[0]},
+            "int8_cosine": {"mean": sum(cosines) / len(cosines),
+                            "p01": cosines[len(cosines) // 100], "min": cosines[0]},
             "extract_s": extract, "kmeans_s": kmeans}
 
 

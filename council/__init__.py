@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     `embedder` replaces the sentence-transformers model (tests share one loaded model).
     """
     from . import db, jobs, rounds, router
-    from .llm.ollama_backend import OllamaBackend
+    from .llm import make_backend
     from .personas import seed_default_personas
     from .web import init_app as init_web
 
@@ -31,9 +31,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     with db.session_scope(app) as session:
         seed_default_personas(session, PROJECT_ROOT / "personas")
         router.init_app(app, embedder).load(session)
-    backend = OllamaBackend(settings.ollama_host, timeout=max(settings.worker_timeout,
-                                                              settings.synth_timeout),
-                            keep_alive=settings.keep_alive)
+    backend = make_backend(settings)
     app.extensions["council_llm"] = backend
     rounds.init_app(app, backend)
     jobs.init_app(app)

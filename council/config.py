@@ -34,11 +34,22 @@ def _number(env: dict[str, str], name: str, default: float, kind: type = float,
     return value
 
 
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or allowed[0]).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(allowed)} "
+                            f"(default {allowed[0]}).")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about the app; built by `from_env`, replaced wholesale in tests."""
 
     ollama_host: str = "http://127.0.0.1:11434"
+    backend: str = "ollama"  # ollama | openai (an OpenAI-compatible server such as vLLM)
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_api_key: str = field(default="", repr=False)
     worker_model: str = "qwen2.5:3b"
     synth_model: str = "qwen2.5:7b"
     data_dir: Path = PROJECT_ROOT / "data"
@@ -84,6 +95,9 @@ class Settings:
         data_dir = Path(env.get("COUNCIL_DATA_DIR") or PROJECT_ROOT / "data")
         values: dict[str, Any] = dict(
             ollama_host=env.get("OLLAMA_HOST") or cls.ollama_host,
+            backend=_choice(env, "COUNCIL_BACKEND", ("ollama", "openai")),
+            openai_base_url=env.get("OPENAI_BASE_URL") or cls.openai_base_url,
+            openai_api_key=env.get("OPENAI_API_KEY", ""),
             worker_model=env.get("COUNCIL_WORKER_MODEL") or cls.worker_model,
             synth_model=env.get("COUNCIL_SYNTH_MODEL") or cls.synth_model,
             data_dir=data_dir,
@@ -129,7 +143,8 @@ class Settings:
 
 
 ENVIRONMENT_VARIABLES = (
-    "OLLAMA_HOST", "COUNCIL_WORKER_MODEL", "COUNCIL_SYNTH_MODEL", "COUNCIL_DATA_DIR",
+    "OLLAMA_HOST", "COUNCIL_BACKEND", "OPENAI_BASE_URL", "OPENAI_API_KEY",
+    "COUNCIL_WORKER_MODEL", "COUNCIL_SYNTH_MODEL", "COUNCIL_DATA_DIR",
     "DATABASE_URL", "COUNCIL_WORKER_TIMEOUT", "COUNCIL_SYNTH_TIMEOUT", "COUNCIL_MAX_PARALLEL",
     "COUNCIL_NUM_CTX", "COUNCIL_NUM_PREDICT", "COUNCIL_KEEP_ALIVE", "COUNCIL_HOST", "COUNCIL_PORT",
     "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",

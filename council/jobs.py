@@ -50,7 +50,9 @@ def job_payload(job: Job) -> dict[str, Any]:
 def child_environment(settings: Settings) -> dict[str, str]:
     """os.environ plus the app's backend settings, so the script talks to the same Ollama."""
     env = dict(os.environ)
-    env.update(OLLAMA_HOST=settings.ollama_host, COUNCIL_SYNTH_MODEL=settings.synth_model,
+    env.update(OLLAMA_HOST=settings.ollama_host, COUNCIL_BACKEND=settings.backend,
+               OPENAI_BASE_URL=settings.openai_base_url, OPENAI_API_KEY=settings.openai_api_key,
+               COUNCIL_SYNTH_MODEL=settings.synth_model,
                COUNCIL_WORKER_MODEL=settings.worker_model,
                COUNCIL_EMBEDDING_MODEL=settings.embedding_model,
                COUNCIL_MODEL_CACHE=str(settings.model_cache_dir),

@@ -5,7 +5,8 @@
 Converts LORAS_DIR/<slug>/adapter (scripts/train_lora.py) to LORAS_DIR/<slug>/adapter.gguf,
 uploads it to Ollama (OLLAMA_HOST), creates the model `persona-<slug>` from the persona's
 worker model with that adapter, and makes the persona answer through it (the prompt-only model
-stays recorded; switch back on the Training page).
+stays recorded; switch back on the Training page). With COUNCIL_BACKEND=openai the PEFT folder
+itself is loaded into the vLLM server at OPENAI_BASE_URL as `persona-<slug>` instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from council.personas import PersonaError, find_persona  # noqa: E402
 from council.training.gguf_export import AdapterExportError, export_gguf_adapter  # noqa: E402
 from council.training.register import (  # noqa: E402
     RegistrationError,
+    load_vllm_adapter,
     register_adapter,
     switch_persona_model,
 )
@@ -52,11 +54,21 @@ def main(argv: list[str] | None = None) -> int:
             if metadata.get("state") != "done":
                 raise RegistrationError(f"The last training of {persona.name} ended "
                                         f"{metadata.get('state')!r}; train it to the end first.")
-            exported = export_gguf_adapter(Path(metadata["adapter_dir"]), folder / "adapter.gguf",
-                                           metadata["base_model"])
-            base = persona.model or settings.worker_model
-            registration = register_adapter(settings.ollama_host, persona.slug, base,
-                                            exported.path)
+            adapter = Path(metadata["adapter_dir"])
+            if settings.backend == "openai":
+                registration = load_vllm_adapter(settings.openai_base_url,
+                                                 settings.openai_api_key, persona.slug, adapter)
+                line = (f"{registration.model}: vLLM at {settings.openai_base_url} serves "
+                        f"{adapter}; {persona.name} now answers through it")
+            else:
+                exported = export_gguf_adapter(adapter, folder / "adapter.gguf",
+                                               metadata["base_model"])
+                base = persona.model or settings.worker_model
+                registration = register_adapter(settings.ollama_host, persona.slug, base,
+                                                exported.path)
+                line = (f"{registration.model}: {base} + {exported.path.name} "
+                        f"({len(exported.tensors)} tensors, r={exported.rank}, "
+                        f"alpha={exported.alpha:g}); {persona.name} now answers through it")
             switch_persona_model(persona, registration)
     except PersonaError as exc:
         print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)
@@ -64,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistrationError, AdapterExportError, LLMError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    line = (f"{registration.model}: {base} + {exported.path.name} ({len(exported.tensors)} "
-            f"tensors, r={exported.rank}, alpha={exported.alpha:g}); {persona.name} now answers "
-            "through it")
     if args.progress == "json":
         print(json.dumps({"stage": "done", "model": registration.model}), flush=True)
     print(line, file=sys.stderr if args.progress == "json" else sys.stdout)

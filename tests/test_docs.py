@@ -11,7 +11,7 @@ README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_every_environment_variable_is_documented() -> None:
     config_source = (PROJECT_ROOT / "council" / "config.py").read_text(encoding="utf-8")
-    read = set(re.findall(r'"((?:COUNCIL_|OLLAMA_|DATABASE_)[A-Z_]+)"', config_source))
+    read = set(re.findall(r'"((?:COUNCIL_|OLLAMA_|OPENAI_|DATABASE_)[A-Z_]+)"', config_source))
     assert read == set(ENVIRONMENT_VARIABLES)
     missing = [name for name in ENVIRONMENT_VARIABLES if f"`{name}`" not in README]
     assert not missing, f"README lacks {missing}"

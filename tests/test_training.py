@@ -26,7 +26,6 @@ from council.training.data import (
 )
 from council.training.gguf_export import (
     AdapterExportError,
-    export_gguf_adapter,
     gguf_tensor_name,
 )
 from council.training.train import (

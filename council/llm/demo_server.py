@@ -1,4 +1,5 @@
-"""A server that speaks Ollama's HTTP API over a real socket, with canned answers and faults.
+"""A server that speaks Ollama's HTTP API (and, under /v1, the OpenAI-compatible one) over a real
+socket, with canned answers and faults.
 
 Used by the tests, the benchmarks and `python run.py --demo`: the app talks to it through the
 official `ollama` client exactly as it talks to Ollama. Faults are set per model name (in
@@ -17,13 +18,13 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .demo_text import compose_answer, tokenize
+from .demo_openai import OpenAIRoutes
+from .demo_text import TOKENS_BEFORE_FAULT, compose_answer, tokenize
 
 VERSION = "0.12.6-demo"
 DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b")
 FAULTS = ("refuse", "error_midstream", "reset_midstream", "hang", "slow_first_token",
           "http_500", "malformed", "ignore_format")
-TOKENS_BEFORE_FAULT = 3
 
 
 def _now() -> str:
@@ -112,7 +113,7 @@ class _QuietServer(ThreadingHTTPServer):
         """Clients hanging up mid-request is normal here (timeouts, stop buttons)."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ollama-demo"
 
@@ -190,6 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/api/pull"): self._pull,
             ("POST", "/api/create"): self._create,
             ("POST", "/demo/faults"): self._faults,
+            ("GET", "/v1/models"): self._openai_models,
+            ("POST", "/v1/chat/completions"): self._openai_chat,
+            ("POST", "/v1/load_lora_adapter"): self._openai_load_lora,
         }
         try:
             if path.startswith("/api/blobs/") and method in ("HEAD", "POST"):

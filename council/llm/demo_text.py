@@ -12,6 +12,8 @@ import hashlib
 import random
 import re
 
+# faults that strike mid-answer (reset, error, malformed) do so after this many tokens
+TOKENS_BEFORE_FAULT = 3
 STOPWORDS = frozenset("""a an and are as at be but by can could do does for from has have how i if
 in into is it its me my of on or our should so that the their them then there these this to
 was we were what when where which who why will with would you your about just like please

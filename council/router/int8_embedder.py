@@ -1,12 +1,12 @@
-"""MiniLM as an int8 ONNX Runtime model: discovery's embedder, ~1.3x the bf16 torch throughput.
+"""MiniLM as an int8 ONNX Runtime model: discovery's embedder, 1.1-1.3x bf16 torch's throughput.
 
 Discovery embeds thousands of messages at once and is bound by the encoder's matrix products.
 Measured on this 2-core AVX-512 VNNI machine over 1,500 real messages (length-sorted, 64 per
 batch): torch bf16 175 texts/s, ONNX Runtime fp32 114, torch dynamic int8 per-tensor 212
 (mean cosine to bf16 only 0.934), per-channel 220 (0.971), ONNX Runtime dynamic int8
 per-channel 234 (mean cosine 0.992, lowest 0.953); with onnxruntime's BERT fusions first, 208.
-The plain ONNX Runtime int8 model is used here. The router keeps the bf16 torch model: one message at a
-time, where its latency is already measured.
+The plain ONNX Runtime int8 model is used here (bench/discovery.py: cold embed 38 s vs 48-53 s).
+The router keeps the bf16 torch model: one message at a time, where its latency is measured.
 
 The int8 file is built once from the local sentence-transformers folder (torch export, then
 onnxruntime's dynamic quantisation) and kept in `cache_dir`, named by a hash of the weights.

@@ -43,7 +43,10 @@ class ExportedAdapter:
 
 
 def gguf_tensor_name(peft_key: str) -> str:
-    """`base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight` -> `blk.3.attn_q.weight.lora_a`."""
+    """PEFT's tensor key to llama.cpp's, e.g.
+    `base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight` ->
+    `blk.3.attn_q.weight.lora_a`.
+    """
     if any(part in peft_key for part in ("embed_tokens", "lm_head", "modules_to_save")):
         raise AdapterExportError(f"The adapter trains {peft_key}; only the attention and MLP "
                                  "projections can be exported for Ollama. Retrain without "

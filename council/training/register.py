@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import ollama
+
 from ..llm.ollama_backend import translated_errors
 from ..models import Persona
 
@@ -45,6 +47,37 @@ def register_adapter(host: str, slug: str, base_model: str, gguf_path: Path,
         client.create(model=name, from_=base_model, adapters={gguf_path.name: digest},
                       stream=False)
     return Registration(name, digest, base_model)
+
+
+def load_vllm_adapter(base_url: str, api_key: str, slug: str, adapter_dir: Path,
+                      timeout: float = 120.0) -> Registration:
+    """Have a vLLM server (`--enable-lora`) serve the PEFT folder as `persona-<slug>`.
+
+    Uses vLLM's runtime endpoint (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); an adapter of
+    that name already loaded (a retrain) is unloaded and loaded again.
+    """
+    name = adapter_model_name(slug)
+    body = {"lora_name": name, "lora_path": str(adapter_dir.resolve())}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    base = base_url.rstrip("/")
+    try:
+        with httpx.Client(timeout=timeout, headers=headers) as client:
+            response = client.post(f"{base}/load_lora_adapter", json=body)
+            if response.status_code == 400 and "already" in response.text:
+                client.post(f"{base}/unload_lora_adapter", json={"lora_name": name})
+                response = client.post(f"{base}/load_lora_adapter", json=body)
+    except httpx.HTTPError as exc:
+        raise RegistrationError(f"Cannot reach the OpenAI-compatible server at {base}: {exc}. "
+                                "Start vLLM with --enable-lora.") from None
+    if response.status_code in (404, 405):
+        raise RegistrationError(
+            f"{base} cannot load adapters at runtime. Start vLLM with --enable-lora and "
+            f"VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or add --lora-modules {name}="
+            f"{body['lora_path']} to its command line.")
+    if response.status_code >= 400:
+        raise RegistrationError(f"{base} refused the adapter (HTTP {response.status_code}): "
+                                f"{response.text[:300]}")
+    return Registration(name, "", "vllm")
 
 
 def switch_persona_model(persona: Persona, registration: Registration) -> None:

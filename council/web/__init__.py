@@ -10,7 +10,14 @@ from ..extensions import socketio
 def init_app(app: Flask) -> None:
     # events: importing it registers the Socket.IO handlers
     from . import (  # noqa: F401
-        analytics, discover, events, jobs, leaderboard, personas, status, training,
+        analytics,
+        discover,
+        events,
+        jobs,
+        leaderboard,
+        personas,
+        status,
+        training,
     )
     from . import council as council_pages
 
