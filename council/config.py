@@ -81,6 +81,8 @@ class Settings:
     top_p_bounds: tuple[float, float] = (0.5, 1.0)
     peer_review: bool = False
     max_upload_mb: int = 2048
+    max_rounds_per_client: int = 3
+    allowed_hosts: str = ""  # comma-separated extra Host names besides the local ones
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +130,10 @@ class Settings:
             peer_review=(env.get("COUNCIL_PEER_REVIEW") or "").lower() in ("1", "true", "yes",
                                                                              "on"),
             max_upload_mb=_number(env, "COUNCIL_MAX_UPLOAD_MB", cls.max_upload_mb, int),
+            max_rounds_per_client=_number(env, "COUNCIL_MAX_ROUNDS_PER_CLIENT",
+                                          cls.max_rounds_per_client, int),
             host=env.get("COUNCIL_HOST") or cls.host,
+            allowed_hosts=env.get("COUNCIL_ALLOWED_HOSTS", ""),
             port=_number(env, "COUNCIL_PORT", cls.port, int),
             secret_key=env.get("COUNCIL_SECRET_KEY", ""),
         )
@@ -150,6 +155,6 @@ ENVIRONMENT_VARIABLES = (
     "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",
     "COUNCIL_ROUTER_TEMPERATURE", "COUNCIL_ROUTER_MIN_WEIGHT", "COUNCIL_ROUTER_EXPLORATION",
     "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING", "COUNCIL_PEER_REVIEW",
-    "COUNCIL_MAX_UPLOAD_MB", "COUNCIL_MODEL_CACHE", "COUNCIL_LORAS_DIR",
+    "COUNCIL_MAX_UPLOAD_MB", "COUNCIL_MAX_ROUNDS_PER_CLIENT", "COUNCIL_ALLOWED_HOSTS", "COUNCIL_MODEL_CACHE", "COUNCIL_LORAS_DIR",
     "COUNCIL_TRAIN_BASE_MODEL",
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -49,16 +50,39 @@ class Council:
         self.app, self.backend, self.settings = app, backend, settings
         self.active: dict[int, RoundControl] = {}
         self.threads: dict[int, threading.Thread] = {}
+        self.owners: dict[int, str] = {}  # round -> the client (Socket.IO sid) that asked
+        self.in_flight: Counter[str] = Counter()  # rounds starting or running, per client
         self.lock = threading.Lock()
 
     # --- starting and stopping -------------------------------------------------------------
 
     def start_round(self, conversation_id: int, text: str, emit: Emit,
-                    peer_review: bool | None = None) -> int:
+                    peer_review: bool | None = None, owner: str = "") -> int:
         """Store the round and its planned answers, then run it in the background.
 
-        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round.
+        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round; an `owner`
+        (one browser tab) may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
         """
+        limit = self.settings.max_rounds_per_client
+        with self.lock:
+            if owner and self.in_flight[owner] >= limit:
+                raise RoundError(f"You already have {limit} rounds running; wait for one to "
+                                 "finish or stop it.")
+            self.in_flight[owner] += 1
+        try:
+            return self._start_round(conversation_id, text, emit, peer_review, owner)
+        except BaseException:
+            self._release(owner)
+            raise
+
+    def _release(self, owner: str) -> None:
+        with self.lock:
+            self.in_flight[owner] -= 1
+            if self.in_flight[owner] <= 0:
+                del self.in_flight[owner]
+
+    def _start_round(self, conversation_id: int, text: str, emit: Emit,
+                     peer_review: bool | None, owner: str) -> int:
         review = self.settings.peer_review if peer_review is None else peer_review
         text = (text or "").strip()
         if not text:
@@ -115,6 +139,7 @@ class Council:
         with self.lock:
             self.active[round_id] = control
             self.threads[round_id] = thread
+            self.owners[round_id] = owner
         emit("round_started", started)
         thread.start()
         return round_id
@@ -172,6 +197,7 @@ class Council:
                 round_.status, round_.error, round_.finished_at = status, error, utcnow()
         with self.lock:
             self.active.pop(round_id, None)
+        self._release(self.owners.pop(round_id, ""))
         if status == "failed":
             emit("round_error", {"round_id": round_id, "error": error})
         emit("round_done", {"round_id": round_id, "conversation_id": conversation_id,

@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
         jobs,
         leaderboard,
         personas,
+        security,
         status,
         training,
     )
@@ -31,3 +32,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(training.bp)
     app.context_processor(status.template_globals)
     socketio.init_app(app)
+    security.init_app(app)

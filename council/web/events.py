@@ -39,7 +39,7 @@ def ask(data: Any) -> dict[str, Any]:
         peer_review = data.get("peer_review")
         round_id = get_council(app).start_round(
             conversation_id, str(data.get("text") or ""), emit_to_asker,
-            peer_review if isinstance(peer_review, bool) else None)
+            peer_review if isinstance(peer_review, bool) else None, owner=sid)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "round_id": round_id, "conversation_id": conversation_id}

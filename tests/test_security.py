@@ -1,0 +1,129 @@
+"""Attacks a local app faces from the web pages its user visits, each sent and refused."""
+
+from __future__ import annotations
+
+import pytest
+import socketio as socketio_client
+from flask import Flask
+from sqlalchemy import func, select
+
+from council.db import session_scope
+from council.llm.demo_server import DemoServer
+from council.models import Persona
+
+from .conftest import CouncilClient, LiveServer
+
+EVIL = "http://evil.example"
+
+
+def unsafe_routes(app: Flask) -> list[tuple[str, str]]:
+    """Every (method, url) that can change state, with placeholder arguments filled in."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}):
+            values = {arg: 1 if rule._converters[arg].__class__.__name__ == "IntegerConverter"
+                      else "x" for arg in rule.arguments}
+            routes.append((method, rule.build(values, append_unknown=False)[1]))
+    return routes
+
+
+def test_there_are_state_changing_routes_to_protect(app: Flask) -> None:
+    urls = {url for _, url in unsafe_routes(app)}
+    assert {"/personas/new", "/api/discover/upload", "/api/discover/run",
+            "/api/rounds/1/votes", "/api/training/x/x", "/router/reset"} <= urls
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": EVIL},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:8080"},
+    {"Referer": f"{EVIL}/attack.html"},
+    {"Origin": "null"},
+], ids=["origin", "fetch-site", "other-local-port", "referer", "null-origin"])
+def test_every_state_change_from_another_site_is_refused(app: Flask, headers: dict) -> None:
+    client = app.test_client()
+    for method, url in unsafe_routes(app):
+        response = client.open(url, method=method, headers=headers,
+                               data={"name": "Injected", "system_prompt": "pwned"})
+        assert response.status_code == 403, (method, url, response.status_code)
+        assert "cross-site" in response.get_data(as_text=True)
+    with session_scope(app) as session:
+        assert session.scalar(select(func.count(Persona.id))
+                              .where(Persona.name == "Injected")) == 0
+
+
+def test_the_apps_own_pages_may_change_state(app: Flask) -> None:
+    client = app.test_client()
+    for headers in ({"Origin": "http://localhost"}, {"Sec-Fetch-Site": "same-origin",
+                                                     "Origin": "http://localhost"},
+                    {"Referer": "http://localhost/personas"}, {}):
+        response = client.post("/router/reset", headers=headers)
+        assert response.status_code == 302, (headers, response.status_code)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:5000", "127.0.0.1.evil.example",
+                                  "192.168.1.20:5000"])
+def test_dns_rebinding_host_names_are_refused(app: Flask, host: str) -> None:
+    response = app.test_client().get("/", headers={"Host": host})
+    assert response.status_code == 421
+    assert "COUNCIL_ALLOWED_HOSTS" in response.get_data(as_text=True)
+    api = app.test_client().get("/api/leaderboard", headers={"Host": host})
+    assert api.status_code == 421 and "answers only to" in api.get_json()["error"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1:5000", "[::1]:5000"])
+def test_local_host_names_are_served(app: Flask, host: str) -> None:
+    assert app.test_client().get("/", headers={"Host": host}).status_code == 200
+
+
+def test_extra_host_names_can_be_allowed(make_app, settings) -> None:
+    app = make_app(settings.with_changes(allowed_hosts="council.lan, other.lan"))
+    client = app.test_client()
+    assert client.get("/", headers={"Host": "council.lan:5000"}).status_code == 200
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 421
+
+
+def test_socketio_from_another_origin_is_refused(app: Flask) -> None:
+    server = LiveServer(app)
+    try:
+        foreign = socketio_client.Client(reconnection=False)
+        with pytest.raises(socketio_client.exceptions.ConnectionError):
+            foreign.connect(server.url, transports=["websocket"], wait_timeout=5,
+                            headers={"Origin": EVIL})
+        foreign.disconnect()
+        rebound = socketio_client.Client(reconnection=False)
+        with pytest.raises(socketio_client.exceptions.ConnectionError):
+            rebound.connect(server.url.replace("127.0.0.1", "localhost"), transports=["polling"],
+                            wait_timeout=5, headers={"Host": "evil.example"})
+        rebound.disconnect()
+        own = CouncilClient(server.url)
+        assert own.client.connected
+        own.client.disconnect()
+    finally:
+        server.close()
+
+
+def test_rounds_per_client_are_bounded(make_app, settings, connect,
+                                       demo_server: DemoServer) -> None:
+    app = make_app(settings.with_changes(max_rounds_per_client=2))
+    demo_server.token_delay = 0.2
+    client = connect(app)
+    first = client.call("ask", {"conversation_id": None, "text": "First question?"})
+    second = client.call("ask", {"conversation_id": None, "text": "Second question?"})
+    assert first["ok"] and second["ok"]
+    third = client.call("ask", {"conversation_id": None, "text": "Third question?"})
+    assert not third["ok"] and "2 rounds running" in third["error"]
+    other = connect(app).call("ask", {"conversation_id": None, "text": "Another tab?"})
+    assert other["ok"], "the bound is per client, not global"
+    assert client.call("stop_round", {"round_id": first["round_id"]})["ok"]
+    client.collect_until("round_done", first["round_id"])
+    again = client.call("ask", {"conversation_id": None, "text": "Third question?"})
+    assert again["ok"]
+    for round_id in (second["round_id"], again["round_id"], other["round_id"]):
+        client.call("stop_round", {"round_id": round_id})
+    demo_server.token_delay = 0.0
+
+
+def test_messages_over_the_limit_are_refused(sio) -> None:
+    ack = sio.call("ask", {"conversation_id": None, "text": "x" * 20_001})
+    assert not ack["ok"] and "the limit is 20,000" in ack["error"]
