@@ -127,3 +127,70 @@ def test_rounds_per_client_are_bounded(make_app, settings, connect,
 def test_messages_over_the_limit_are_refused(sio) -> None:
     ack = sio.call("ask", {"conversation_id": None, "text": "x" * 20_001})
     assert not ack["ok"] and "the limit is 20,000" in ack["error"]
+
+
+# --- paths -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw,stored", [
+    ("../../../etc/passwd.json", "etc_passwd.json"),
+    ("/root/.bashrc", "root.bashrc"),
+    ("..\\..\\windows\\win.ini", "windowswin.ini"),
+    ("export\x00.json", "export.json"),
+    ("a" * 5000 + ".json", "a" * 115 + ".json"),  # 120 characters
+    ("my export (1).zip", "my_export_1.zip"),
+    (".hidden.json", "hidden.json"),
+])
+def test_upload_names_cannot_escape_the_imports_folder(app: Flask, settings, tmp_path,
+                                                       raw: str, stored: str) -> None:
+    from .test_discover_web import upload
+
+    response = upload(app.test_client(), b'[{"conversations": []}]', raw)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["upload"] == stored
+    imports = settings.data_dir / "personas" / "raw_imports"
+    assert [p.name for p in imports.iterdir()] == [stored]
+    assert not list(settings.data_dir.parent.glob("*.json")) and not (tmp_path / "etc").exists()
+
+
+@pytest.mark.parametrize("raw", ["..", "/", "\x00", "...", "../"])
+def test_upload_names_with_nothing_usable_are_refused(app: Flask, raw: str) -> None:
+    from .test_discover_web import upload
+
+    response = upload(app.test_client(), b"[]", raw)
+    assert response.status_code == 400 and "needs a name" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("name", ["../council.db", "/etc/passwd", "a/../../b.json", ""])
+def test_discovery_runs_only_on_uploaded_names(app: Flask, name: str) -> None:
+    response = app.test_client().post("/api/discover/run", json={"upload": name})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("slug", ["..", "..%2F..%2Fetc", "%00", "a" * 300])
+def test_training_slugs_cannot_name_paths(app: Flask, slug: str) -> None:
+    client = app.test_client()
+    response = client.post(f"/api/training/{slug}/train", json={})
+    assert response.status_code == 404
+    assert response.status_code == client.post(f"/api/training/{slug}/variant",
+                                                json={"variant": "prompt"}).status_code
+
+
+def test_persona_slugs_are_plain_words() -> None:
+    from council.personas import slugify
+
+    for hostile in ("../../etc", "/abs/path", "a\x00b", "..\\win", "x" * 500):
+        slug = slugify(hostile)
+        assert slug and len(slug) <= 64 and set(slug) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def test_jobs_pass_arguments_as_lists_never_through_a_shell(settings) -> None:
+    from pathlib import Path
+
+    from council.jobs import job_command
+
+    command = job_command(settings, "discover", {"input": "/tmp/x; rm -rf ~ $(whoami).json"})
+    assert isinstance(command, list) and "/tmp/x; rm -rf ~ $(whoami).json" in command
+    sources = Path(__file__).resolve().parent.parent / "council"
+    for source in sources.rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        assert "shell=True" not in text and "os.system(" not in text, source

@@ -19,10 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .demo_openai import OpenAIRoutes
-from .demo_text import TOKENS_BEFORE_FAULT, compose_answer, tokenize
+from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, compose_answer, tokenize
 
 VERSION = "0.12.6-demo"
-DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b")
+DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b", ECHO_MODEL)
 FAULTS = ("refuse", "error_midstream", "reset_midstream", "hang", "slow_first_token",
           "http_500", "malformed", "ignore_format")
 

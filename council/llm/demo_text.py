@@ -12,6 +12,8 @@ import hashlib
 import random
 import re
 
+# a model that answers with the question verbatim: hostile "model output" for the XSS tests
+ECHO_MODEL = "echo"
 # faults that strike mid-answer (reset, error, malformed) do so after this many tokens
 TOKENS_BEFORE_FAULT = 3
 STOPWORDS = frozenset("""a an and are as at be but by can could do does for from has have how i if
@@ -80,6 +82,8 @@ def compose_answer(messages: list[dict[str, str]], model: str) -> str:
     system = "\n".join(m.get("content", "") for m in messages if m.get("role") == "system")
     user_turns = [m.get("content", "") for m in messages if m.get("role") == "user"]
     question = user_turns[-1] if user_turns else ""
+    if model.split(":", 1)[0] == ECHO_MODEL:
+        return question
     seed = hashlib.sha256(f"{model}\n{system}\n{question}".encode()).digest()
     rng = random.Random(seed)
 

@@ -28,6 +28,7 @@ from ..models import Job
 from ..personas import PersonaError
 from ..router import get_router
 
+MAX_NAME_CHARS = 120
 bp = Blueprint("discover", __name__)
 
 MAX_CLUSTERS = 12
@@ -73,6 +74,19 @@ def page() -> str:
                            .is_file())
 
 
+def safe_upload_name(raw: str) -> str:
+    """A name that stays inside raw_imports: no separators, no leading dot, at most 120 chars
+    (the extension kept); empty when nothing usable is left."""
+    name = secure_filename(raw.replace("\x00", ""))
+    if not name or name.startswith("."):
+        return ""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or len(extension) > 10:
+        stem, extension = name, ""
+    stem = stem[:MAX_NAME_CHARS - len(extension) - 1].rstrip("._-") or "upload"
+    return f"{stem}.{extension}" if extension else stem
+
+
 @bp.post("/api/discover/upload")
 def upload() -> Any:
     """Stream the multipart field `file` straight to raw_imports/<secure name>."""
@@ -105,8 +119,8 @@ def upload() -> Any:
         storage = files.get("file")
         if storage is None:
             return _error("Choose a file to upload (form field `file`).", 400)
-        name = secure_filename(storage.filename or "")
-        if not name or name.startswith("."):
+        name = safe_upload_name(storage.filename or "")
+        if not name:
             return _error("The file needs a name made of letters, digits, dots, dashes or "
                           "underscores (e.g. conversations.json).", 400)
         temp_path = Path(storage.stream.name)  # type: ignore[attr-defined]
@@ -126,7 +140,7 @@ def upload() -> Any:
 def run() -> Any:
     payload = request.get_json(silent=True) or {}
     name = payload.get("upload")
-    if not isinstance(name, str) or not name or secure_filename(name) != name:
+    if not isinstance(name, str) or not name or safe_upload_name(name) != name:
         return _error("Upload an export first, then run discovery on it.", 400)
     path = uploads_dir() / name
     if not path.is_file():
