@@ -19,7 +19,7 @@ import ijson
 
 FORMATS = ("chatgpt", "claude", "sharegpt")
 MAX_MESSAGE_BYTES = 1024 * 1024
-_TEXT_TYPES = {"text", "multimodal_text"}
+_TEXT_TYPES = ("text", "multimodal_text")  # a tuple: membership tests never hash odd values
 _SHAREGPT_USER = {"human", "user"}
 _SHAREGPT_ASSISTANT = {"gpt", "chatgpt", "assistant", "bard", "bing", "model"}
 
@@ -175,15 +175,24 @@ def _short(exc: Exception) -> str:
 # ---- ChatGPT ------------------------------------------------------------------------------
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is an object, else empty: exports are hand-edited and tools differ."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _active_branch(mapping: dict[str, Any], current: Any) -> list[dict[str, Any]]:
     """Nodes from the root to current_node (or the newest leaf), guarding against cycles."""
-    if current not in mapping:
+    if not isinstance(current, str) or current not in mapping:
         current = _newest_leaf(mapping)
     path: list[dict[str, Any]] = []
     seen: set[str] = set()
     while isinstance(current, str) and current in mapping and current not in seen:
         seen.add(current)
-        node = mapping[current] if isinstance(mapping[current], dict) else {}
+        node = _dict(mapping[current])
         path.append(node)
         current = node.get("parent")
     return path[::-1]
@@ -194,8 +203,7 @@ def _newest_leaf(mapping: dict[str, Any]) -> str | None:
     leaves = [k for k, n in mapping.items() if isinstance(n, dict) and not n.get("children")]
 
     def created(key: str) -> float:
-        message = mapping[key].get("message") or {}
-        stamp = message.get("create_time")
+        stamp = _dict(mapping[key].get("message")).get("create_time")
         return float(stamp) if isinstance(stamp, (int, float)) else float("-inf")
 
     return max(leaves, key=created, default=None)
@@ -204,7 +212,7 @@ def _newest_leaf(mapping: dict[str, Any]) -> str | None:
 def _chatgpt_text(content: dict[str, Any]) -> str:
     """Visible text of a text/multimodal message; image pointers and other parts are dropped."""
     pieces: list[str] = []
-    for part in content.get("parts") or []:
+    for part in _list(content.get("parts")):
         if isinstance(part, str):
             pieces.append(part)
         elif isinstance(part, dict) and isinstance(part.get("text"), str):
@@ -216,8 +224,7 @@ def _custom_instructions(mapping: dict[str, Any]) -> list[str]:
     """Custom instructions (user_editable_context) anywhere in the conversation."""
     found: list[str] = []
     for node in mapping.values():
-        message = node.get("message") if isinstance(node, dict) else None
-        content = (message or {}).get("content") or {}
+        content = _dict(_dict(_dict(node).get("message")).get("content"))
         if content.get("content_type") == "user_editable_context":
             for key in ("user_profile", "user_instructions"):
                 text = content.get(key)
@@ -228,14 +235,14 @@ def _custom_instructions(mapping: dict[str, Any]) -> list[str]:
 
 def _chatgpt_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
     """(role, text, timestamp) for visible user and assistant text on the active branch."""
-    mapping = item.get("mapping") if isinstance(item.get("mapping"), dict) else {}
+    mapping = _dict(item.get("mapping"))
     for node in _active_branch(mapping, item.get("current_node")):
-        message = node.get("message") or {}
-        role = (message.get("author") or {}).get("role")
-        content = message.get("content") or {}
+        message = _dict(node.get("message"))
+        role = _dict(message.get("author")).get("role")
+        content = _dict(message.get("content"))
         if role not in ("user", "assistant") or content.get("content_type") not in _TEXT_TYPES:
             continue
-        if (message.get("metadata") or {}).get("is_visually_hidden_from_conversation"):
+        if _dict(message.get("metadata")).get("is_visually_hidden_from_conversation"):
             continue
         stamp = message.get("create_time")
         yield role, _chatgpt_text(content), stamp if isinstance(stamp, (int, float)) else None
@@ -264,16 +271,18 @@ def _iso_seconds(value: Any) -> float | None:
 
 def _claude_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
     """(role, text, timestamp) for each Claude.ai chat message."""
-    for message in item.get("chat_messages") or []:
+    for message in _list(item.get("chat_messages")):
         if isinstance(message, dict):
-            role = {"human": "user", "assistant": "assistant"}.get(message.get("sender"))
+            sender = message.get("sender")
+            role = {"human": "user", "assistant": "assistant"}.get(
+                sender if isinstance(sender, str) else "")
             if role:
                 yield role, _claude_text(message), _iso_seconds(message.get("created_at"))
 
 
 def _sharegpt_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
     """(role, text, None) for each ShareGPT turn (ShareGPT carries no timestamps)."""
-    for turn in item.get("conversations") or []:
+    for turn in _list(item.get("conversations")):
         if not isinstance(turn, dict):
             continue
         speaker = str(turn.get("from", "")).lower()
