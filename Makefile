@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run demo test bench chromium clean
+.PHONY: run demo test bench chromium postgres clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,22 @@ chromium:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; \
 	fi
 
+# The database tests also run on PostgreSQL: Debian's server binaries, started by the tests
+# themselves in a private temp cluster (tests/postgres.py).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "Installing Debian's postgresql for the database tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq postgresql; fi; \
+	fi
+
 run: $(VENV)/.runtime
 	$(PY) run.py
 
 demo: $(VENV)/.runtime
 	$(PY) run.py --demo
 
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev chromium postgres
 	$(PY) -m pytest
 
 $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev

@@ -19,6 +19,7 @@ from council.config import Settings
 from council.llm.demo_server import DemoServer
 from council.router.features import SentenceEmbedder
 from council.router.int8_embedder import Int8Embedder
+from tests.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +71,34 @@ def embedder() -> SentenceEmbedder:
     return model
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests in modules marked `both_databases` run once on SQLite and once on PostgreSQL."""
+    if (metafunc.definition.get_closest_marker("both_databases")
+            and "settings" in metafunc.fixturenames):
+        metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, demo_server: DemoServer, model_cache: Path) -> Settings:
+def database(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL cluster for the session (tests/postgres.py)."""
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, demo_server: DemoServer, model_cache: Path, database: str,
+             request: pytest.FixtureRequest) -> Settings:
     """All four shipped personas speak (top-k 4) unless a test narrows it."""
-    return Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache,
+    url = ""
+    if database == "postgresql":
+        url = request.getfixturevalue("postgres_server").new_database()
+    return Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache, database_url=url,
                     ollama_host=demo_server.url, demo=True,
                     worker_timeout=10.0, synth_timeout=10.0, router_top_k=4,
                     router_min_weight=0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import random
 import threading
 from collections import Counter
@@ -16,6 +18,8 @@ from council.personas import list_personas
 from council.votes import pairwise_outcomes
 
 from .conftest import LiveServer
+
+pytestmark = pytest.mark.both_databases
 
 ROUNDS = 250  # x (1 best + 3 thumbs down) = 1,000 votes
 CLIENTS = 20

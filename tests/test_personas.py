@@ -16,6 +16,8 @@ from council.personas import (PersonaError, create_persona, export_personas, imp
                               list_personas, seed_default_personas, update_persona,
                               validate_persona)
 
+pytestmark = pytest.mark.both_databases
+
 VALID = {"name": "Historian", "system_prompt": "You are the Historian.", "temperature": "0.3",
          "top_p": "0.8", "color": "#123abc", "enabled": "on"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -9,6 +11,8 @@ from council.db import session_scope
 from council.llm.demo_server import DemoServer
 from council.models import RoutingExample, Vote
 from council.votes import pairwise_outcomes
+
+pytestmark = pytest.mark.both_databases
 
 
 def _vote(client, round_id: int, kind: str, answer_id: int | None = None):
