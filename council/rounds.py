@@ -98,7 +98,6 @@ class Council:
             route = router.route(session, list_personas(session), text, merit_counts(session))
             if not route.selected:
                 raise RoundError("No persona is enabled. Enable one on the Personas page.")
-            router.record_shown(session, route)
             if conversation.title == "New conversation" and not conversation.rounds:
                 conversation.title = text.splitlines()[0][:60]
             round_ = Round(conversation_id=conversation_id, user_message=text,
@@ -131,6 +130,11 @@ class Council:
                                     "color": p.color, "model": a.model,
                                     "variant": a.variant, "weight": a.weight}
                                    for a, p in plan]}
+        # Exploration counts are read-modify-write rows: one round start at a time updates
+        # them, in its own transaction, so concurrent first rounds neither lose a count nor
+        # both insert the same row.
+        with router.stats_lock, session_scope(self.app) as session:
+            router.record_shown(session, route)
         control = RoundControl(round_id)
         thread = threading.Thread(target=self._run_round, name=f"round-{round_id}",
                                   args=(control, conversation_id, text, history, workers, emit,

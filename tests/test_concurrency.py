@@ -90,3 +90,31 @@ def test_a_thousand_concurrent_votes_are_stored_exactly_once(app: Flask) -> None
     board = app.test_client().get("/api/leaderboard").get_json()
     assert board[0]["persona_id"] == favourite and board[0]["votes_received"] == 250
     assert board[0]["win_rate"] == 1.0 and all(r["votes_received"] == 0 for r in board[1:])
+
+
+def test_simultaneous_first_rounds_all_start_and_count(app: Flask, settings, connect) -> None:
+    """Eight tabs asking at the same instant on a fresh database: every ask is acknowledged
+    and the router's exploration counts add up (no duplicate rows, no lost updates)."""
+    from council.models import AppState, RouterStats
+    from council.router import ROUNDS_KEY
+
+    clients = [connect(app) for _ in range(8)]
+    barrier = threading.Barrier(len(clients))
+    acks: list[dict] = []
+
+    def ask(client) -> None:
+        barrier.wait()
+        acks.append(client.call("ask", {"conversation_id": None, "text": "At once?"}))
+
+    threads = [threading.Thread(target=ask, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(acks) == 8 and all(a["ok"] for a in acks), acks
+    for ack in acks:
+        app.extensions["council"].wait(ack["round_id"], timeout=30)
+    with session_scope(app) as session:
+        assert session.get(AppState, ROUNDS_KEY).value == 8
+        shown = session.scalar(select(func.sum(RouterStats.shown)))
+        assert shown == 8 * settings.router_top_k

@@ -60,6 +60,9 @@ class DemoServer:
         self.blobs: dict[str, int] = {}
         self.created: dict[str, dict[str, Any]] = {}  # model -> its /api/create request
         self.requests: list[dict[str, Any]] = []
+        # when a list: (system prompt, question, token index, time.perf_counter()) per token
+        # sent, so bench/load.py can time each token from backend to browser
+        self.token_log: list[tuple[str, str, int, float]] | None = None
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.httpd = _QuietServer((host, port), _Handler)
@@ -191,6 +194,7 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
             ("POST", "/api/pull"): self._pull,
             ("POST", "/api/create"): self._create,
             ("POST", "/demo/faults"): self._faults,
+            ("GET", "/demo/token_log"): lambda: self._json(200, self.demo.token_log or []),
             ("GET", "/v1/models"): self._openai_models,
             ("POST", "/v1/chat/completions"): self._openai_chat,
             ("POST", "/v1/load_lora_adapter"): self._openai_load_lora,
@@ -285,11 +289,16 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
             self._json(200, self._final(entry["name"], chat, "".join(tokens), done_reason,
                                         prompt_tokens, len(tokens), started, started))
             return
+        key = (next((str(m.get("content", "")) for m in messages if m.get("role") == "system"),
+                    ""),
+               next((str(m.get("content", "")) for m in reversed(messages)
+                     if m.get("role") == "user"), ""))
         self._stream_tokens(entry["name"], chat, tokens, fault, done_reason, prompt_tokens,
-                            started)
+                            started, key)
 
     def _stream_tokens(self, model: str, chat: bool, tokens: list[str], fault: str | None,
-                       done_reason: str, prompt_tokens: int, started: int) -> None:
+                       done_reason: str, prompt_tokens: int, started: int,
+                       key: tuple[str, str]) -> None:
         self._start_stream()
         if fault == "hang":
             while not self.demo.stopping.wait(0.05) and not self._client_gone():
@@ -316,6 +325,8 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
             if index:
                 self._pause(self.demo.token_delay)
             self._line(self._part(model, chat, token))
+            if self.demo.token_log is not None:
+                self.demo.token_log.append((*key, index, time.perf_counter()))
         self._pause(self.demo.token_delay)
         self._line(self._final(model, chat, "", done_reason, prompt_tokens, len(tokens),
                                started, eval_started))
@@ -421,3 +432,31 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
 
 class _Handled(Exception):
     """The handler already answered (e.g. with an error); stop processing this request."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m council.llm.demo_server [--port] [--token-delay] [--log-tokens]`: a
+    stand-alone demo server, e.g. in its own process for bench/load.py."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The Ollama-compatible demo server.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token-delay", type=float, default=0.03)
+    parser.add_argument("--log-tokens", action="store_true",
+                        help="record each token's send time (GET /demo/token_log)")
+    args = parser.parse_args(argv)
+    server = DemoServer(token_delay=args.token_delay, port=args.port)
+    if args.log_tokens:
+        server.token_log = []
+    print(f"demo server on {server.url}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

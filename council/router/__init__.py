@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,7 @@ class Router:
         self.extractor = FeatureExtractor(embedder)
         self.gate = LearnedGate()
         self.prototypes: dict[int, tuple[str, np.ndarray]] = {}
+        self.stats_lock = threading.Lock()  # held while exploration counts are updated
 
     # --- state ---------------------------------------------------------------------------
 

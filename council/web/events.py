@@ -6,6 +6,7 @@ that `init_app` binds later gets them too.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import current_app, request
@@ -14,6 +15,8 @@ from ..db import session_scope
 from ..extensions import socketio
 from ..models import Conversation
 from ..rounds import RoundError, get_council
+
+log = logging.getLogger(__name__)
 
 @socketio.on("ask")
 def ask(data: Any) -> dict[str, Any]:
@@ -42,6 +45,10 @@ def ask(data: Any) -> dict[str, Any]:
             peer_review if isinstance(peer_review, bool) else None, owner=sid)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001  (the browser must always get an answer)
+        log.exception("could not start a round")
+        return {"ok": False, "error": f"The server could not start this round "
+                                      f"({type(exc).__name__}); try again, and see its log."}
     return {"ok": True, "round_id": round_id, "conversation_id": conversation_id}
 
 
