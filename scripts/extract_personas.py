@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from council.config import Settings  # noqa: E402
+from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.discovery.cluster import DiscoveryError  # noqa: E402
 from council.discovery.parse import ExportError  # noqa: E402
 from council.discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery  # noqa: E402
@@ -34,9 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode", default="16GB", choices=("8GB", "16GB", "32GB"),
                         help="memory budget: sets the embedding batch size")
     parser.add_argument("--refresh", action="store_true", help="recompute cached embeddings")
-    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
-    parser.add_argument("--progress", default="bar", choices=("bar", "json"),
-                        help="a progress bar, or one JSON line per update")
+    add_job_arguments(parser)
     parser.add_argument("--no-llm", action="store_true",
                         help="write prompts from the template, without asking the model")
     return parser.parse_args(argv)
@@ -57,7 +55,7 @@ def summary_lines(result: DiscoveryResult) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = settings_from(args)
     data_dir = settings.data_dir / "personas"
     source = args.input or data_dir / "raw_imports" / "conversations.json"
     if not source.is_file():

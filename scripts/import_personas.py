@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from council import close_app, create_app  # noqa: E402
-from council.config import Settings  # noqa: E402
+from council.cli import settings_from  # noqa: E402
 from council.db import session_scope  # noqa: E402
 from council.discovery.importer import import_discovered, load_discovery  # noqa: E402
 from council.personas import PersonaError  # noqa: E402
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = settings_from(args)
     data_dir = settings.data_dir / "personas"
     try:
         prompts, _ = load_discovery(data_dir)

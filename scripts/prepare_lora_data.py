@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from council.config import Settings  # noqa: E402
+from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.db import standalone_session  # noqa: E402
 from council.llm import make_backend  # noqa: E402
 from council.personas import PersonaError, find_persona  # noqa: E402
@@ -40,14 +40,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--persona", required=True, help="persona name or slug")
     parser.add_argument("--examples", type=int, help="pairs to generate (default by --mode)")
     parser.add_argument("--mode", default="8GB", choices=tuple(MODE_EXAMPLES))
-    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
-    parser.add_argument("--progress", default="bar", choices=("bar", "json"))
+    add_job_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = settings_from(args)
     examples = args.examples or MODE_EXAMPLES[args.mode]
     if examples < 1:
         print("error: --examples must be at least 1", file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from council.config import Settings  # noqa: E402
+from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.db import standalone_session  # noqa: E402
 from council.llm.base import LLMError  # noqa: E402
 from council.personas import PersonaError, find_persona  # noqa: E402
@@ -34,14 +34,13 @@ from council.training.register import (  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Register a persona's adapter with Ollama.")
     parser.add_argument("--persona", required=True, help="persona name or slug")
-    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
-    parser.add_argument("--progress", default="bar", choices=("bar", "json"))
+    add_job_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = settings_from(args)
     try:
         with standalone_session(settings.database_url) as session:
             persona = find_persona(session, args.persona)

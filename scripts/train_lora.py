@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from council.atomic import write_text_atomic  # noqa: E402
-from council.config import Settings  # noqa: E402
+from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.personas import slugify  # noqa: E402
 from council.progress import ProgressReporter  # noqa: E402
 from council.training.data import training_paths  # noqa: E402
@@ -78,8 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", default="auto", choices=("auto", "unsloth", "peft"))
     parser.add_argument("--generate-script", action="store_true",
                         help="write train_<slug>_lora.py with the resolved settings and stop")
-    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
-    parser.add_argument("--progress", default="bar", choices=("bar", "json"))
+    add_job_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.persona:
         print("error: --persona is required (or --check-only)", file=sys.stderr)
         return 2
-    settings = Settings.from_env(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = settings_from(args)
     slug = slugify(args.persona)
     train_path, eval_path, _ = training_paths(settings.data_dir / "personas", slug)
     try:
