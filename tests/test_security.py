@@ -194,3 +194,26 @@ def test_jobs_pass_arguments_as_lists_never_through_a_shell(settings) -> None:
     for source in sources.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
         assert "shell=True" not in text and "os.system(" not in text, source
+
+
+def test_pages_forbid_inline_script_and_framing(app: Flask) -> None:
+    response = app.test_client().get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    api = app.test_client().get("/api/leaderboard")
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_templates_carry_no_inline_script_or_style() -> None:
+    """The policy would block them: behaviour lives in static/js, colours in data-color."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    inline = re.compile(r"<script>|<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+=|\sstyle=|<style")
+    for template in templates.rglob("*.html"):
+        found = inline.search(template.read_text(encoding="utf-8"))
+        assert found is None, f"{template.name}: {found.group(0) if found else ''}"
