@@ -210,13 +210,23 @@ def file_digest(path: Path) -> str:
 # ---- training -------------------------------------------------------------------------------
 
 
+def _precision() -> str:
+    """bf16 on GPUs that have it (Ampere and later), fp16 on older ones (T4), fp32 on a CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
 def _load_peft(settings: TrainSettings) -> tuple[Any, Any]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(settings.base_model)
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    # fp16 training keeps fp32 master weights (AMP), so only bf16 loads the weights halved
+    dtype = torch.bfloat16 if _precision() == "bf16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(settings.base_model, dtype=dtype)
     if torch.cuda.is_available():
         model = model.to("cuda")
@@ -352,7 +362,8 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
         learning_rate=settings.learning_rate, lr_scheduler_type="linear", warmup_steps=0,
         logging_steps=1, save_strategy="no", eval_strategy="no", report_to=[],
         seed=settings.seed, use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available(), activation_checkpointing=backend == "peft"
+        bf16=_precision() == "bf16", fp16=_precision() == "fp16",
+        activation_checkpointing=backend == "peft"
         and torch.cuda.is_available(), remove_unused_columns=False, disable_tqdm=True)
     started = time.monotonic()
     trainer = Trainer(model=model, args=arguments, train_dataset=rows,
