@@ -50,10 +50,15 @@ class Persona(Base):
     # "lora" answers through adapter_model, "prompt" through `model` (A/B on the leaderboard)
     variant: Mapped[str] = mapped_column(String(8), default="prompt", server_default="prompt")
 
+    @property
+    def current_variant(self) -> str:
+        """"lora" only while an adapter is registered; otherwise the prompt alone."""
+        return "lora" if self.variant == "lora" and self.adapter_model else "prompt"
+
     def answering_model(self, worker_model: str) -> str:
-        """The Ollama model this persona answers with in its current variant."""
-        if self.variant == "lora" and self.adapter_model:
-            return self.adapter_model
+        """The model this persona answers with in its current variant."""
+        if self.current_variant == "lora":
+            return self.adapter_model or ""
         return self.model or worker_model
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -112,8 +112,7 @@ class Council:
                 answer = WorkerAnswer(round_id=round_.id, persona_id=persona.id,
                                       persona_name=persona.name, persona_color=persona.color,
                                       model=persona.answering_model(self.settings.worker_model),
-                                      variant=persona.variant if persona.adapter_model
-                                      else "prompt",
+                                      variant=persona.current_variant,
                                       weight=round(decision.weight, 4),
                                       options=self._options(persona, compound))
                 session.add(answer)

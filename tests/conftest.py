@@ -79,6 +79,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """Hand back what it is given and close it after the test (backends hold socket pools)."""
+    opened: list[Any] = []
+
+    def keep(thing: Any) -> Any:
+        opened.append(thing)
+        return thing
+
+    yield keep
+    for thing in opened:
+        thing.close()
+
+
+@pytest.fixture
 def database(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "sqlite")
 

@@ -23,7 +23,8 @@ council_page = test_browser.council_page
 SCRIPT = "<script>window.__xss = 'script'</script>"
 IMG = "<img src=x onerror=\"window.__xss = 'img'\">"
 LINK = "[click me](javascript:window.__xss='link')"
-HTML_IN_MD = "<div onmouseover=\"window.__xss='div'\">hover</div> <svg onload=\"window.__xss='svg'\"></svg>"
+HTML_IN_MD = ("<div onmouseover=\"window.__xss='div'\">hover</div> "
+              "<svg onload=\"window.__xss='svg'\"></svg>")
 PAYLOAD = f"Hostile {SCRIPT} {IMG} {LINK} {HTML_IN_MD}"
 CHECK_NOTHING_RAN = """() => ({
   ran: window.__xss === undefined ? null : window.__xss,

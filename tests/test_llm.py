@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import ollama
 import pytest
@@ -14,17 +13,8 @@ from council.llm.demo_server import DemoServer
 from council.llm.ollama_backend import OllamaBackend
 
 @pytest.fixture
-def make_backend() -> Iterator[Callable[..., OllamaBackend]]:
-    """Backends that are closed after the test (their connection pools hold sockets)."""
-    made: list[OllamaBackend] = []
-
-    def build(host: str, **kwargs: Any) -> OllamaBackend:
-        made.append(OllamaBackend(host, **kwargs))
-        return made[-1]
-
-    yield build
-    for backend in made:
-        backend.close()
+def make_backend(closing) -> Callable[..., OllamaBackend]:
+    return lambda host, **kwargs: closing(OllamaBackend(host, **kwargs))
 
 
 MESSAGES = [{"role": "system", "content": "You are the Skeptic, a careful debugger."},

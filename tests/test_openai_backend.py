@@ -4,9 +4,8 @@ demo server's /v1 side over a real socket; a round and an adapter registration t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -28,16 +27,8 @@ MESSAGES = [{"role": "system", "content": "You are the Skeptic, a careful debugg
 
 
 @pytest.fixture
-def make_backend() -> Iterator[Callable[..., OpenAICompatibleBackend]]:
-    made: list[OpenAICompatibleBackend] = []
-
-    def build(base_url: str, **kwargs: Any) -> OpenAICompatibleBackend:
-        made.append(OpenAICompatibleBackend(base_url, **kwargs))
-        return made[-1]
-
-    yield build
-    for backend in made:
-        backend.close()
+def make_backend(closing) -> Callable[..., OpenAICompatibleBackend]:
+    return lambda base_url, **kwargs: closing(OpenAICompatibleBackend(base_url, **kwargs))
 
 
 def test_stream_chat_yields_deltas_then_usage(make_backend, demo_server: DemoServer) -> None:
@@ -55,15 +46,13 @@ def test_stream_chat_yields_deltas_then_usage(make_backend, demo_server: DemoSer
     assert demo_server.requests[-1]["max_tokens"] == 4
 
 
-def test_same_canned_answer_as_the_ollama_side(make_backend, demo_server: DemoServer) -> None:
+def test_same_canned_answer_as_the_ollama_side(make_backend, closing,
+                                               demo_server: DemoServer) -> None:
     from council.llm.ollama_backend import OllamaBackend
 
-    ollama_side = OllamaBackend(demo_server.url)
-    try:
-        expected = "".join(c for c in ollama_side.stream_chat("qwen2.5:3b", MESSAGES)
-                           if isinstance(c, str))
-    finally:
-        ollama_side.close()
+    ollama_side = closing(OllamaBackend(demo_server.url))
+    expected = "".join(c for c in ollama_side.stream_chat("qwen2.5:3b", MESSAGES)
+                       if isinstance(c, str))
     backend = make_backend(f"{demo_server.url}/v1")
     assert "".join(c for c in backend.stream_chat("qwen2.5:3b", MESSAGES)
                    if isinstance(c, str)) == expected
@@ -93,14 +82,9 @@ def openai_settings(settings, demo_server: DemoServer, tmp_path: Path, tiny_base
                                  train_base_model=str(tiny_base_model))
 
 
-def test_make_backend_follows_the_setting(openai_settings, settings) -> None:
-    chosen = backend_for(openai_settings)
-    other = backend_for(settings)
-    try:
-        assert chosen.kind == "openai" and other.kind == "ollama"
-    finally:
-        chosen.close()
-        other.close()
+def test_make_backend_follows_the_setting(openai_settings, settings, closing) -> None:
+    assert closing(backend_for(openai_settings)).kind == "openai"
+    assert closing(backend_for(settings)).kind == "ollama"
 
 
 def test_round_and_adapter_through_an_openai_compatible_server(

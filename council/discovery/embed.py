@@ -34,6 +34,12 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
     return (rows / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
+def embedding_cache(data_dir: Path, embedder: Embedder) -> EmbeddingCache:
+    """The cache of this embedder's vectors under a discovery data dir (one folder per
+    embedder, so vectors from different models never mix)."""
+    return EmbeddingCache(data_dir / "cache" / "embeddings" / embedder.name)
+
+
 class EmbeddingCache:
     """Embeddings on disk keyed by sha256 of the text, so a re-run only embeds new messages."""
 

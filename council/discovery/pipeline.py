@@ -19,7 +19,7 @@ from ..atomic import write_json_atomic, write_jsonl_atomic
 from ..llm.base import ChatBackend
 from ..router.features import Embedder
 from .cluster import MAP_FILE, Clustering, DiscoveryError, cluster_embeddings, project_map
-from .embed import MODE_BATCH_SIZES, EmbeddingCache
+from .embed import MODE_BATCH_SIZES, embedding_cache
 from .extract import Extraction, extract_messages, load_previous, write_extraction
 from .naming import ClusterProfile, describe_clusters
 from .parse import parse_export
@@ -81,11 +81,10 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     if not kept:
         raise DiscoveryError("Every message was filler or a repeat; there is nothing to "
                              "cluster. Import a larger export.")
-    cache_dir = options.data_dir / "cache" / "embeddings" / embedder.name
-    if options.refresh and cache_dir.exists():
-        shutil.rmtree(cache_dir)
+    if options.refresh:
+        shutil.rmtree(embedding_cache(options.data_dir, embedder).directory, ignore_errors=True)
     texts = [m.embedding_text for m in kept]
-    embeddings = stage("embed", lambda: EmbeddingCache(cache_dir).embed(
+    embeddings = stage("embed", lambda: embedding_cache(options.data_dir, embedder).embed(
         texts, embedder, MODE_BATCH_SIZES[options.mode],
         lambda done, total: progress("embed", done, total)))
     clustering: Clustering = stage("cluster", lambda: cluster_embeddings(

@@ -20,6 +20,7 @@ from .base import (
     BackendUnreachable,
     ChatChunk,
     ChatMessage,
+    LLMError,
     ChatStats,
     LLMTimeout,
     ModelInfo,
@@ -84,7 +85,7 @@ class OpenAICompatibleBackend:
     def health(self) -> BackendHealth:
         try:
             models = self.list_models()
-        except (BackendUnreachable, LLMTimeout, StreamError, ModelNotFound) as exc:
+        except LLMError as exc:
             return BackendHealth(False, self.kind, self.host, error=str(exc))
         return BackendHealth(True, self.kind, self.host, version=f"{len(models)} models")
 

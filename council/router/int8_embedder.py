@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import warnings
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,9 @@ class Int8Embedder:
         self._tokenizer: Any = None
         self._loading = threading.Lock()
 
-    @property
+    @cached_property
     def model_file(self) -> Path:
+        """Named by a hash of the weights (read once: ~90 MB)."""
         return self.cache_dir / f"minilm-int8-{_weights_digest(self.model_dir)}.onnx"
 
     def _load(self) -> tuple[Any, Any]:

@@ -381,6 +381,7 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
               else out_dir / "adapter")
     _save_adapter(model, tokenizer, target)
     shutil.rmtree(work, ignore_errors=True)
+    duration = time.monotonic() - started
     metadata = {
         "persona": settings.slug, "base_model": settings.base_model, "backend": backend,
         "state": "cancelled" if cancelled else "done", "adapter_dir": str(target),
@@ -392,9 +393,8 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None, "train_loss": float(result.training_loss),
         "eval_loss": eval_loss, "losses": losses,
-        "duration_s": round(time.monotonic() - started, 2),
-        "steps_per_s": round(trainer.state.global_step / max(time.monotonic() - started, 1e-9),
-                             4),
+        "duration_s": round(duration, 2),
+        "steps_per_s": round(trainer.state.global_step / max(duration, 1e-9), 4),
         "peak_memory": _peak_memory_mb()}
     if any(not math.isfinite(v) for v in losses):
         metadata["state"] = "diverged"

@@ -162,11 +162,6 @@ def run() -> Any:
     return jsonify({"job_id": job_id}), 202
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def cluster_map(data_dir: Path) -> dict[str, Any]:
     """The 2-D layout the discovery job wrote; an empty map for results from before it did."""
     path = data_dir / "clusters" / MAP_FILE

@@ -58,7 +58,7 @@ def persona_state(settings: Settings, persona: Persona, jobs: list[Job]) -> dict
     return {"slug": persona.slug, "name": persona.name, "color": persona.color,
             "data": {"train": _count_lines(train), "eval": _count_lines(evaluation)},
             "adapter": adapter, "adapter_model": persona.adapter_model,
-            "variant": persona.variant if persona.adapter_model else "prompt",
+            "variant": persona.current_variant,
             "prompt_model": persona.model or settings.worker_model,
             "job": job_payload(mine[0]) if mine else None}
 
