@@ -16,11 +16,11 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     `embedder` replaces the sentence-transformers model (tests share one loaded model).
     """
     from . import db, jobs, rounds, router
-    from .llm import make_backend
+    from .llm import connect_backend
     from .personas import seed_default_personas
     from .web import init_app as init_web
 
-    settings = settings or Settings.from_env()
+    backend, settings = connect_backend(settings or Settings.from_env())
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(SETTINGS=settings, SECRET_KEY=settings.secret_key or secrets.token_hex(32),
@@ -31,7 +31,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     with db.session_scope(app) as session:
         seed_default_personas(session, PROJECT_ROOT / "personas")
         router.init_app(app, embedder).load(session)
-    backend = make_backend(settings)
     app.extensions["council_llm"] = backend
     rounds.init_app(app, backend)
     jobs.init_app(app)

@@ -1,6 +1,7 @@
 """Settings, read once from environment variables.
 
-Every setting has a default that works for a local Ollama; the README lists them all (a test
+Every setting has a default that works with no setup (Ollama when it runs, otherwise the
+embedded engine with the bundled model); the README lists them all (a test
 checks that it does).
 """
 
@@ -47,7 +48,8 @@ class Settings:
     """Everything configurable about the app; built by `from_env`, replaced wholesale in tests."""
 
     ollama_host: str = "http://127.0.0.1:11434"
-    backend: str = "ollama"  # ollama | openai (an OpenAI-compatible server such as vLLM)
+    backend: str = "auto"  # auto | ollama | openai (vLLM, llama.cpp's server) | embedded
+    backend_parallel: int = 0  # requests the backend runs at once; 0 = find out
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str = field(default="", repr=False)
     worker_model: str = "qwen2.5:3b"
@@ -60,6 +62,9 @@ class Settings:
     num_ctx: int = 4096
     num_predict: int = 1024
     keep_alive: str = "10m"
+    engine_worker_gguf: str = ""  # the embedded engine's model files; "" = the bundled model
+    engine_synth_gguf: str = ""
+    engine_threads: int = 0  # CPU threads the embedded engine may use; 0 = every core
     host: str = "127.0.0.1"
     port: int = 5000
     demo: bool = False
@@ -97,7 +102,9 @@ class Settings:
         data_dir = Path(env.get("COUNCIL_DATA_DIR") or PROJECT_ROOT / "data")
         values: dict[str, Any] = dict(
             ollama_host=env.get("OLLAMA_HOST") or cls.ollama_host,
-            backend=_choice(env, "COUNCIL_BACKEND", ("ollama", "openai")),
+            backend=_choice(env, "COUNCIL_BACKEND", ("auto", "ollama", "openai", "embedded")),
+            backend_parallel=_number(env, "COUNCIL_BACKEND_PARALLEL", cls.backend_parallel, int,
+                                     allow_zero=True),
             openai_base_url=env.get("OPENAI_BASE_URL") or cls.openai_base_url,
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             worker_model=env.get("COUNCIL_WORKER_MODEL") or cls.worker_model,
@@ -111,6 +118,10 @@ class Settings:
             num_ctx=_number(env, "COUNCIL_NUM_CTX", cls.num_ctx, int),
             num_predict=_number(env, "COUNCIL_NUM_PREDICT", cls.num_predict, int),
             keep_alive=env.get("COUNCIL_KEEP_ALIVE") or cls.keep_alive,
+            engine_worker_gguf=env.get("COUNCIL_ENGINE_WORKER_GGUF", ""),
+            engine_synth_gguf=env.get("COUNCIL_ENGINE_SYNTH_GGUF", ""),
+            engine_threads=_number(env, "COUNCIL_ENGINE_THREADS", cls.engine_threads, int,
+                                   allow_zero=True),
             embedding_model=env.get("COUNCIL_EMBEDDING_MODEL") or "",
             model_cache_dir=Path(env.get("COUNCIL_MODEL_CACHE")
                                  or PROJECT_ROOT / "data" / "models"),
@@ -157,4 +168,6 @@ ENVIRONMENT_VARIABLES = (
     "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING", "COUNCIL_PEER_REVIEW",
     "COUNCIL_MAX_UPLOAD_MB", "COUNCIL_MAX_ROUNDS_PER_CLIENT", "COUNCIL_ALLOWED_HOSTS",
     "COUNCIL_MODEL_CACHE", "COUNCIL_LORAS_DIR", "COUNCIL_TRAIN_BASE_MODEL",
+    "COUNCIL_BACKEND_PARALLEL", "COUNCIL_ENGINE_WORKER_GGUF", "COUNCIL_ENGINE_SYNTH_GGUF",
+    "COUNCIL_ENGINE_THREADS",
 )

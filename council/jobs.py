@@ -48,9 +48,14 @@ def job_payload(job: Job) -> dict[str, Any]:
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
-    """os.environ plus the app's backend settings, so the script talks to the same Ollama."""
+    """os.environ plus the app's backend settings, so the script talks to the same backend."""
     env = dict(os.environ)
     env.update(OLLAMA_HOST=settings.ollama_host, COUNCIL_BACKEND=settings.backend,
+               COUNCIL_BACKEND_PARALLEL=str(settings.backend_parallel),
+               COUNCIL_ENGINE_WORKER_GGUF=settings.engine_worker_gguf,
+               COUNCIL_ENGINE_SYNTH_GGUF=settings.engine_synth_gguf,
+               COUNCIL_ENGINE_THREADS=str(settings.engine_threads),
+               COUNCIL_NUM_CTX=str(settings.num_ctx),
                OPENAI_BASE_URL=settings.openai_base_url, OPENAI_API_KEY=settings.openai_api_key,
                COUNCIL_SYNTH_MODEL=settings.synth_model,
                COUNCIL_WORKER_MODEL=settings.worker_model,

@@ -2,17 +2,19 @@
 
 Workers see the conversation as user turns and their *own* earlier answers, with the council's
 final answer added as a note; the synthesizer sees user turns and its earlier syntheses. The
-oldest turns are dropped first when the context window (num_ctx) would overflow.
+oldest turns are dropped first when the context window (num_ctx) would overflow, measured by
+the backend's `count_tokens`: the model's own tokenizer where the app has it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from .llm.base import ChatMessage
+from .llm.base import ChatMessage, PromptTooLong
 from .models import Round
 
 SYNTH_SYSTEM_PROMPT = """You are the synthesizer of AI Council. Several advisors with different \
@@ -25,12 +27,13 @@ better peer rank (how the other advisors ranked it; 1 is best), when given. Do \
 not mention weights or ratings or list the \
 advisors one by one; answer the user directly. Use Markdown."""
 
-CHARS_PER_TOKEN = 3
+TokenCounter = Callable[[list[ChatMessage]], int]
+MIN_SHARE_CHARS = 200  # the least of each answer the synthesizer is shown
 
 
-def estimate_tokens(text: str) -> int:
-    """A cautious estimate (about 3 characters a token) that errs towards trimming more."""
-    return len(text) // CHARS_PER_TOKEN + 4
+def answer_room(num_ctx: int, num_predict: int) -> int:
+    """Tokens kept free for the answer: num_predict, but never more than half the window."""
+    return min(num_predict, num_ctx // 2)
 
 
 @dataclass(frozen=True)
@@ -62,20 +65,32 @@ def load_history(session: Session, conversation_id: int, before_round_id: int) -
     return history
 
 
-def _fit_newest(turns: list[list[ChatMessage]], budget: int) -> list[ChatMessage]:
-    """Keep the newest whole turns that fit in `budget` tokens, in their original order."""
-    kept: list[list[ChatMessage]] = []
-    for turn in reversed(turns):
-        cost = sum(estimate_tokens(m["content"]) for m in turn)
-        if cost > budget:
-            break
-        budget -= cost
-        kept.append(turn)
-    return [message for turn in reversed(kept) for message in turn]
+def fit_history(head: list[ChatMessage], turns: list[list[ChatMessage]],
+                tail: list[ChatMessage], count: TokenCounter, limit: int) -> list[ChatMessage]:
+    """`head`, the newest whole `turns` that fit, then `tail`: at most `limit` tokens as the
+    model counts them (a binary search over how many turns to keep)."""
+    def build(kept: int) -> list[ChatMessage]:
+        newest = turns[len(turns) - kept:] if kept else []
+        return [*head, *(message for turn in newest for message in turn), *tail]
+
+    size = count(build(0))
+    if size > limit:
+        raise PromptTooLong(f"The message and instructions alone take {size} tokens, more than "
+                            f"the {limit} the context window leaves (COUNCIL_NUM_CTX). Shorten "
+                            "the message or raise COUNCIL_NUM_CTX.")
+    low, high = 0, len(turns)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count(build(middle)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return build(low)
 
 
 def worker_messages(system_prompt: str, persona_id: int | None, history: list[PastRound],
-                    question: str, num_ctx: int, num_predict: int) -> list[ChatMessage]:
+                    question: str, num_ctx: int, num_predict: int,
+                    count: TokenCounter) -> list[ChatMessage]:
     turns = []
     for past in history:
         own = past.answers.get(persona_id) if persona_id is not None else None
@@ -88,17 +103,13 @@ def worker_messages(system_prompt: str, persona_id: int | None, history: list[Pa
         elif past.synthesis:
             turn.append({"role": "assistant", "content": past.synthesis})
         turns.append(turn)
-    budget = num_ctx - num_predict - estimate_tokens(system_prompt) - estimate_tokens(question)
-    return [{"role": "system", "content": system_prompt}, *_fit_newest(turns, budget),
-            {"role": "user", "content": question}]
+    return fit_history([{"role": "system", "content": system_prompt}], turns,
+                       [{"role": "user", "content": question}], count,
+                       num_ctx - answer_room(num_ctx, num_predict))
 
 
-def synthesis_request(question: str, answers: list[LabelledAnswer], budget: int) -> str:
-    """The synthesizer's user message; each answer is cut to a fair share if all cannot fit."""
-    header = f"Question: {question}\n\nAnswers from the council:\n"
-    footer = "\nWrite the council's single best answer to the question."
-    room = budget - estimate_tokens(header + footer) - 12 * len(answers)
-    share = max(room // max(len(answers), 1), 32) * CHARS_PER_TOKEN
+def synthesis_request(question: str, answers: list[LabelledAnswer], share: int) -> str:
+    """The synthesizer's user message; each answer is cut to `share` characters."""
     blocks = []
     for answer in answers:
         text = answer.text if len(answer.text) <= share else answer.text[:share] + " […]"
@@ -107,16 +118,21 @@ def synthesis_request(question: str, answers: list[LabelledAnswer], budget: int)
             rating += f", peer rank {answer.peer_position:.1f}"
         blocks.append(f"\n### {answer.name} (weight {answer.weight:.2f}{rating})\n"
                       f"{text.strip()}\n")
-    return header + "".join(blocks) + footer
+    return (f"Question: {question}\n\nAnswers from the council:\n" + "".join(blocks)
+            + "\nWrite the council's single best answer to the question.")
 
 
 def synthesis_messages(history: list[PastRound], question: str, answers: list[LabelledAnswer],
-                       num_ctx: int, num_predict: int) -> list[ChatMessage]:
-    budget = num_ctx - num_predict - estimate_tokens(SYNTH_SYSTEM_PROMPT)
-    request = synthesis_request(question, answers, budget)
+                       num_ctx: int, num_predict: int, count: TokenCounter) -> list[ChatMessage]:
+    """The answers are cut to an equal share, shrunk until the request fits the window."""
+    limit = num_ctx - answer_room(num_ctx, num_predict)
+    system: ChatMessage = {"role": "system", "content": SYNTH_SYSTEM_PROMPT}
+    share = max((len(a.text) for a in answers), default=0)
+    request = synthesis_request(question, answers, share)
+    while share > MIN_SHARE_CHARS and count([system, {"role": "user", "content": request}]) > limit:
+        share = max(int(share * 0.7), MIN_SHARE_CHARS)
+        request = synthesis_request(question, answers, share)
     turns = [[{"role": "user", "content": past.question},
               {"role": "assistant", "content": past.synthesis}]
              for past in history if past.synthesis]
-    return [{"role": "system", "content": SYNTH_SYSTEM_PROMPT},
-            *_fit_newest(turns, budget - estimate_tokens(request)),
-            {"role": "user", "content": request}]
+    return fit_history([system], turns, [{"role": "user", "content": request}], count, limit)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from .config import Settings
 from .db import session_scope
-from .llm.base import ChatBackend
+from .llm.base import ChatBackend, ChatMessage, LLMError
 from .models import Conversation, PeerReview, Persona, Round, Synthesis, WorkerAnswer, utcnow
 from .peer_review import aggregate_rankings, build_review, parse_ranking
 from .personas import list_personas
@@ -173,14 +173,27 @@ class Council:
         return {"temperature": temperature, "top_p": top_p, "num_ctx": self.settings.num_ctx,
                 "num_predict": self.settings.num_predict}
 
+    def _counter(self, model: str) -> Callable[[list[ChatMessage]], int]:
+        return lambda messages: self.backend.count_tokens(model, messages)
+
     def _worker_generation(self, round_id: int, answer: WorkerAnswer, persona: Persona,
                            history: list[PastRound], question: str, emit: Emit) -> Generation:
-        messages = worker_messages(persona.system_prompt, persona.id, history, question,
-                                   self.settings.num_ctx, self.settings.num_predict)
-        return Generation(
+        """The worker's stream-to-be; already failed if its prompt cannot be built (its model is
+        missing, or the question alone overflows the context window)."""
+        try:
+            messages = worker_messages(persona.system_prompt, persona.id, history, question,
+                                       self.settings.num_ctx, self.settings.num_predict,
+                                       self._counter(answer.model))
+            failure = None
+        except LLMError as exc:
+            messages, failure = [], str(exc)
+        gen = Generation(
             row_id=answer.id, model=answer.model, messages=messages, options=dict(answer.options),
             on_token=lambda delta: emit("worker_token", {"round_id": round_id,
                                                          "answer_id": answer.id, "delta": delta}))
+        if failure:
+            gen.finish("failed", failure)
+        return gen
 
     def _run_round(self, control: RoundControl, conversation_id: int, question: str,
                    history: list[PastRound], workers: list[Generation], emit: Emit,
@@ -289,8 +302,15 @@ class Council:
             session.add(synthesis)
             session.flush()
             synthesis_id = synthesis.id
-        messages = synthesis_messages(history, question, labelled, self.settings.num_ctx,
-                                      self.settings.num_predict)
+        try:
+            messages = synthesis_messages(history, question, labelled, self.settings.num_ctx,
+                                          self.settings.num_predict,
+                                          self._counter(self.settings.synth_model))
+        except LLMError as exc:
+            with session_scope(self.app) as session:
+                row = session.get(Synthesis, synthesis_id)
+                row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
+            return "failed", f"The synthesizer failed: {exc}"
         gen = Generation(row_id=synthesis_id, model=self.settings.synth_model, messages=messages,
                          options={"num_ctx": self.settings.num_ctx,
                                   "num_predict": self.settings.num_predict, "temperature": 0.4},

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +24,7 @@ from .llm.base import STAT_FIELDS, ChatBackend, ChatMessage, ChatStats, LLMError
 from .models import utcnow
 
 log = logging.getLogger(__name__)
+QUEUE_HANDOVER_S = 0.05
 
 
 @dataclass
@@ -42,8 +44,10 @@ class Generation:
     stats: ChatStats | None = None
     status: str = "running"
     error: str | None = None
-    started: float | None = None
-    first_token_at: float | None = None
+    started: float | None = None  # monotonic: when it got a backend slot
+    first_token_at: float | None = None  # wall clock, as stored
+    first_token_clock: float | None = None  # monotonic
+    ended: float | None = None  # monotonic: its last chunk, or when it was finished
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -61,6 +65,7 @@ class Generation:
                 return False
             if self.first_token_at is None:
                 self.first_token_at = time.time()
+                self.first_token_clock = time.monotonic()
             self.parts.append(delta)
             self.on_token(delta)
             return True
@@ -70,7 +75,20 @@ class Generation:
             if self.status != "running":
                 return False
             self.status, self.error = status, error
+            self.ended = self.ended or time.monotonic()
             return True
+
+    def clock_start(self, others: list["Generation"]) -> float | None:
+        """When its timeout starts: when it got a slot, or later, when another generation ended
+        while it still waited for its first token (a server that queues requests itself only
+        turns to it then; ends up to QUEUE_HANDOVER_S after its first token count too)."""
+        if self.started is None:
+            return None
+        waited_until = (self.first_token_clock + QUEUE_HANDOVER_S
+                        if self.first_token_clock is not None else float("inf"))
+        ends = [other.ended for other in others if other is not self
+                and other.ended is not None and other.ended <= waited_until]
+        return max([self.started, *ends])
 
 
 @dataclass
@@ -87,16 +105,22 @@ class RoundControl:
 
 
 def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.Event) -> None:
-    """Stream one model answer into `gen`, stopping early once the round has finished it."""
-    gen.started = time.monotonic()
+    """Stream one model answer into `gen`, stopping early once the round has finished it.
+
+    It first waits for one of the backend's slots; its timeout counts from then.
+    """
     try:
-        if gen.status != "running":
-            return
-        for chunk in backend.stream_chat(gen.model, gen.messages, gen.options):
-            if isinstance(chunk, ChatStats):
-                gen.stats = chunk
-            elif not gen.add_token(chunk):
+        with backend.slots.hold(give_up=lambda: gen.status != "running") as holding:
+            if not holding or gen.status != "running":
                 return
+            gen.started = time.monotonic()
+            changed.set()  # the round thread now has a deadline to watch
+            with closing(backend.stream_chat(gen.model, gen.messages, gen.options)) as chunks:
+                for chunk in chunks:
+                    if isinstance(chunk, ChatStats):
+                        gen.stats, gen.ended = chunk, time.monotonic()
+                    elif not gen.add_token(chunk):
+                        return
         gen.finish("done")
     except LLMError as exc:
         gen.finish("failed", str(exc))
@@ -113,7 +137,8 @@ def run_generations(backend: ChatBackend, control: RoundControl, gens: list[Gene
     """Run generations in parallel until each is done, failed, timed out or stopped.
 
     This thread enforces timeouts and the stop button itself, waking whenever a generation
-    finishes, so a hung connection never holds the round.
+    finishes, so a hung connection never holds the round. Timeouts count from
+    `Generation.clock_start`: a worker queued behind others is not timed out for waiting.
     """
     pool = ThreadPoolExecutor(max_workers=min(max_parallel, len(gens)),
                               thread_name_prefix=f"round-{control.round_id}")
@@ -125,9 +150,10 @@ def run_generations(backend: ChatBackend, control: RoundControl, gens: list[Gene
             control.changed.clear()
             now = time.monotonic()
             for gen in pending:
+                start = gen.clock_start(gens)
                 if control.cancel.is_set():
                     gen.finish("stopped", "Stopped by you; the partial answer is kept.")
-                elif gen.started is not None and now - gen.started > timeout:
+                elif start is not None and now - start > timeout:
                     gen.finish("timeout", f"{gen.model} took longer than {timeout:g} s "
                                           f"(COUNCIL_WORKER_TIMEOUT / COUNCIL_SYNTH_TIMEOUT).")
             finished = [gen for gen in pending if gen.status != "running"]
@@ -135,7 +161,8 @@ def run_generations(backend: ChatBackend, control: RoundControl, gens: list[Gene
                 on_finish(gen)
             pending = [gen for gen in pending if gen not in finished]
             if pending:
-                deadlines = [g.started + timeout - now for g in pending if g.started]
+                starts = [g.clock_start(gens) for g in pending]
+                deadlines = [start + timeout - now for start in starts if start is not None]
                 control.changed.wait(min(deadlines, default=timeout) + 0.01)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

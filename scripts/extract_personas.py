@@ -21,7 +21,7 @@ from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.discovery.cluster import DiscoveryError  # noqa: E402
 from council.discovery.parse import ExportError  # noqa: E402
 from council.discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery  # noqa: E402
-from council.llm import make_backend  # noqa: E402
+from council.llm import connect_backend  # noqa: E402
 from council.progress import ProgressReporter  # noqa: E402
 from council.router.int8_embedder import Int8Embedder  # noqa: E402
 
@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {source} does not exist. Export your ChatGPT data (Settings → Data "
               f"controls → Export) and pass the file with --input.", file=sys.stderr)
         return 2
-    backend = None if args.no_llm else make_backend(settings, timeout=120)
+    backend = None
+    if not args.no_llm:
+        backend, settings = connect_backend(settings, timeout=120)
     reporter = ProgressReporter(args.progress)
     try:
         result = run_discovery(

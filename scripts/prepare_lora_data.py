@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.db import standalone_session  # noqa: E402
-from council.llm import make_backend  # noqa: E402
+from council.llm import connect_backend  # noqa: E402
 from council.personas import PersonaError, find_persona  # noqa: E402
 from council.progress import ProgressReporter  # noqa: E402
 from council.training.data import (  # noqa: E402
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     personas_dir = settings.data_dir / "personas"
     reporter = ProgressReporter(args.progress)
-    backend = make_backend(settings, timeout=settings.synth_timeout)
+    backend, settings = connect_backend(settings, timeout=settings.synth_timeout)
     try:
         with standalone_session(settings.database_url) as session:
             persona = find_persona(session, args.persona)

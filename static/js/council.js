@@ -41,6 +41,13 @@
   const STATE_LABELS = {running: "answering…", done: "", failed: "failed", timeout: "timed out",
                         stopped: "stopped", interrupted: "interrupted"};
 
+  // A running answer with no text yet is queued behind others, or the model is reading the
+  // prompt: say so until its first token arrives.
+  function stateLabel(status, text) {
+    if (status === "running" && !text) return "waiting for the model…";
+    return STATE_LABELS[status] ?? status;
+  }
+
   function scheduleRender(part) {
     if (part.pending) return;
     part.pending = true;
@@ -66,7 +73,7 @@
   function finishPart(part, info) {
     part.text = info.text ?? part.text;
     part.el.dataset.status = info.status;
-    part.stateEl.textContent = STATE_LABELS[info.status] ?? info.status;
+    part.stateEl.textContent = stateLabel(info.status, part.text);
     part.statsEl.textContent = statsText(info.stats);
     if (part.errorEl) {
       part.errorEl.textContent = info.error || "";
@@ -337,6 +344,7 @@
   socket.on("worker_token", (data) => {
     const part = state.rounds.get(data.round_id)?.workers.get(data.answer_id);
     if (!part) return;
+    if (!part.text) part.stateEl.textContent = stateLabel("running", data.delta);
     part.text += data.delta;
     scheduleRender(part);
   });
@@ -363,6 +371,7 @@
   socket.on("synth_token", (data) => {
     const round = state.rounds.get(data.round_id);
     if (!round) return;
+    if (!round.synth.text) round.synth.stateEl.textContent = stateLabel("running", data.delta);
     round.synth.text += data.delta;
     scheduleRender(round.synth);
   });

@@ -1,0 +1,93 @@
+"""COUNCIL_BACKEND=openai against a real engine: llama-cpp-python's own OpenAI-compatible server
+(`python -m llama_cpp.server`) serving the bundled SmolLM2 GGUF with that server's defaults.
+
+With its defaults that server runs one request at a time and interrupts it when the next one
+arrives, so a council that sent its workers at once got cut-off answers. The backend asks how
+many requests the server runs at once (it does not say: one) and queues the rest.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from council.config import Settings
+from council.llm.embedded import bundled_model_path
+from council.llm.openai_backend import probe_parallel
+
+from .test_browser import free_port
+
+START_TIMEOUT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real server on a free loopback port; yields its /v1 base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
+             "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def server_settings(settings: Settings, llama_server: str, tmp_path: Path) -> Settings:
+    return settings.with_changes(backend="openai", openai_base_url=llama_server, demo=False,
+                                 num_predict=32, worker_timeout=120.0, synth_timeout=120.0)
+
+
+def test_the_server_does_not_say_so_it_gets_one_request_at_a_time(llama_server: str) -> None:
+    limit, source = probe_parallel(llama_server)
+    assert limit == 1 and "one at a time" in source
+
+
+def test_every_worker_answers_through_the_real_server(make_app, server_settings: Settings,
+                                                      connect) -> None:
+    app = make_app(server_settings)
+    result = connect(app).ask("Name one good habit for writing tests.", timeout=240)
+    assert result.one("round_done")["status"] == "done"
+    done = result.done_by_answer()
+    assert len(done) == 4
+    assert all(d["status"] == "done" and d["text"].strip() for d in done.values()), done
+    # this server sends no usage chunk: tokens are counted one per streamed chunk
+    assert all(d["stats"]["eval_count"] and d["stats"]["tokens_per_s"] for d in done.values())
+    synth = result.one("synth_done")
+    assert synth["status"] == "done" and synth["text"].strip()
+
+
+def test_sent_all_at_once_the_server_cuts_answers_off(make_app, server_settings: Settings,
+                                                      connect) -> None:
+    """Why the queue exists: told the server runs four at once, the round loses workers."""
+    app = make_app(server_settings.with_changes(backend_parallel=4, num_predict=64))
+    result = connect(app).ask("Name one good habit for writing tests.", timeout=240)
+    statuses = [d["status"] for d in result.done_by_answer().values()]
+    assert "failed" in statuses, statuses
