@@ -10,7 +10,9 @@ this prints for each repeat (interleaved, since shared machines drift) and as me
       worker at the client; target >= 1.4x (2);
   (4) time to first token per worker in that round, from sending `ask` (min/median/max).
 
-Token rates divide by the counted tokens, so answers that stop early are fine.
+Token rates divide by the counted tokens, so answers that stop early are fine. `load` is the
+1-minute load average after each repeat: llama.cpp on every core collapses when anything else
+takes a core, so a repeat with load well above the core count says more about the neighbours.
 
     .venv/bin/python bench/engine.py [--max-tokens 128] [--repeats 5] [--seed 7]
 """
@@ -18,6 +20,7 @@ Token rates divide by the counted tokens, so answers that stop early are fine.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -207,7 +210,7 @@ def main() -> int:
             engine.run(args.max_tokens, args.seed)  # warm-up
             print(f"{'run':>3} {'engine t/s':>10} {'1 worker t/s':>12} {'vs engine':>9} "
                   f"{'4 workers t/s':>13} {'vs 1':>6} {'tokens e/1/4':>13} "
-                  f"{'TTFT min/med/max s':>19}")
+                  f"{'TTFT min/med/max s':>19} {'load':>5}")
             for run in range(1, args.repeats + 1):
                 alone = engine.run(args.max_tokens, args.seed)
                 with Served(base.with_changes(data_dir=Path(data_dir) / f"one-{run}",
@@ -229,7 +232,8 @@ def main() -> int:
                 print(f"{run:>3} {alone['tps']:>10.1f} {single['tps']:>12.1f} "
                       f"{values['app/engine']:>8.2f}x {round4['tps']:>13.1f} "
                       f"{values['four/one']:>5.2f}x {counts:>13} "
-                      f"{ttft[0]:>6.2f}/{statistics.median(ttft):.2f}/{ttft[-1]:.2f}")
+                      f"{ttft[0]:>6.2f}/{statistics.median(ttft):.2f}/{ttft[-1]:.2f} "
+                      f"{os.getloadavg()[0]:>5.1f}")
         finally:
             engine.close()
     med = {key: statistics.median(values) for key, values in rows.items()}

@@ -16,6 +16,7 @@ from .test_discovery_end_to_end import write_sharegpt_export
 
 # The fixtures of the council browser test: run.py --demo as a subprocess, and Chromium.
 app_env = test_browser.app_env
+app_args = test_browser.app_args
 app_url = test_browser.app_url
 council_page = test_browser.council_page
 

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from . import test_browser
 
+app_args = test_browser.app_args
 app_url = test_browser.app_url
 council_page = test_browser.council_page
 

@@ -118,3 +118,19 @@ def _exercise_official_client(client: ollama.Client, demo_server: DemoServer, tm
 def test_unknown_fault_name_is_refused(demo_server: DemoServer) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         demo_server.set_fault("x", "explode")
+
+
+def test_prompt_sizes_are_learned_from_what_the_server_reports(make_backend,
+                                                               demo_server: DemoServer) -> None:
+    """Ollama's tokenizer is out of reach: the prompt_eval_count it reports teaches the app how
+    many tokens a character costs on that model, so history is trimmed by what it reports."""
+    backend = make_backend(demo_server.url)
+    long_prompt = [{"role": "user", "content": "tokens " * 100}]
+    first_guess = backend.count_tokens("qwen2.5:3b", long_prompt)
+    assert first_guess >= len(long_prompt[0]["content"]) / 3  # cautious: 3 characters a token
+    list(backend.stream_chat("qwen2.5:3b", long_prompt))
+    # the demo reports a token per word (7 characters here): fewer than first guessed, but the
+    # estimate never assumes more than 4.5 characters a token
+    learned = backend.count_tokens("qwen2.5:3b", long_prompt)
+    assert len(long_prompt[0]["content"]) / 4.5 <= learned < first_guess
+    assert backend.count_tokens("qwen2.5:7b", long_prompt) == first_guess, "learned per model"

@@ -93,10 +93,10 @@ class GGUFModel:
     """One GGUF file: its chat template and tokenizer, and one llama.cpp context that generates
     for up to `sequences` requests at once.
 
-    A scheduler thread owns the context: each step it decodes the newest token of every running
-    request in a single batch (the weights are read once for all of them), then samples each
-    request's next token with its own sampler. New requests have their prompt decoded between
-    steps. On a CPU this is what makes parallel workers faster than one after another.
+    A scheduler thread owns the context: each step it decodes, in a single batch, the newest
+    token of every answer under way plus as much of new requests' prompts as fits (the weights
+    are read once for all of them), then samples each answer's next token with its own sampler.
+    On a CPU this is what makes parallel workers faster than one after another.
     """
 
     def __init__(self, path: Path, n_ctx: int, sequences: int, threads: int) -> None:
@@ -177,61 +177,55 @@ class GGUFModel:
                     self.wake.wait()
                 if self.closing:
                     break
-                admitted = []
                 while self.waiting and self.free_seqs:
                     request = self.waiting.pop(0)
                     request.seq = self.free_seqs.pop()
-                    admitted.append(request)
+                    self._llama_cpp.llama_memory_seq_rm(self.context.memory, request.seq, -1, -1)
+                    request.sampler = self._sampler(request)
+                    self.running.append(request)
+                running = list(self.running)
             try:
-                for request in admitted:
-                    self._start(request)
-                self._step()
+                self._step(running)
             except Exception as exc:  # llama.cpp failed: every request in flight learns why
                 failure = StreamError(f"llama.cpp failed while {self.path.name} was answering: "
                                       f"{exc}")
-                with self.wake:
-                    stuck = [r for r in self.running + admitted if r.seq >= 0]
-                for request in stuck:
+                for request in running:
                     self._finish(request, failure)
         with self.wake:
             left = self.running + self.waiting
         for request in left:
             request.out.put(StreamError(f"The engine serving {self.path.name} shut down."))
 
-    def _start(self, request: _Request) -> None:
-        """Decode the prompt into the request's own sequence, then sample its first token."""
-        self._llama_cpp.llama_memory_seq_rm(self.context.memory, request.seq, -1, -1)
-        request.sampler = self._sampler(request)
-        step = self.n_batch
-        for begin in range(0, len(request.prompt), step):
-            if request.cancelled.is_set():
-                self._finish(request, None)
-                return
-            chunk = request.prompt[begin:begin + step]
-            self._fill([(token, request.position + i, request.seq,
-                         begin + i == len(request.prompt) - 1) for i, token in enumerate(chunk)])
-            self.context.decode(self.batch)
-            request.position += len(chunk)
-        with self.wake:
-            self.running.append(request)
-        self._sample(request, len(chunk) - 1)
-
-    def _step(self) -> None:
-        """One token for every running request, decoded in one batch."""
-        with self.wake:
-            running = [r for r in self.running if r.seq >= 0]
+    def _step(self, running: list[_Request]) -> None:
+        """One decode for everyone: the next token of every answer under way, and as much of
+        the new requests' prompts as the batch has room for (continuous batching)."""
         live = []
         for request in running:
             if request.cancelled.is_set():
                 self._finish(request, None)
             else:
                 live.append(request)
-        if not live:
+        answering = [r for r in live if r.position >= len(r.prompt)]
+        items = [(r.last_token, r.position, r.seq, True) for r in answering]
+        samples = list(enumerate(answering))
+        for request in (r for r in live if r.position < len(r.prompt)):
+            room = self.n_batch - len(items)
+            if room <= 0:
+                break
+            piece = request.prompt[request.position:request.position + room]
+            done = request.position + len(piece) == len(request.prompt)
+            items += [(token, request.position + i, request.seq, done and i == len(piece) - 1)
+                      for i, token in enumerate(piece)]
+            request.position += len(piece)
+            if done:  # its first token is sampled from this decode
+                samples.append((len(items) - 1, request))
+        if not items:
             return
-        self._fill([(r.last_token, r.position, r.seq, True) for r in live])
+        self._fill(items)
         self.context.decode(self.batch)
-        for index, request in enumerate(live):
+        for request in answering:
             request.position += 1
+        for index, request in samples:
             self._sample(request, index)
 
     def _fill(self, tokens: list[tuple[int, int, int, bool]]) -> None:

@@ -20,10 +20,11 @@ bp = Blueprint("status", __name__)
 BACKEND_NAMES = {"ollama": "Ollama", "openai": "OpenAI-compatible server",
                  "embedded": "Embedded llama.cpp engine"}
 BETTER_ANSWERS = [
-    "Install Ollama (https://ollama.com/download), then: OLLAMA_NUM_PARALLEL=4 ollama serve",
-    "ollama pull qwen2.5:3b && ollama pull qwen2.5:7b   # then restart AI Council",
-    "or keep the embedded engine with larger GGUF files: "
-    "COUNCIL_ENGINE_WORKER_GGUF=/path/to/qwen2.5-3b-instruct-q4_k_m.gguf "
+    "# Either Ollama (https://ollama.com/download), then restart AI Council:",
+    "OLLAMA_NUM_PARALLEL=4 ollama serve",
+    "ollama pull qwen2.5:3b && ollama pull qwen2.5:7b",
+    "# or larger GGUF files of your own in the embedded engine:",
+    "COUNCIL_ENGINE_WORKER_GGUF=/path/to/qwen2.5-3b-instruct-q4_k_m.gguf \\",
     "COUNCIL_ENGINE_SYNTH_GGUF=/path/to/qwen2.5-7b-instruct-q4_k_m.gguf make run",
 ]
 
