@@ -78,7 +78,7 @@ class Generation:
             self.ended = self.ended or time.monotonic()
             return True
 
-    def clock_start(self, others: list["Generation"]) -> float | None:
+    def clock_start(self, others: list[Generation]) -> float | None:
         """When its timeout starts: when it got a slot, or later, when another generation ended
         while it still waited for its first token (a server that queues requests itself only
         turns to it then; ends up to QUEUE_HANDOVER_S after its first token count too)."""

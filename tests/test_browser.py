@@ -56,12 +56,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path,
+                       timeout: float = START_TIMEOUT_S) -> None:
     """Poll `GET url` until it answers 200; fail early if the process dies."""
-    deadline = time.monotonic() + START_TIMEOUT_S
+    name = " ".join(str(a) for a in process.args[1:3])  # type: ignore[index]
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"run.py exited with {process.returncode}:\n{log.read_text()}")
+            pytest.fail(f"{name} exited with {process.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -69,7 +71,17 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) ->
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
-    pytest.fail(f"run.py did not answer on {url} within {START_TIMEOUT_S}s:\n{log.read_text()}")
+    pytest.fail(f"{name} did not answer on {url} within {timeout}s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -100,12 +112,7 @@ def app_url(tmp_path: Path, app_env: dict[str, str], app_args: list[str]) -> Ite
         wait_until_serving(url + "/", process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 @pytest.fixture

@@ -192,7 +192,7 @@ def test_stop_mid_generation(make_app, engine_settings: Settings, connect) -> No
     client.collect_until("worker_token", ack["round_id"], timeout=60)
     assert client.call("stop_round", {"round_id": ack["round_id"]})["ok"]
     events = client.collect_until("round_done", ack["round_id"], timeout=60)
-    assert [d for e, d in events if e == "round_done"][0]["status"] == "stopped"
+    assert next(d for e, d in events if e == "round_done")["status"] == "stopped"
     assert wait_idle(app.extensions["council_llm"]) == 0, "every generation really stopped"
     with session_scope(app) as session:
         answers = session.scalars(select(WorkerAnswer).where(

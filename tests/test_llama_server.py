@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from council.config import Settings
 from council.llm.embedded import bundled_model_path
 from council.llm.openai_backend import probe_parallel
 
-from .test_browser import free_port
+from .test_browser import free_port, stop, wait_until_serving
 
 START_TIMEOUT_S = 120.0
 
@@ -36,27 +34,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
              "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + START_TIMEOUT_S
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()}")
-            time.sleep(0.3)
+        wait_until_serving(f"{base}/models", process, log, timeout=START_TIMEOUT_S)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 @pytest.fixture

@@ -54,7 +54,8 @@ def connect_backend(settings: Settings,
         backend: ChatBackend = OpenAICompatibleBackend(
             settings.openai_base_url, settings.openai_api_key, timeout=timeout, parallel=parallel)
     elif kind == "embedded":
-        from .embedded import EmbeddedBackend, check_gguf
+        from .embedded import EmbeddedBackend
+        from .gguf_model import check_gguf
 
         worker, synth = engine_files(settings)
         for path in (worker, synth):

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import openai
-
 import httpx
+import openai
 
 from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
                    LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)

@@ -1,0 +1,262 @@
+"""One GGUF file in llama.cpp, generating for several requests at once (continuous batching).
+
+`GGUFModel` owns the model, its chat template and tokenizer, and one context; a scheduler thread
+runs every request through that context (see the class). `EmbeddedBackend` (embedded.py) keeps
+one per file and speaks the app's backend interface over it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .base import ChatMessage, ChatStats, ModelNotFound, StreamError
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: Path) -> None:
+    """Fail with a fix-it message unless `path` is a readable GGUF file."""
+    if not path.is_file():
+        raise ModelNotFound(f"No model file at {path}. Give the path of a .gguf file "
+                            "(COUNCIL_ENGINE_WORKER_GGUF / COUNCIL_ENGINE_SYNTH_GGUF, or the "
+                            "persona's model).")
+    with path.open("rb") as handle:
+        if handle.read(4) != GGUF_MAGIC:
+            raise ModelNotFound(f"{path} is not a GGUF file. The embedded engine runs llama.cpp "
+                                "GGUF models (e.g. Qwen2.5-3B-Instruct-Q4_K_M.gguf).")
+
+
+@dataclass
+class Request:
+    """One answer being generated: what the scheduler needs, and where its pieces go."""
+
+    prompt: list[int]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    out: queue.Queue[str | ChatStats | Exception] = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    seq: int = -1
+    position: int = 0
+    generated: int = 0
+    last_token: int = -1
+    sampler: Any = None
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+    submitted: int = field(default_factory=time.monotonic_ns)
+    first_token: int | None = None
+
+
+class GGUFModel:
+    """One GGUF file: its chat template and tokenizer, and one llama.cpp context that generates
+    for up to `sequences` requests at once.
+
+    A scheduler thread owns the context: each step it decodes, in a single batch, the newest
+    token of every answer under way plus as much of new requests' prompts as fits (the weights
+    are read once for all of them), then samples each answer's next token with its own sampler.
+    On a CPU this is what makes parallel workers faster than one after another.
+    """
+
+    def __init__(self, path: Path, n_ctx: int, sequences: int, threads: int) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        check_gguf(path)
+        self.path, self.n_ctx, self.sequences = path, n_ctx, sequences
+        self._llama_cpp, self._internals = llama_cpp, _internals
+        model_params = llama_cpp.llama_model_default_params()
+        try:
+            # verbose=True only skips redirecting the process's stdout/stderr to /dev/null;
+            # the "llama-cpp-python" logger level (set by EmbeddedBackend) keeps it quiet
+            self.model = _internals.LlamaModel(path_model=str(path), params=model_params,
+                                               verbose=True)
+        except ValueError as exc:
+            raise ModelNotFound(f"llama.cpp could not load {path}: {exc}. Is it a complete, "
+                                "llama.cpp-compatible GGUF?") from None
+        template = self.model.metadata().get("tokenizer.chat_template")
+        if not template:
+            self.model.close()
+            raise ModelNotFound(f"{path} carries no chat template; use an instruct/chat GGUF.")
+
+        def token_text(token: int) -> str:
+            return self.model.token_get_text(token) if token != -1 else ""
+
+        self.formatter = Jinja2ChatFormatter(template=template,
+                                             eos_token=token_text(self.model.token_eos()),
+                                             bos_token=token_text(self.model.token_bos()))
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx * sequences
+        self.n_batch = params.n_batch = params.n_ubatch = min(n_ctx, 512)
+        params.n_seq_max = sequences
+        params.n_threads = params.n_threads_batch = threads
+        params.kv_unified = True  # one KV buffer: tokens of different requests decode together
+        self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
+        self.batch = _internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1,
+                                           verbose=False)
+        self.waiting: list[Request] = []
+        self.running: list[Request] = []
+        self.free_seqs = list(range(sequences))
+        self.wake = threading.Condition()
+        self.closing = False
+        self.scheduler = threading.Thread(target=self._schedule, name=f"llama-{path.stem}",
+                                          daemon=True)
+        self.scheduler.start()
+
+    # --- prompts ---------------------------------------------------------------------------
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        """The templated prompt as tokens, exactly as the model will read it."""
+        try:
+            formatted = self.formatter(messages=messages)  # type: ignore[arg-type]
+        except ValueError as exc:  # the template itself refused (e.g. roles out of order)
+            raise StreamError(f"{self.path.name}'s chat template refused the messages: {exc}")
+        return self.model.tokenize(formatted.prompt.encode("utf-8"),
+                                   add_bos=not formatted.added_special, special=True)
+
+    # --- requests --------------------------------------------------------------------------
+
+    def submit(self, request: Request) -> None:
+        with self.wake:
+            if self.closing:
+                raise StreamError(f"The engine serving {self.path.name} is shutting down.")
+            self.waiting.append(request)
+            self.wake.notify()
+
+    @property
+    def busy(self) -> int:
+        with self.wake:
+            return len(self.running) + len(self.waiting)
+
+    def _schedule(self) -> None:
+        while True:
+            with self.wake:
+                while not self.closing and not self.running and not self.waiting:
+                    self.wake.wait()
+                if self.closing:
+                    break
+                while self.waiting and self.free_seqs:
+                    request = self.waiting.pop(0)
+                    request.seq = self.free_seqs.pop()
+                    self._llama_cpp.llama_memory_seq_rm(self.context.memory, request.seq, -1, -1)
+                    request.sampler = self._sampler(request)
+                    self.running.append(request)
+                running = list(self.running)
+            try:
+                self._step(running)
+            except Exception as exc:  # noqa: BLE001  (llama.cpp failed: every request learns why)
+                failure = StreamError(f"llama.cpp failed while {self.path.name} was answering: "
+                                      f"{exc}")
+                for request in running:
+                    self._finish(request, failure)
+        with self.wake:
+            left = self.running + self.waiting
+        for request in left:
+            request.out.put(StreamError(f"The engine serving {self.path.name} shut down."))
+
+    def _step(self, running: list[Request]) -> None:
+        """One decode for everyone: the next token of every answer under way, and as much of
+        the new requests' prompts as the batch has room for (continuous batching)."""
+        live = []
+        for request in running:
+            if request.cancelled.is_set():
+                self._finish(request, None)
+            else:
+                live.append(request)
+        answering = [r for r in live if r.position >= len(r.prompt)]
+        items = [(r.last_token, r.position, r.seq, True) for r in answering]
+        samples = list(enumerate(answering))
+        for request in (r for r in live if r.position < len(r.prompt)):
+            room = self.n_batch - len(items)
+            if room <= 0:
+                break
+            piece = request.prompt[request.position:request.position + room]
+            done = request.position + len(piece) == len(request.prompt)
+            items += [(token, request.position + i, request.seq, done and i == len(piece) - 1)
+                      for i, token in enumerate(piece)]
+            request.position += len(piece)
+            if done:  # its first token is sampled from this decode
+                samples.append((len(items) - 1, request))
+        if not items:
+            return
+        self._fill(items)
+        self.context.decode(self.batch)
+        for request in answering:
+            request.position += 1
+        for index, request in samples:
+            self._sample(request, index)
+
+    def _fill(self, tokens: list[tuple[int, int, int, bool]]) -> None:
+        batch = self.batch.batch
+        batch.n_tokens = len(tokens)
+        for i, (token, position, seq, logits) in enumerate(tokens):
+            batch.token[i], batch.pos[i], batch.logits[i] = token, position, logits
+            batch.seq_id[i][0], batch.n_seq_id[i] = seq, 1
+
+    def _sampler(self, request: Request) -> Any:
+        sampler = self._internals.LlamaSampler()
+        if request.temperature <= 0:
+            sampler.add_greedy()
+            return sampler
+        sampler.add_top_k(40)
+        sampler.add_top_p(request.top_p, 1)
+        sampler.add_min_p(0.05, 1)
+        sampler.add_temp(request.temperature)
+        sampler.add_dist(request.seed)
+        return sampler
+
+    def _sample(self, request: Request, index: int) -> None:
+        llama_cpp = self._llama_cpp
+        token = llama_cpp.llama_sampler_sample(request.sampler.sampler, self.context.ctx, index)
+        request.generated += 1
+        if llama_cpp.llama_vocab_is_eog(self.model.vocab, token):
+            self._finish(request, "stop")
+            return
+        piece = request.decoder.decode(self.model.detokenize([token]))
+        if piece:
+            request.first_token = request.first_token or time.monotonic_ns()
+            request.out.put(piece)
+        request.last_token = token
+        if request.generated >= request.max_tokens or request.position + 1 >= self.n_ctx:
+            self._finish(request, "length")
+
+    def _finish(self, request: Request, outcome: str | Exception | None) -> None:
+        """Free the request's sequence; `outcome` is its done reason, an error, or None."""
+        with self.wake:
+            if request in self.running:
+                self.running.remove(request)
+            if request.seq >= 0:
+                self._llama_cpp.llama_memory_seq_rm(self.context.memory, request.seq, -1, -1)
+                self.free_seqs.append(request.seq)
+                request.seq = -1
+        if request.sampler is not None:
+            request.sampler.close()
+            request.sampler = None
+        if isinstance(outcome, Exception):
+            request.out.put(outcome)
+        elif outcome is not None:
+            tail = request.decoder.decode(b"", final=True)
+            if tail:
+                request.out.put(tail)
+            ended = time.monotonic_ns()
+            request.out.put(ChatStats(
+                done_reason=outcome, prompt_eval_count=len(request.prompt),
+                eval_count=request.generated,
+                prompt_eval_duration_ns=(request.first_token or ended) - request.submitted,
+                eval_duration_ns=ended - request.first_token if request.first_token else None,
+                total_duration_ns=ended - request.submitted))
+
+    def close(self) -> None:
+        with self.wake:
+            self.closing = True
+            self.wake.notify()
+        self.scheduler.join(timeout=10)
+        self.batch.close()
+        self.context.close()
+        self.model.close()
