@@ -18,6 +18,7 @@ from typing import Any
 from .base import ChatMessage, ChatStats, ModelNotFound, StreamError
 
 GGUF_MAGIC = b"GGUF"
+GATHER_S = 0.02  # how long an idle scheduler waits for requests sent at the same moment
 
 
 def check_gguf(path: Path) -> None:
@@ -141,6 +142,10 @@ class GGUFModel:
                     self.wake.wait()
                 if self.closing:
                     break
+                if not self.running:  # workers sent together start together, prompts batched
+                    deadline = time.monotonic() + GATHER_S
+                    while time.monotonic() < deadline and len(self.waiting) < self.sequences:
+                        self.wake.wait(deadline - time.monotonic())
                 while self.waiting and self.free_seqs:
                     request = self.waiting.pop(0)
                     request.seq = self.free_seqs.pop()
