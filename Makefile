@@ -52,6 +52,7 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 bench: $(VENV)/.bench
 	$(PY) bench/round_overhead.py
 	$(PY) bench/router.py
+	$(PY) bench/engine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
