@@ -40,6 +40,8 @@ def test_a_round_on_the_embedded_engine(council_page: tuple[Page, list[str]]) ->
     round_ = page.locator("article.round")
     workers = round_.locator(".workers > section.worker")
     expect(workers).to_have_count(4, timeout=ROUND_TIMEOUT_MS)
+    # the prompts take the model a moment: until its first token a card says it waits
+    expect(workers.first.locator(".state")).to_have_text("waiting for the model…")
     expect(round_).to_have_attribute("data-status", "done", timeout=ROUND_TIMEOUT_MS)
     for card in workers.all():
         expect(card).to_have_attribute("data-status", "done")
