@@ -60,7 +60,9 @@ class EmbeddedBackend:
 
     def __init__(self, worker_gguf: Path, synth_gguf: Path, n_ctx: int = 4096,
                  contexts: int = 4, threads: int = 0) -> None:
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # its loading chatter
+        # llama.cpp's log goes through this logger, its warnings (context sizes and the like)
+        # mapped to ERROR by llama-cpp-python; failures reach the app as exceptions instead
+        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
         # Each token passes from the scheduler thread to a streaming thread and back: with
         # Python's default 5 ms switch interval a thread coming back from llama.cpp can wait
         # that long for the interpreter, per token.
