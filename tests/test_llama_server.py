@@ -64,6 +64,9 @@ def test_every_worker_answers_through_the_real_server(make_app, server_settings:
     assert all(d["stats"]["eval_count"] and d["stats"]["tokens_per_s"] for d in done.values())
     synth = result.one("synth_done")
     assert synth["status"] == "done" and synth["text"].strip()
+    status = app.test_client().get("/api/status").get_json()
+    assert status["ready"], "the server answers every model name with its one model"
+    assert status["backend"]["details"]["parallel"] == 1
 
 
 def test_sent_all_at_once_the_server_cuts_answers_off(make_app, server_settings: Settings,

@@ -99,7 +99,8 @@ class OpenAICompatibleBackend:
             return BackendHealth(False, self.kind, self.host, error=str(exc))
         return BackendHealth(True, self.kind, self.host, version=f"{len(models)} models",
                              details={"parallel": self.slots.limit,
-                                      "parallel_source": self.parallel_source})
+                                      "parallel_source": self.parallel_source,
+                                      "any_model_name": answers_any_name(models)})
 
     def close(self) -> None:
         self.client.close()
@@ -152,3 +153,9 @@ def probe_parallel(base_url: str, api_key: str = "") -> tuple[int | None, str]:
     if "vllm" in owners:
         return None, "vLLM (batches requests)"
     return 1, "the server does not say: one at a time"
+
+
+def answers_any_name(models: list[ModelInfo]) -> bool:
+    """llama-cpp-python's server (which says its models are owned by "me") answers a request
+    for any model name with the one model it serves."""
+    return len(models) == 1 and models[0].details.get("owned_by") == "me"

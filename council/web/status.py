@@ -72,7 +72,9 @@ def backend_status() -> dict[str, Any]:
         except LLMError as exc:
             error = str(exc)
     names = {_full_name(m.name) for m in served}
-    models = [{"name": name, "used_by": users, "present": _present(health.kind, name, names)}
+    any_name = bool(health.details.get("any_model_name"))
+    models = [{"name": name, "used_by": users,
+               "present": any_name or _present(health.kind, name, names)}
               for name, users in needed.items()]
     for model in models:
         model["fix"] = None if model["present"] else _missing_fix(health.kind, model["name"])
