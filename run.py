@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, LLMError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # Load the router's sentence model (and the engine's contexts) now, so the first question
+    # Load the router's sentence model (and the engine's model) now, so the first question
     # does not wait for them.
     threading.Thread(target=get_router(app).embed, args=("warm up",), daemon=True).start()
     print(describe_backend(app.config["SETTINGS"]), flush=True)

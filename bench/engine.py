@@ -136,7 +136,7 @@ class Served:
         self.client.connect(f"http://127.0.0.1:{self.server.server_port}",
                             transports=["websocket"], wait_timeout=10)
         self.app.extensions["council_llm"].warm_up()
-        self.ask("warm-up: load the contexts, compile the queries")
+        self.ask("warm-up: load the model, compile the queries")
 
     def __enter__(self) -> "Served":
         return self

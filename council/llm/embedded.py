@@ -52,14 +52,14 @@ def cpu_count() -> int:
 
 class EmbeddedBackend:
     """The `ChatBackend` over GGUF files: a worker and a synthesizer file, plus any persona's
-    own file named by path. Each model generates for up to `contexts` requests at once (more
+    own file named by path. Each model generates for up to `parallel` requests at once (more
     wait their turn) on `threads` CPU threads."""
 
     kind = "embedded"
     host = "in-process llama.cpp"
 
     def __init__(self, worker_gguf: Path, synth_gguf: Path, n_ctx: int = 4096,
-                 contexts: int = 4, threads: int = 0) -> None:
+                 parallel: int = 4, threads: int = 0) -> None:
         # llama.cpp's log goes through this logger, its warnings (context sizes and the like)
         # mapped to ERROR by llama-cpp-python; failures reach the app as exceptions instead
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
@@ -67,7 +67,7 @@ class EmbeddedBackend:
         # Python's default 5 ms switch interval a thread coming back from llama.cpp can wait
         # that long for the interpreter, per token.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        self.n_ctx, self.contexts = n_ctx, max(contexts, 1)
+        self.n_ctx, self.parallel = n_ctx, max(parallel, 1)
         self.threads = threads or cpu_count()
         self.slots = RequestSlots(None)  # each model's scheduler queues what it cannot run yet
         self.files = {model_name(worker_gguf): worker_gguf, model_name(synth_gguf): synth_gguf}
@@ -87,7 +87,7 @@ class EmbeddedBackend:
             path = Path(name).expanduser()
         with self.lock:
             if path not in self.models:
-                self.models[path] = GGUFModel(path, self.n_ctx, self.contexts, self.threads)
+                self.models[path] = GGUFModel(path, self.n_ctx, self.parallel, self.threads)
             return self.models[path]
 
     @property
@@ -147,7 +147,7 @@ class EmbeddedBackend:
             return BackendHealth(False, self.kind, self.host,
                                  error=f"llama-cpp-python is not installed ({exc}); run "
                                        "`make run` again to install it.")
-        details = {"contexts": self.contexts, "threads": self.threads, "n_ctx": self.n_ctx,
+        details = {"parallel": self.parallel, "threads": self.threads, "n_ctx": self.n_ctx,
                    "worker_model": self.worker_model, "synth_model": self.synth_model}
         return BackendHealth(True, self.kind, self.host, version=llama_cpp.__version__,
                              details=details)
