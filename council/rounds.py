@@ -178,15 +178,9 @@ class Council:
 
     def _worker_generation(self, round_id: int, answer: WorkerAnswer, persona: Persona,
                            history: list[PastRound], question: str, emit: Emit) -> Generation:
-        """The worker's stream-to-be; already failed if its prompt cannot be built (its model is
-        missing, or the question alone overflows the context window)."""
-        try:
-            messages = worker_messages(persona.system_prompt, persona.id, history, question,
-                                       self.settings.num_ctx, self.settings.num_predict,
-                                       self._counter(answer.model))
-            failure = None
-        except LLMError as exc:
-            messages, failure = [], str(exc)
+        messages, failure = build_messages(lambda: worker_messages(
+            persona.system_prompt, persona.id, history, question, self.settings.num_ctx,
+            self.settings.num_predict, self._counter(answer.model)))
         gen = Generation(
             row_id=answer.id, model=answer.model, messages=messages, options=dict(answer.options),
             on_token=lambda delta: emit("worker_token", {"round_id": round_id,
@@ -302,20 +296,16 @@ class Council:
             session.add(synthesis)
             session.flush()
             synthesis_id = synthesis.id
-        try:
-            messages = synthesis_messages(history, question, labelled, self.settings.num_ctx,
-                                          self.settings.num_predict,
-                                          self._counter(self.settings.synth_model))
-        except LLMError as exc:
-            with session_scope(self.app) as session:
-                row = session.get(Synthesis, synthesis_id)
-                row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
-            return "failed", f"The synthesizer failed: {exc}"
+        messages, failure = build_messages(lambda: synthesis_messages(
+            history, question, labelled, self.settings.num_ctx, self.settings.num_predict,
+            self._counter(self.settings.synth_model)))
         gen = Generation(row_id=synthesis_id, model=self.settings.synth_model, messages=messages,
                          options={"num_ctx": self.settings.num_ctx,
                                   "num_predict": self.settings.num_predict, "temperature": 0.4},
                          on_token=lambda delta: emit("synth_token",
                                                      {"round_id": round_id, "delta": delta}))
+        if failure:
+            gen.finish("failed", failure)
         emit("synth_started", {"round_id": round_id, "model": gen.model,
                                "answers": [a.name for a in labelled]})
         self._run(control, [gen], self.settings.synth_timeout,
@@ -326,6 +316,16 @@ class Council:
         if gen.status == "stopped":
             return "stopped", gen.error
         return "failed", f"The synthesizer failed: {gen.error}"
+
+
+def build_messages(build: Callable[[], list[ChatMessage]]) -> tuple[list[ChatMessage], str | None]:
+    """The messages, or none and why not: a prompt that cannot be built (its model is missing,
+    or the question alone overflows the context window) fails that one generation, which then
+    finishes through the same path as any other, not the whole round."""
+    try:
+        return build(), None
+    except LLMError as exc:
+        return [], str(exc)
 
 
 def init_app(app: Flask, backend: ChatBackend) -> None:

@@ -38,7 +38,8 @@ def _missing_fix(kind: str, model: str) -> str:
         return (f"{model}: give the persona a .gguf path on this machine (or clear its model "
                 "field to use the worker model)")
     if kind == "openai":
-        return f"serve {model} on the OpenAI-compatible server (e.g. vllm serve ... --served-model-name {model})"
+        return (f"serve {model} on the OpenAI-compatible server "
+                f"(e.g. vllm serve ... --served-model-name {model})")
     return f"ollama pull {model}"
 
 
