@@ -56,6 +56,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
                COUNCIL_ENGINE_SYNTH_GGUF=settings.engine_synth_gguf,
                COUNCIL_ENGINE_THREADS=str(settings.engine_threads),
                COUNCIL_NUM_CTX=str(settings.num_ctx),
+               COUNCIL_NUM_PREDICT=str(settings.num_predict),
                OPENAI_BASE_URL=settings.openai_base_url, OPENAI_API_KEY=settings.openai_api_key,
                COUNCIL_SYNTH_MODEL=settings.synth_model,
                COUNCIL_WORKER_MODEL=settings.worker_model,

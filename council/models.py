@@ -45,21 +45,18 @@ class Persona(Base):
     example_messages: Mapped[list[str]] = mapped_column(JSON, default=list)
     routing_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     centroid: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
-    # the Ollama model `persona-<slug>` (base + trained LoRA adapter), once registered
+    # the trained adapter as the backend serves it: an adapter GGUF file (embedded engine) or
+    # a model of its own on the server (Ollama/vLLM `persona-<slug>`), once registered
     adapter_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # "lora" answers through adapter_model, "prompt" through `model` (A/B on the leaderboard)
+    # "prompt", "lora" (its adapter) or "mix" (the router's mix of adapters): what it asks
+    # for; council/variants.py decides what the backend serves, and the round records that
     variant: Mapped[str] = mapped_column(String(8), default="prompt", server_default="prompt")
 
     @property
     def current_variant(self) -> str:
-        """"lora" only while an adapter is registered; otherwise the prompt alone."""
-        return "lora" if self.variant == "lora" and self.adapter_model else "prompt"
-
-    def answering_model(self, worker_model: str) -> str:
-        """The model this persona answers with in its current variant."""
-        if self.current_variant == "lora":
-            return self.adapter_model or ""
-        return self.model or worker_model
+        """The variant asked for while an adapter is registered; otherwise the prompt alone."""
+        return self.variant if self.variant in ("lora", "mix") and self.adapter_model \
+            else "prompt"
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,

@@ -31,6 +31,7 @@ from .ratings import fit_bradley_terry
 from .router import get_router
 from .router.generation import tune_for_sentiment
 from .streams import Generation, RoundControl, run_generations, store_generation
+from .variants import adapters_shown, plan_answer
 from .votes import merit_counts, pairwise_outcomes
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,15 @@ class Council:
             compound = route.features.sentiment["compound"]
             for decision in route.selected:
                 persona = decision.persona
+                answering = plan_answer(persona, route.decisions, self.backend.applies_adapters,
+                                        self.settings.worker_model)
+                options = self._options(persona, compound)
+                if answering.adapters:
+                    options["adapters"] = answering.adapters
                 answer = WorkerAnswer(round_id=round_.id, persona_id=persona.id,
                                       persona_name=persona.name, persona_color=persona.color,
-                                      model=persona.answering_model(self.settings.worker_model),
-                                      variant=persona.current_variant,
-                                      weight=round(decision.weight, 4),
-                                      options=self._options(persona, compound))
+                                      model=answering.model, variant=answering.variant,
+                                      weight=round(decision.weight, 4), options=options)
                 session.add(answer)
                 plan.append((answer, persona))
             session.flush()
@@ -127,7 +131,8 @@ class Council:
                        "routing": round_.routing,
                        "workers": [{"answer_id": a.id, "persona_id": p.id, "name": p.name,
                                     "color": p.color, "model": a.model,
-                                    "variant": a.variant, "weight": a.weight}
+                                    "variant": a.variant, "adapters": adapters_shown(a.options),
+                                    "weight": a.weight}
                                    for a, p in plan]}
         # Exploration counts are read-modify-write rows: one round start at a time updates
         # them, in its own transaction, so concurrent first rounds neither lose a count nor

@@ -159,7 +159,8 @@ def _verdict_rounds(session: Session) -> list[Round]:
 
 @dataclass(frozen=True)
 class VariantRow:
-    """How one variant (LoRA adapter or prompt-only) of a persona fared in voted rounds."""
+    """How one variant (its LoRA adapter, the router's mix of adapters, or prompt-only) of a
+    persona fared in voted rounds."""
 
     persona_id: int
     name: str
@@ -171,7 +172,8 @@ class VariantRow:
 
 
 def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow]:
-    """Per persona that has answered through its adapter: LoRA vs prompt-only, side by side."""
+    """Per persona that has answered through an adapter: LoRA, mix (when it was used) and
+    prompt-only, side by side."""
     from scipy.stats import binomtest
 
     shown: dict[tuple[int, str], int] = {}
@@ -186,9 +188,11 @@ def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow
         best[(persona_id, variant)] = best.get((persona_id, variant), 0) + 1
     rows = []
     for persona in personas:
-        if (persona.id, "lora") not in shown:
+        if (persona.id, "lora") not in shown and (persona.id, "mix") not in shown:
             continue
-        for variant in ("lora", "prompt"):
+        for variant in ("lora", "mix", "prompt"):
+            if variant == "mix" and (persona.id, "mix") not in shown:
+                continue
             rounds, wins = shown.get((persona.id, variant), 0), best.get((persona.id, variant), 0)
             interval = None
             if rounds:

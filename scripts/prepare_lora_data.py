@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             questions = persona_messages(personas_dir, persona.slug, persona.example_messages)
         result = prepare_training_data(spec, questions, backend, settings.synth_model,
                                        personas_dir, examples,
-                                       lambda done, total: reporter("generate", done, total))
+                                       lambda done, total: reporter("generate", done, total),
+                                       max_tokens=min(settings.num_predict, 512))
     except PersonaError as exc:
         print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)
         return 2

@@ -1,8 +1,11 @@
-"""Serve a trained persona adapter through Ollama and switch the persona to it.
+"""Serve a trained persona adapter and switch the persona to it.
 
     python scripts/register_lora.py --persona NAME [--data-dir DIR]
 
-Converts LORAS_DIR/<slug>/adapter (scripts/train_lora.py) to LORAS_DIR/<slug>/adapter.gguf,
+With the embedded engine (COUNCIL_BACKEND=embedded, or auto with no Ollama) the adapter is
+exported to LORAS_DIR/<slug>/adapter.gguf, scored on llama.cpp against the held-out pairs with
+and without it (recorded in metadata.json), and applied per request from then on. Otherwise it
+converts LORAS_DIR/<slug>/adapter (scripts/train_lora.py) to LORAS_DIR/<slug>/adapter.gguf,
 uploads it to Ollama (OLLAMA_HOST), creates the model `persona-<slug>` from the persona's
 worker model with that adapter, and makes the persona answer through it (the prompt-only model
 stays recorded; switch back on the Training page). With COUNCIL_BACKEND=openai the PEFT folder
@@ -19,16 +22,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from council.cli import add_job_arguments, settings_from  # noqa: E402
+from council.atomic import write_json_atomic  # noqa: E402
 from council.db import standalone_session  # noqa: E402
+from council.llm import backend_kind  # noqa: E402
 from council.llm.base import LLMError  # noqa: E402
 from council.personas import PersonaError, find_persona  # noqa: E402
+from council.training.data import training_paths  # noqa: E402
 from council.training.gguf_export import AdapterExportError, export_gguf_adapter  # noqa: E402
 from council.training.register import (  # noqa: E402
     RegistrationError,
     load_vllm_adapter,
     register_adapter,
+    register_embedded,
     switch_persona_model,
 )
+from council.training.train import TrainingError, read_examples  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--persona", required=True, help="persona name or slug")
     add_job_arguments(parser)
     return parser.parse_args(argv)
+
+
+def held_out_examples(personas_dir: Path, slug: str) -> list[list[dict[str, str]]]:
+    """The eval split, or the training pairs when there is no eval split."""
+    train_path, eval_path, _ = training_paths(personas_dir, slug)
+    held_out = read_examples(eval_path) if eval_path.is_file() else []
+    return held_out or read_examples(train_path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +69,29 @@ def main(argv: list[str] | None = None) -> int:
                 raise RegistrationError(f"The last training of {persona.name} ended "
                                         f"{metadata.get('state')!r}; train it to the end first.")
             adapter = Path(metadata["adapter_dir"])
-            if settings.backend == "openai":
+            backend = backend_kind(settings)
+            if backend == "embedded":
+                registration, loss = register_embedded(
+                    persona.slug, Path(metadata["base_model"]), adapter, folder / "adapter.gguf",
+                    held_out_examples(settings.data_dir / "personas", persona.slug))
+                metadata["llama_cpp_eval"] = loss.summary()
+                write_json_atomic(metadata_file, metadata)
+                line = (f"{persona.name} now answers with {registration.model} on "
+                        f"{Path(registration.base).name} in the embedded engine; held-out loss "
+                        f"under llama.cpp {loss.base:.3f} without the adapter, "
+                        f"{loss.adapter:.3f} with it ({loss.tokens} answer tokens)")
+            elif backend == "openai":
                 registration = load_vllm_adapter(settings.openai_base_url,
                                                  settings.openai_api_key, persona.slug, adapter)
                 line = (f"{registration.model}: vLLM at {settings.openai_base_url} serves "
                         f"{adapter}; {persona.name} now answers through it")
             else:
+                if metadata["base_model"].endswith(".gguf"):
+                    raise RegistrationError(
+                        f"{persona.name}'s adapter was trained on {metadata['base_model']} for "
+                        "the embedded engine; Ollama serves other weights. Train it again with "
+                        "Ollama running (base COUNCIL_TRAIN_BASE_MODEL), or run the app with "
+                        "COUNCIL_BACKEND=embedded.")
                 exported = export_gguf_adapter(adapter, folder / "adapter.gguf",
                                                metadata["base_model"])
                 base = persona.model or settings.worker_model
@@ -72,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except PersonaError as exc:
         print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)
         return 2
-    except (RegistrationError, AdapterExportError, LLMError) as exc:
+    except (RegistrationError, AdapterExportError, LLMError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.progress == "json":

@@ -24,8 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from council.atomic import write_text_atomic  # noqa: E402
 from council.cli import add_job_arguments, settings_from  # noqa: E402
-from council.personas import slugify  # noqa: E402
+from council.db import standalone_session  # noqa: E402
+from council.llm import backend_kind  # noqa: E402
+from council.personas import PersonaError, find_persona  # noqa: E402
 from council.progress import ProgressReporter  # noqa: E402
+from council.training.base_model import training_base  # noqa: E402
 from council.training.data import training_paths  # noqa: E402
 from council.training.train import (  # noqa: E402
     MODES,
@@ -73,8 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-steps", type=int, default=-1, help="> 0 overrides --epochs")
     parser.add_argument("--learning-rate", type=float, default=2e-4)
-    parser.add_argument("--base-model", help="transformers model folder or cached hub id "
-                                             "(default COUNCIL_TRAIN_BASE_MODEL)")
+    parser.add_argument("--base-model", help="transformers model folder, cached hub id or "
+                                             ".gguf file (default: with the embedded engine "
+                                             "the GGUF the persona answers with, else "
+                                             "COUNCIL_TRAIN_BASE_MODEL)")
     parser.add_argument("--backend", default="auto", choices=("auto", "unsloth", "peft"))
     parser.add_argument("--generate-script", action="store_true",
                         help="write train_<slug>_lora.py with the resolved settings and stop")
@@ -99,11 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --persona is required (or --check-only)", file=sys.stderr)
         return 2
     settings = settings_from(args)
-    slug = slugify(args.persona)
+    settings = settings.with_changes(backend=backend_kind(settings))
+    try:
+        with standalone_session(settings.database_url) as session:
+            persona = find_persona(session, args.persona)
+            slug, base_model = persona.slug, args.base_model or training_base(settings, persona)
+    except PersonaError as exc:
+        print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)
+        return 2
     train_path, eval_path, _ = training_paths(settings.data_dir / "personas", slug)
     try:
         options = TrainSettings(
-            slug=slug, base_model=args.base_model or settings.train_base_model, mode=args.mode,
+            slug=slug, base_model=base_model, mode=args.mode,
             epochs=args.epochs, lora_r=args.lora_r, lora_alpha=args.lora_r,
             learning_rate=args.learning_rate, batch_size=args.batch_size,
             max_steps=args.max_steps, backend=args.backend).resolved()
@@ -123,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     reporter = ProgressReporter(args.progress)
     try:
         metadata = train_adapter(options, train_path, eval_path, settings.loras_dir, reporter,
-                                 stop)
+                                 stop, cache_dir=settings.model_cache_dir)
     except (TrainingError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,13 @@ def engine_files(settings: Settings) -> tuple[Path, Path]:
     return worker, synth
 
 
+def backend_kind(settings: Settings) -> str:
+    """The backend `settings` stand for: `auto` is `ollama` when it answers, else `embedded`."""
+    if settings.backend == "auto":
+        return "ollama" if ollama_answers(settings.ollama_host) else "embedded"
+    return settings.backend
+
+
 def connect_backend(settings: Settings,
                     timeout: float | None = None) -> tuple[ChatBackend, Settings]:
     """The backend to use and the settings as they apply to it.
@@ -45,9 +52,7 @@ def connect_backend(settings: Settings,
     """
     timeout = timeout or max(settings.worker_timeout, settings.synth_timeout)
     parallel = settings.backend_parallel or None
-    kind = settings.backend
-    if kind == "auto":
-        kind = "ollama" if ollama_answers(settings.ollama_host) else "embedded"
+    kind = backend_kind(settings)
     if kind == "openai":
         from .openai_backend import OpenAICompatibleBackend
 

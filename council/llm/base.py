@@ -121,6 +121,9 @@ class ChatBackend(Protocol):
     kind: str
     host: str
     slots: RequestSlots
+    # True where a request may name LoRA adapter files to apply (the `adapters` option);
+    # elsewhere an adapter is a model of its own on the server (Ollama, vLLM)
+    applies_adapters: bool
 
     def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
         """Tokens the prompt for `messages` takes: exact where the backend has the tokenizer,

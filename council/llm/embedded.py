@@ -50,6 +50,16 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def adapter_set(adapters: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
+    """The `adapters` option (`[{"path": ..., "scale": ...}]`) as the engine's key: answers
+    with the same set share a batch. Adapters scaled to zero are left out."""
+    scales: dict[str, float] = {}
+    for adapter in adapters:
+        path = str(Path(str(adapter["path"])).expanduser().resolve())
+        scales[path] = scales.get(path, 0.0) + float(adapter.get("scale", 1.0))
+    return tuple(sorted((path, round(scale, 6)) for path, scale in scales.items() if scale))
+
+
 class EmbeddedBackend:
     """The `ChatBackend` over GGUF files: a worker and a synthesizer file, plus any persona's
     own file named by path. Each model generates for up to `parallel` requests at once (more
@@ -57,6 +67,7 @@ class EmbeddedBackend:
 
     kind = "embedded"
     host = "in-process llama.cpp"
+    applies_adapters = True  # LoRA adapter files per request (the `adapters` option)
 
     def __init__(self, worker_gguf: Path, synth_gguf: Path, n_ctx: int = 4096,
                  parallel: int = 4, threads: int = 0) -> None:
@@ -122,7 +133,8 @@ class EmbeddedBackend:
         request = Request(prompt=prompt, max_tokens=min(int(option("num_predict", room)), room),
                           temperature=float(option("temperature", 0.8)),
                           top_p=float(option("top_p", 0.95)),
-                          seed=int(option("seed", random.getrandbits(32))))
+                          seed=int(option("seed", random.getrandbits(32))),
+                          adapters=adapter_set(options.get("adapters") or []))
         gguf.submit(request)
         try:
             while True:

@@ -1,13 +1,14 @@
 """One GGUF file in llama.cpp, generating for several requests at once (continuous batching).
 
-`GGUFModel` owns the model, its chat template and tokenizer, and one context; a scheduler thread
-runs every request through that context (see the class). `EmbeddedBackend` (embedded.py) keeps
-one per file and speaks the app's backend interface over it.
+`GGUFModel` owns the model, its chat template and tokenizer, the LoRA adapters loaded beside it,
+and one context; a scheduler thread runs every request through that context (see the class).
+`EmbeddedBackend` (embedded.py) keeps one per file and speaks the app's backend interface over it.
 """
 
 from __future__ import annotations
 
 import codecs
+import ctypes
 import queue
 import threading
 import time
@@ -33,6 +34,34 @@ def check_gguf(path: Path) -> None:
                                 "GGUF models (e.g. Qwen2.5-3B-Instruct-Q4_K_M.gguf).")
 
 
+def chat_formatter(model: Any, path: Path, generation_prompt: bool = True) -> Any:
+    """The chat template stored in a loaded GGUF (`_internals.LlamaModel`), ready to format:
+    a prompt for the next answer, or (`generation_prompt=False`) a finished conversation."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = model.metadata().get("tokenizer.chat_template")
+    if not template:
+        raise ModelNotFound(f"{path} carries no chat template; use an instruct/chat GGUF.")
+
+    def token_text(token: int) -> str:
+        return model.token_get_text(token) if token != -1 else ""
+
+    return Jinja2ChatFormatter(template=template, eos_token=token_text(model.token_eos()),
+                               bos_token=token_text(model.token_bos()),
+                               add_generation_prompt=generation_prompt)
+
+
+def template_tokens(model: Any, formatter: Any, messages: list[ChatMessage],
+                    path: Path) -> list[int]:
+    """`messages` through the chat template, as the model's tokens."""
+    try:
+        formatted = formatter(messages=messages)
+    except ValueError as exc:  # the template itself refused (e.g. roles out of order)
+        raise StreamError(f"{path.name}'s chat template refused the messages: {exc}") from None
+    return model.tokenize(formatted.prompt.encode("utf-8"),
+                          add_bos=not formatted.added_special, special=True)
+
+
 @dataclass
 class Request:
     """One answer being generated: what the scheduler needs, and where its pieces go."""
@@ -42,6 +71,8 @@ class Request:
     temperature: float
     top_p: float
     seed: int
+    # LoRA adapters (GGUF path, scale) applied to this answer only; () for the base model
+    adapters: tuple[tuple[str, float], ...] = ()
     out: queue.Queue[str | ChatStats | Exception] = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     seq: int = -1
@@ -62,12 +93,16 @@ class GGUFModel:
     token of every answer under way plus as much of new requests' prompts as fits (the weights
     are read once for all of them), then samples each answer's next token with its own sampler.
     On a CPU this is what makes parallel workers faster than one after another.
+
+    LoRA adapters are loaded once each, beside the one copy of the base weights. llama.cpp
+    applies adapters per context, not per sequence, so answers that use different adapter
+    sets are decoded in one batch per set, one after the other in the same step; answers that
+    share a set (the base model, or the router's mix) still share their batch.
     """
 
     def __init__(self, path: Path, n_ctx: int, sequences: int, threads: int) -> None:
         import llama_cpp
         from llama_cpp import _internals
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         check_gguf(path)
         self.path, self.n_ctx, self.sequences = path, n_ctx, sequences
@@ -81,17 +116,11 @@ class GGUFModel:
         except ValueError as exc:
             raise ModelNotFound(f"llama.cpp could not load {path}: {exc}. Is it a complete, "
                                 "llama.cpp-compatible GGUF?") from None
-        template = self.model.metadata().get("tokenizer.chat_template")
-        if not template:
+        try:
+            self.formatter = chat_formatter(self.model, path)
+        except ModelNotFound:
             self.model.close()
-            raise ModelNotFound(f"{path} carries no chat template; use an instruct/chat GGUF.")
-
-        def token_text(token: int) -> str:
-            return self.model.token_get_text(token) if token != -1 else ""
-
-        self.formatter = Jinja2ChatFormatter(template=template,
-                                             eos_token=token_text(self.model.token_eos()),
-                                             bos_token=token_text(self.model.token_bos()))
+            raise
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx * sequences
         self.n_batch = params.n_batch = params.n_ubatch = min(n_ctx, 512)
@@ -101,6 +130,8 @@ class GGUFModel:
         self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
         self.batch = _internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1,
                                            verbose=False)
+        self.adapters: dict[str, Any] = {}  # adapter path -> llama.cpp adapter, loaded once
+        self.applied: tuple[tuple[str, float], ...] = ()
         self.waiting: list[Request] = []
         self.running: list[Request] = []
         self.free_seqs = list(range(sequences))
@@ -114,12 +145,7 @@ class GGUFModel:
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The templated prompt as tokens, exactly as the model will read it."""
-        try:
-            formatted = self.formatter(messages=messages)  # type: ignore[arg-type]
-        except ValueError as exc:  # the template itself refused (e.g. roles out of order)
-            raise StreamError(f"{self.path.name}'s chat template refused the messages: {exc}")
-        return self.model.tokenize(formatted.prompt.encode("utf-8"),
-                                   add_bos=not formatted.added_special, special=True)
+        return template_tokens(self.model, self.formatter, messages, self.path)
 
     # --- requests --------------------------------------------------------------------------
 
@@ -166,14 +192,51 @@ class GGUFModel:
             request.out.put(StreamError(f"The engine serving {self.path.name} shut down."))
 
     def _step(self, running: list[Request]) -> None:
-        """One decode for everyone: the next token of every answer under way, and as much of
-        the new requests' prompts as the batch has room for (continuous batching)."""
-        live = []
+        """One step for every answer under way: a decode per adapter set in use."""
+        groups: dict[tuple[tuple[str, float], ...], list[Request]] = {}
         for request in running:
             if request.cancelled.is_set():
                 self._finish(request, None)
-            else:
-                live.append(request)
+                continue
+            try:
+                self._load_adapters(request.adapters)
+            except StreamError as exc:
+                self._finish(request, exc)
+                continue
+            groups.setdefault(request.adapters, []).append(request)
+        for adapters, members in groups.items():
+            self._apply_adapters(adapters)
+            self._decode(members)
+
+    def _load_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+        for path, _ in adapters:
+            if path in self.adapters:
+                continue
+            if not Path(path).is_file():
+                raise StreamError(f"The LoRA adapter {path} is gone: retrain or re-register "
+                                  "the persona on the Training page.")
+            handle = self._llama_cpp.llama_adapter_lora_init(self.model.model,
+                                                             path.encode("utf-8"))
+            if not handle:
+                raise StreamError(f"llama.cpp could not apply the adapter {path} to "
+                                  f"{self.path.name}: it was trained for another base model "
+                                  "or architecture. Retrain it on this model.")
+            self.adapters[path] = handle
+
+    def _apply_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+        if adapters == self.applied:
+            return
+        llama_cpp = self._llama_cpp
+        handles = (llama_cpp.llama_adapter_lora_p_ctypes * len(adapters))(
+            *(self.adapters[path] for path, _ in adapters))
+        scales = (ctypes.c_float * len(adapters))(*(scale for _, scale in adapters))
+        if llama_cpp.llama_set_adapters_lora(self.context.ctx, handles, len(adapters), scales):
+            raise StreamError(f"llama.cpp refused the adapters {[p for p, _ in adapters]}.")
+        self.applied = adapters
+
+    def _decode(self, live: list[Request]) -> None:
+        """One decode for a set of answers: the next token of each answer under way, and as
+        much of the new requests' prompts as the batch has room for (continuous batching)."""
         answering = [r for r in live if r.position >= len(r.prompt)]
         items = [(r.last_token, r.position, r.seq, True) for r in answering]
         samples = list(enumerate(answering))
@@ -264,4 +327,6 @@ class GGUFModel:
         self.scheduler.join(timeout=10)
         self.batch.close()
         self.context.close()
+        for handle in self.adapters.values():
+            self._llama_cpp.llama_adapter_lora_free(handle)
         self.model.close()

@@ -25,6 +25,7 @@ class OllamaBackend:
     """
 
     kind = "ollama"
+    applies_adapters = False
 
     def __init__(self, host: str, timeout: float = 120.0, keep_alive: str | None = "10m",
                  parallel: int | None = None) -> None:

@@ -35,6 +35,7 @@ class OpenAICompatibleBackend:
     """One shared client for every worker and the synthesizer."""
 
     kind = "openai"
+    applies_adapters = False
 
     def __init__(self, base_url: str, api_key: str = "", timeout: float = 120.0,
                  parallel: int | None = None) -> None:

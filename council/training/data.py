@@ -127,13 +127,13 @@ def _append(path: Path, entry: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
-def _generate(backend: ChatBackend, model: str, persona: PersonaSpec,
-              question: str) -> tuple[str, str | None]:
+def _generate(backend: ChatBackend, model: str, persona: PersonaSpec, question: str,
+              max_tokens: int) -> tuple[str, str | None]:
     messages = [{"role": "system", "content": f"{persona.system_prompt}\n\n{STYLE_NOTE}"},
                 {"role": "user", "content": question}]
     try:
         answer = "".join(chunk for chunk in backend.stream_chat(
-            model, messages, {"temperature": 0.7, "num_predict": 512})
+            model, messages, {"temperature": 0.7, "num_predict": max_tokens})
             if isinstance(chunk, str))
     except LLMError:
         return "", "error"
@@ -148,8 +148,10 @@ def chat_example(persona: PersonaSpec, question: str, answer: str) -> dict[str, 
 
 def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: ChatBackend,
                           model: str, personas_dir: Path, examples: int = 200,
-                          progress: Progress | None = None) -> PreparedData:
-    """Generate up to `examples` pairs (resuming from the log), then write train/eval."""
+                          progress: Progress | None = None,
+                          max_tokens: int = 512) -> PreparedData:
+    """Generate up to `examples` pairs of answers up to `max_tokens` long (resuming from the
+    log), then write train/eval."""
     if not questions:
         raise TrainingDataError(
             f"Persona {persona.name!r} has no messages to learn from: run discovery (Discover "
@@ -164,7 +166,7 @@ def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: C
         if key in done:
             result.reused += 1
         else:
-            answer, reason = _generate(backend, model, persona, question)
+            answer, reason = _generate(backend, model, persona, question, max_tokens)
             entry = {"key": key, "question": question, "answer": answer, "dropped": reason,
                      "model": model}
             _append(log_path, entry)

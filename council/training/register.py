@@ -1,6 +1,8 @@
-"""Serve a persona's adapter through Ollama: upload the GGUF, create `persona-<slug>`, switch.
+"""Serve a persona's adapter: in the embedded engine, through Ollama or through vLLM; switch.
 
-Ollama builds the model from the worker base plus the adapter blob (`create_blob`, then
+The embedded engine applies the exported GGUF adapter per request beside its one copy of the
+base weights (`register_embedded`: export, then check on llama.cpp that the held-out answers
+are predicted better with it than without). Ollama builds the model from the worker base plus the adapter blob (`create_blob`, then
 `create(from_=base, adapters={...})` through the official client). The persona's previous model
 is kept in `prompt_model` so the Training page can switch back, and rounds can run the persona
 either way (`variant`: "lora" or "prompt") for the A/B on the leaderboard.
@@ -19,6 +21,10 @@ import ollama
 
 from ..llm.ollama_backend import translated_errors
 from ..models import Persona
+from ..variants import VARIANTS, has_adapter_file
+from .gguf_export import export_gguf_adapter
+from .llama_eval import HeldOutLoss, held_out_loss
+from .train import file_digest
 
 
 class RegistrationError(RuntimeError):
@@ -34,6 +40,18 @@ class Registration:
 
 def adapter_model_name(slug: str) -> str:
     return f"persona-{slug}"
+
+
+def register_embedded(slug: str, base_gguf: Path, adapter_dir: Path, target: Path,
+                      conversations: list[list[dict[str, str]]]) -> tuple[Registration,
+                                                                           HeldOutLoss]:
+    """Export the adapter to `target` and measure it on llama.cpp with the base it serves on."""
+    exported = export_gguf_adapter(adapter_dir, target, str(base_gguf))
+    try:
+        loss = held_out_loss(base_gguf, exported.path, conversations)
+    except ValueError as exc:
+        raise RegistrationError(str(exc)) from None
+    return Registration(str(exported.path), file_digest(exported.path), str(base_gguf)), loss
 
 
 def register_adapter(host: str, slug: str, base_model: str, gguf_path: Path,
@@ -87,10 +105,15 @@ def switch_persona_model(persona: Persona, registration: Registration) -> None:
 
 
 def set_variant(persona: Persona, variant: str) -> None:
-    """Run the persona as "lora" (its adapter model) or "prompt" (its prompt-only model)."""
-    if variant not in ("lora", "prompt"):
-        raise RegistrationError(f"variant must be 'lora' or 'prompt', not {variant!r}")
-    if variant == "lora" and not persona.adapter_model:
+    """Run the persona as "lora" (its adapter), "mix" (the router's mix of adapters, embedded
+    engine) or "prompt" (its system prompt alone)."""
+    if variant not in VARIANTS:
+        raise RegistrationError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    if variant != "prompt" and not persona.adapter_model:
         raise RegistrationError(f"{persona.name} has no adapter yet: train and register one "
                                 "on the Training page first.")
+    if variant == "mix" and not has_adapter_file(persona):
+        raise RegistrationError("Mixing adapters needs the embedded engine, which applies "
+                                "several adapter files at once; Ollama and vLLM serve one "
+                                "adapter per request.")
     persona.variant = variant

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic
+from .base_model import base_problem, is_gguf, transformers_folder
 
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-3B-Instruct"
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -219,15 +220,15 @@ def _precision() -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def _load_peft(settings: TrainSettings) -> tuple[Any, Any]:
+def _load_peft(settings: TrainSettings, source: str) -> tuple[Any, Any]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(settings.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
     # fp16 training keeps fp32 master weights (AMP), so only bf16 loads the weights halved
     dtype = torch.bfloat16 if _precision() == "bf16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(settings.base_model, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     if torch.cuda.is_available():
         model = model.to("cuda")
     config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha,
@@ -236,11 +237,11 @@ def _load_peft(settings: TrainSettings) -> tuple[Any, Any]:
     return get_peft_model(model, config), tokenizer
 
 
-def _load_unsloth(settings: TrainSettings) -> tuple[Any, Any]:
+def _load_unsloth(settings: TrainSettings, source: str) -> tuple[Any, Any]:
     from unsloth import FastLanguageModel
 
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=settings.base_model, max_seq_length=settings.max_seq_length,
+        model_name=source, max_seq_length=settings.max_seq_length,
         load_in_4bit=True, dtype=None)
     model = FastLanguageModel.get_peft_model(
         model, r=settings.lora_r, lora_alpha=settings.lora_alpha,
@@ -330,9 +331,12 @@ def _peak_memory_mb() -> dict[str, float]:
 
 def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | None,
                   loras_dir: Path, progress: Callable[..., None] | None = None,
-                  stop: StopFlag | None = None,
-                  report: EnvironmentReport | None = None) -> dict[str, Any]:
-    """Train, save `loras/<slug>/` and return its metadata (also in metadata.json)."""
+                  stop: StopFlag | None = None, report: EnvironmentReport | None = None,
+                  cache_dir: Path | None = None) -> dict[str, Any]:
+    """Train, save `loras/<slug>/` and return its metadata (also in metadata.json).
+
+    A GGUF `base_model` is converted once into a transformers folder under `cache_dir`.
+    """
     import torch
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
@@ -344,9 +348,15 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
     evaluations = read_examples(eval_path) if eval_path and eval_path.is_file() else []
     if not conversations:
         raise TrainingError(f"{train_path} holds no examples: prepare more data first.")
+    problem = base_problem(settings.base_model, backend == "unsloth")
+    if problem:
+        raise TrainingError(problem)
     set_seed(settings.seed)
+    if is_gguf(settings.base_model):
+        progress("convert", 0, 1)
+    source = transformers_folder(settings.base_model, cache_dir or loras_dir / ".bases")
     progress("load", 0, 1)
-    model, tokenizer = (_load_unsloth if backend == "unsloth" else _load_peft)(settings)
+    model, tokenizer = (_load_unsloth if backend == "unsloth" else _load_peft)(settings, source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = [tokenize_conversation(tokenizer, m, settings.max_seq_length) for m in conversations]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from ..db import session_scope
 from ..models import Conversation, Round, Vote, utcnow
 from ..router import get_router
+from ..variants import adapters_shown
 from ..votes import VoteError, record_vote
 
 bp = Blueprint("council", __name__)
@@ -34,7 +35,7 @@ def round_payload(round_: Round) -> dict[str, Any]:
         "error": round_.error,
         "workers": [{"answer_id": a.id, "persona_id": a.persona_id, "name": a.persona_name,
                      "color": a.persona_color, "model": a.model, "variant": a.variant,
-                     "weight": a.weight,
+                     "adapters": adapters_shown(a.options), "weight": a.weight,
                      "status": a.status, "error": a.error, "text": a.text,
                      "stats": a.stats().summary()} for a in round_.answers],
         "routing": round_.routing,

@@ -19,6 +19,8 @@ from ..db import session_scope
 from ..jobs import get_jobs, job_payload
 from ..models import Job, Persona
 from ..personas import list_personas
+from ..variants import has_adapter_file, plan_answer
+from ..training.base_model import base_problem, training_base
 from ..training.data import training_paths
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES, check_environment
@@ -44,8 +46,9 @@ def _count_lines(path: Any) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def persona_state(settings: Settings, persona: Persona, jobs: list[Job]) -> dict[str, Any]:
-    """What the page shows for one persona: data, adapter, model, variant, latest job."""
+def persona_state(settings: Settings, persona: Persona, jobs: list[Job],
+                  gpu: bool) -> dict[str, Any]:
+    """What the page shows for one persona: data, base, adapter, model, variant, latest job."""
     train, evaluation, _ = training_paths(settings.data_dir / "personas", persona.slug)
     metadata_file = settings.loras_dir / persona.slug / "metadata.json"
     adapter = None
@@ -53,11 +56,14 @@ def persona_state(settings: Settings, persona: Persona, jobs: list[Job]) -> dict
         metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
         adapter = {k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss",
                                                 "eval_loss", "duration_s", "backend",
-                                                "base_model")}
+                                                "base_model", "llama_cpp_eval")}
     mine = [job for job in jobs if job.args.get("persona") == persona.slug]
+    base = training_base(settings, persona)
     return {"slug": persona.slug, "name": persona.name, "color": persona.color,
             "data": {"train": _count_lines(train), "eval": _count_lines(evaluation)},
+            "base_model": base, "train_blocked": base_problem(base, gpu),
             "adapter": adapter, "adapter_model": persona.adapter_model,
+            "can_mix": has_adapter_file(persona) and settings.backend == "embedded",
             "variant": persona.current_variant,
             "prompt_model": persona.model or settings.worker_model,
             "job": job_payload(mine[0]) if mine else None}
@@ -74,17 +80,19 @@ def page() -> str:
     report = check_environment()
     with session_scope() as session:
         jobs = _training_jobs(session)
-        personas = [persona_state(settings, p, jobs) for p in list_personas(session)]
+        personas = [persona_state(settings, p, jobs, report.can_train_gpu)
+                    for p in list_personas(session)]
     return render_template("training/index.html", personas=personas, check=report,
-                           modes=list(MODES))
+                           modes=list(MODES), backend=settings.backend)
 
 
 @bp.get("/api/training")
 def state() -> Any:
     settings = _settings()
+    gpu = check_environment().can_train_gpu
     with session_scope() as session:
         jobs = _training_jobs(session)
-        return jsonify({"personas": [persona_state(settings, p, jobs)
+        return jsonify({"personas": [persona_state(settings, p, jobs, gpu)
                                      for p in list_personas(session)]})
 
 
@@ -106,10 +114,16 @@ def launch(slug: str, action: str) -> Any:
     if action not in ACTIONS:
         return _error(f"Unknown action {action!r}: use data, train or register.", 404)
     payload = request.get_json(silent=True) or {}
+    settings = _settings()
     with session_scope() as session:
         persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
         if persona is None:
             return _error(f"There is no persona {slug!r}.", 404)
+        base = training_base(settings, persona)
+    if action == "train":
+        problem = base_problem(base, check_environment().can_train_gpu)
+        if problem:
+            return _error(problem, 409)
     args: dict[str, Any] = {"persona": slug}
     try:
         if action == "data":
@@ -137,5 +151,6 @@ def variant(slug: str) -> Any:
             set_variant(persona, str(payload.get("variant") or ""))
         except RegistrationError as exc:
             return _error(str(exc), 400)
-        return jsonify({"slug": slug, "variant": persona.variant,
-                        "model": persona.answering_model(_settings().worker_model)})
+        backend = current_app.extensions["council_llm"]
+        plan = plan_answer(persona, [], backend.applies_adapters, _settings().worker_model)
+        return jsonify({"slug": slug, "variant": persona.current_variant, "model": plan.model})

@@ -14,6 +14,16 @@
 
   // --- helpers ---------------------------------------------------------------------------
 
+  // The model line of a card: which variant answered, and for a mix, each adapter's scale.
+  function modelLabel(w) {
+    if (w.variant === "lora") return `${w.model} · LoRA`;
+    if (w.variant === "mix") {
+      const parts = (w.adapters || []).map((a) => `${a.persona} ${a.scale.toFixed(2)}`);
+      return `${w.model} · LoRA mix (${parts.join(", ")})`;
+    }
+    return w.model;
+  }
+
   async function api(method, url, body) {
     const options = {method, headers: {"Content-Type": "application/json"}};
     if (body !== undefined) options.body = JSON.stringify(body);
@@ -192,7 +202,7 @@
       card.style.setProperty("--persona-color", w.color);
       card.querySelector(".dot").style.background = w.color;
       card.querySelector(".name").textContent = w.name;
-      card.querySelector(".model").textContent = w.variant === "lora" ? `${w.model} · LoRA` : w.model;
+      card.querySelector(".model").textContent = modelLabel(w);
       const part = {el: card, name: w.name, body: card.querySelector(".body"), text: w.text || "",
                     stateEl: card.querySelector(".state"), statsEl: card.querySelector(".stats"),
                     errorEl: card.querySelector(".error")};

@@ -11,6 +11,7 @@
   const POLL_MS = 500;
   const ACTIVE = ["queued", "running"];
   const STAGE_NAMES = {queued: "waiting for the job before it", starting: "starting",
+                       convert: "converting the GGUF base for training (once)",
                        generate: "writing answers", load: "loading the base model",
                        train: "training", saved: "saving the adapter", done: "done"};
   const watched = new Map();  // slug -> job id being polled
@@ -96,16 +97,25 @@
         (adapter.eval_loss !== null ? `, eval loss ${Number(adapter.eval_loss).toFixed(4)}` : "") +
         ` (${adapter.backend}, ${seconds(adapter.duration_s)})`
       : "no adapter yet";
+    const measured = adapter && adapter.llama_cpp_eval;
     card.querySelector(".model-state").textContent = state.adapter_model
-      ? `${state.adapter_model} (prompt-only: ${state.prompt_model})` : "not registered yet";
-    card.querySelector('[data-action="train"]').disabled = !data.train;
+      ? `${state.adapter_model.split("/").pop()} (prompt-only: ${state.prompt_model})` +
+        (measured ? `; held-out loss on llama.cpp ${measured.base.toFixed(3)} → ${measured.adapter.toFixed(3)} with it` : "")
+      : "not registered yet";
+    const train = card.querySelector('[data-action="train"]');
+    train.disabled = !data.train || Boolean(state.train_blocked);
+    train.title = state.train_blocked || (data.train ? "" : "Prepare data first");
+    card.querySelector(".base-state").textContent = state.train_blocked
+      ? `Training is off: ${state.train_blocked}` : `Base: ${state.base_model.split("/").pop()}`;
+    card.querySelector(".base-state").classList.toggle("error-text", Boolean(state.train_blocked));
     card.querySelector('[data-action="register"]').disabled = !adapter || adapter.state !== "done";
     for (const input of card.querySelectorAll(".variant-input")) {
-      input.disabled = !state.adapter_model;
+      input.disabled = !state.adapter_model || (input.value === "mix" && !state.can_mix);
       input.checked = input.value === state.variant;
     }
-    card.querySelector(".variant-state").textContent =
-      state.variant === "lora" ? "answers with its adapter" : "answers prompt-only";
+    card.querySelector(".variant-state").textContent = {
+      lora: "answers with its adapter", mix: "answers with the router's mix of adapters",
+    }[state.variant] || "answers prompt-only";
     if (state.job && !watched.has(state.slug)) {
       showJob(card, state.job);
       if (ACTIVE.includes(state.job.state)) watch(state.slug, state.job.id);

@@ -1,0 +1,130 @@
+"""How well llama.cpp predicts a persona's answers, with and without its exported adapter.
+
+Training reports PEFT's loss in transformers on dequantised weights; what the user gets is the
+exported adapter on the GGUF the engine serves (quantised weights, llama.cpp's kernels).
+Registration measures the held-out answers there, with and without the adapter, so an adapter
+that did not carry over shows up as a number rather than as a hunch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..llm.gguf_model import chat_formatter, check_gguf, template_tokens
+
+N_BATCH = 512
+
+
+@dataclass(frozen=True)
+class HeldOutLoss:
+    """Mean negative log-likelihood per answer token (nats), base model vs base + adapter."""
+
+    base: float
+    adapter: float
+    tokens: int
+    examples: int
+
+    def summary(self) -> dict[str, Any]:
+        return {**{k: round(v, 4) if isinstance(v, float) else v
+                   for k, v in asdict(self).items()}}
+
+
+class LlamaScorer:
+    """One GGUF loaded in llama.cpp, scoring conversations' final answers token by token."""
+
+    def __init__(self, path: Path, n_ctx: int = 2048, threads: int = 0) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        from ..llm.embedded import cpu_count
+
+        check_gguf(path)
+        self.path, self.n_ctx, self._llama_cpp = path, n_ctx, llama_cpp
+        self.model = _internals.LlamaModel(path_model=str(path),
+                                           params=llama_cpp.llama_model_default_params(),
+                                           verbose=True)
+        self.prompt_format = chat_formatter(self.model, path)
+        self.full_format = chat_formatter(self.model, path, generation_prompt=False)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, N_BATCH, N_BATCH
+        params.n_threads = params.n_threads_batch = threads or cpu_count()
+        self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
+        self.batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
+        self.n_vocab = self.model.n_vocab()
+        self.adapters: list[Any] = []
+
+    def use_adapter(self, adapter: Path | None, scale: float = 1.0) -> None:
+        """Score with `adapter` applied from now on (None: the base model alone)."""
+        llama_cpp = self._llama_cpp
+        if adapter is None:
+            llama_cpp.llama_set_adapters_lora(self.context.ctx, None, 0, None)
+            return
+        handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(adapter).encode())
+        if not handle:
+            raise ValueError(f"llama.cpp cannot apply {adapter} to {self.path.name}: it was "
+                             "exported for another base model or architecture.")
+        self.adapters.append(handle)
+        handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle)
+        llama_cpp.llama_set_adapters_lora(self.context.ctx, handles, 1,
+                                          (ctypes.c_float * 1)(scale))
+
+    def answer_nll(self, messages: list[dict[str, str]]) -> tuple[float, int]:
+        """Summed negative log-likelihood of the last (assistant) message, and its tokens."""
+        prompt = template_tokens(self.model, self.prompt_format, messages[:-1], self.path)
+        full = template_tokens(self.model, self.full_format, messages, self.path)[:self.n_ctx]
+        if full[:len(prompt)] != prompt or len(full) <= len(prompt):
+            return 0.0, 0
+        self._llama_cpp.llama_memory_clear(self.context.memory, True)
+        total, counted = 0.0, 0
+        for start in range(0, len(full), N_BATCH):
+            piece = full[start:start + N_BATCH]
+            # the logits at position p predict token p + 1: wanted for the answer's tokens
+            wanted = {i for i in range(len(piece))
+                      if len(prompt) <= start + i + 1 < len(full)}
+            batch = self.batch.batch
+            batch.n_tokens = len(piece)
+            for i, token in enumerate(piece):
+                batch.token[i], batch.pos[i], batch.logits[i] = token, start + i, i in wanted
+                batch.seq_id[i][0], batch.n_seq_id[i] = 0, 1
+            self.context.decode(self.batch)
+            for i in wanted:
+                logits = np.ctypeslib.as_array(
+                    self._llama_cpp.llama_get_logits_ith(self.context.ctx, i),
+                    shape=(self.n_vocab,)).astype(np.float64)
+                peak = logits.max()
+                log_norm = peak + np.log(np.exp(logits - peak).sum())
+                total += log_norm - logits[full[start + i + 1]]
+                counted += 1
+        return total, counted
+
+    def mean_nll(self, conversations: list[list[dict[str, str]]]) -> tuple[float, int]:
+        total, tokens = 0.0, 0
+        for messages in conversations:
+            nll, count = self.answer_nll(messages)
+            total, tokens = total + nll, tokens + count
+        return (total / tokens if tokens else float("nan")), tokens
+
+    def close(self) -> None:
+        self.batch.close()
+        self.context.close()
+        for handle in self.adapters:
+            self._llama_cpp.llama_adapter_lora_free(handle)
+        self.model.close()
+
+
+def held_out_loss(base_gguf: Path, adapter_gguf: Path,
+                  conversations: list[list[dict[str, str]]]) -> HeldOutLoss:
+    """The answers' loss under llama.cpp on `base_gguf`, without and with `adapter_gguf`."""
+    scorer = LlamaScorer(base_gguf)
+    try:
+        base, tokens = scorer.mean_nll(conversations)
+        scorer.use_adapter(adapter_gguf)
+        adapted, _ = scorer.mean_nll(conversations)
+    finally:
+        scorer.close()
+    return HeldOutLoss(base, adapted, tokens, len(conversations))
