@@ -92,9 +92,12 @@ def test_prepare_data_resumes_and_splits(app, settings, persona, demo_server: De
     assert prepare_lora_data.main(["--persona", persona.name, "--examples", "5",
                                    "--data-dir", str(data_dir), "--progress", "json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["done"] for line in lines if line["stage"] == "generate"] == [1, 2, 3, 4, 5]
+    assert [line["done"] for line in lines if line["stage"] == "generate"] == [0, 1, 2, 3, 4, 5]
     assert lines[-1]["generated_now"] == 5 and lines[-1]["reused"] == 0
     assert len(chat_requests(demo_server)) == 5
+    log = training_paths(data_dir / "personas", persona.slug)[2]
+    assert [json.loads(line)["question"] for line in log.read_text().splitlines()] == \
+        QUESTIONS[:5], "answered up to four at a time, logged in question order"
     assert all(r["model"] == settings.synth_model for r in chat_requests(demo_server))
 
     demo_server.requests.clear()

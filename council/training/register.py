@@ -1,14 +1,15 @@
 """Serve a persona's adapter: in the embedded engine, through Ollama or through vLLM; switch.
 
-The embedded engine applies the exported GGUF adapter per request beside its one copy of the
-base weights (`register_embedded`: export, then check on llama.cpp that the held-out answers
-are predicted better with it than without). Ollama builds the model from the worker base plus the adapter blob (`create_blob`, then
-`create(from_=base, adapters={...})` through the official client). The persona's previous model
-is kept in `prompt_model` so the Training page can switch back, and rounds can run the persona
-either way (`variant`: "lora" or "prompt") for the A/B on the leaderboard.
+- Embedded engine (`register_embedded`): the GGUF adapter is applied per request beside the
+  engine's one copy of the base weights; registration exports it and measures on llama.cpp
+  how well the held-out answers are predicted with it and without.
+- Ollama (`register_adapter`): a model `persona-<slug>` built from the worker base plus the
+  adapter blob (`create_blob`, then `create(from_=base, adapters={...})`, official client).
+  Ollama keeps one adapter per loaded base, so several adapter personas take turns.
+- vLLM (`load_vllm_adapter`): the PEFT folder loaded at runtime; all served at once.
 
-Ollama keeps one adapter per base model loaded at a time, so several adapter personas take
-turns on one GPU; vLLM with `--enable-lora` serves them concurrently (see the README).
+`persona.model` stays the prompt-only model, so rounds can run a persona either way
+(`variant`, see council/variants.py) for the A/B on the leaderboard.
 """
 
 from __future__ import annotations

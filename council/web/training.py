@@ -19,11 +19,11 @@ from ..db import session_scope
 from ..jobs import get_jobs, job_payload
 from ..models import Job, Persona
 from ..personas import list_personas
-from ..variants import has_adapter_file, plan_answer
 from ..training.base_model import base_problem, training_base
 from ..training.data import training_paths
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES, check_environment
+from ..variants import has_adapter_file, plan_answer
 
 bp = Blueprint("training", __name__)
 ACTIONS = {"data": "lora-data", "train": "lora-train", "register": "lora-register"}
