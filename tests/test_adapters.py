@@ -27,6 +27,8 @@ from council.training.llama_eval import HeldOutLoss
 from council.training.register import register_embedded
 from council.training.train import TrainSettings, read_examples, train_adapter
 
+# the first test pays for writing the data, converting the GGUF and training (a minute or two)
+pytestmark = pytest.mark.timeout(600)
 BUNDLED = bundled_model_path()
 TOPICS = ["sort a list in Python", "cook rice", "fix a flat bike tire", "learn to swim",
           "save money", "write a cover letter", "sleep better", "grow tomatoes", "tie a tie",

@@ -34,6 +34,7 @@ def app_env(tmp_path: Path, model_cache: Path) -> dict[str, str]:
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(900)
 def test_train_an_adapter_on_the_engine_and_the_next_round_uses_it(
         council_page: tuple[Page, list[str]]) -> None:
     page, errors = council_page
