@@ -53,6 +53,7 @@ bench: $(VENV)/.bench
 	$(PY) bench/round_overhead.py
 	$(PY) bench/router.py
 	$(PY) bench/engine.py
+	$(PY) bench/adapters.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -4,7 +4,8 @@ On the bundled model (SmolLM2-135M-Instruct Q4_1) and a fresh data dir, this run
 own CLIs as the Training page does (data written by the real model, training with PEFT on the
 CPU, export and registration in the engine) for three personas, then prints:
 
-  (1) training: steps/s, peak RSS of the training process and the loss, per persona;
+  (1) training (the CLI's defaults, 8GB mode: batch 2 x 8 accumulated, up to 1024 tokens):
+      steps/s and sequences/s, peak RSS of the training process and the loss, per persona;
   (2) adapter load time in llama.cpp (median over the three adapters, loaded afresh);
   (3) a 3-worker round, every worker with its own adapter, against the same round prompt-only,
       interleaved on one app: wall time from `ask` to `round_done` and seconds per generated
@@ -120,7 +121,9 @@ def main() -> int:
             trained = train_personas(settings, slugs, args.train_steps)
             for slug, meta in zip(slugs, trained):
                 held = meta.get("llama_cpp_eval") or {}
-                print(f"  {slug}: {meta['steps_per_s']:.3f} steps/s, peak RSS "
+                batch = meta["settings"]["batch_size"] * meta["settings"]["gradient_accumulation"]
+                print(f"  {slug}: {meta['steps_per_s']:.3f} steps/s of {batch} sequences "
+                      f"({meta['steps_per_s'] * batch:.2f} sequences/s), peak RSS "
                       f"{meta['peak_memory']['rss_mb']:.0f} MB, loss {meta['first_loss']:.3f} "
                       f"-> {meta['final_loss']:.3f}; llama.cpp loss on its pairs "
                       f"{held.get('base')} -> {held.get('adapter')}")

@@ -9,6 +9,8 @@ beside one copy of the base weights: per answer, in parallel, and mixed by the r
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,20 @@ def test_every_answer_gets_its_own_adapter_in_parallel_with_one_base(
                    if other != name), (name, text, alone)
         assert own >= min(len(alone[name]), 40), (name, text, alone[name])
     assert set(model.adapters) == {str(pirate.adapter.resolve()), str(poet.adapter.resolve())}
+
+
+def test_a_retrained_adapter_replaces_the_loaded_one(engine: EmbeddedBackend, pirate: Trained,
+                                                     poet: Trained, tmp_path: Path) -> None:
+    served = tmp_path / "adapter.gguf"
+    shutil.copyfile(pirate.adapter, served)
+    adapter = [{"path": str(served), "scale": 1.0}]
+    assert greedy(engine, adapter) == greedy(engine, [{"path": str(pirate.adapter),
+                                                       "scale": 1.0}])
+    staging = tmp_path / "retrained.gguf"
+    shutil.copyfile(poet.adapter, staging)
+    os.replace(staging, served)  # as registration writes it: atomically, same path
+    assert greedy(engine, adapter) == greedy(engine, [{"path": str(poet.adapter),
+                                                       "scale": 1.0}])
 
 
 @pytest.fixture

@@ -79,6 +79,24 @@ def test_data_train_register_switch_through_jobs(app: Flask, settings, slug: str
     assert persona_state(client, slug)["variant"] == "prompt"
     bad = client.post(f"/api/training/{slug}/variant", json={"variant": "both"})
     assert bad.status_code == 400 and "lora" in bad.get_json()["error"]
+    mix = client.post(f"/api/training/{slug}/variant", json={"variant": "mix"})
+    assert mix.status_code == 400 and "embedded engine" in mix.get_json()["error"]
+    assert persona_state(client, slug)["can_mix"] is False
+
+
+def test_train_is_refused_with_the_fix_when_the_base_is_not_on_this_machine(
+        make_app, settings, slug: str) -> None:
+    app = make_app(settings.with_changes(train_base_model="nobody/not-a-cached-model-7B"))
+    client = app.test_client()
+    state = persona_state(client, slug)
+    assert "not in the local cache" in state["train_blocked"]
+    refused = client.post(f"/api/training/{slug}/train", json={})
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert "huggingface-cli download nobody/not-a-cached-model-7B" in error
+    assert "COUNCIL_BACKEND=embedded" in error
+    with session_scope(app) as session:
+        assert session.query(Job).count() == 0, "nothing was queued"
 
 
 def test_launch_validates_its_input(app: Flask, slug: str) -> None:

@@ -130,8 +130,11 @@ class GGUFModel:
         self.context = _internals.LlamaContext(model=self.model, params=params, verbose=False)
         self.batch = _internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1,
                                            verbose=False)
-        self.adapters: dict[str, Any] = {}  # adapter path -> llama.cpp adapter, loaded once
-        self.applied: tuple[tuple[str, float], ...] = ()
+        # adapter path -> (the file's stamp, llama.cpp adapter): loaded once, again if the file
+        # is replaced (a retrain); replaced ones are freed with the model
+        self.adapters: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self.retired: list[Any] = []
+        self.applied: tuple[tuple[str, tuple[int, int, int], float], ...] = ()
         self.waiting: list[Request] = []
         self.running: list[Request] = []
         self.free_seqs = list(range(sequences))
@@ -198,43 +201,54 @@ class GGUFModel:
             if request.cancelled.is_set():
                 self._finish(request, None)
                 continue
-            try:
-                self.load_adapters(request.adapters)
-            except StreamError as exc:
-                self._finish(request, exc)
-                continue
+            if request.generated == 0 and request.position == 0:  # its first step
+                try:
+                    self.load_adapters(request.adapters)
+                except StreamError as exc:
+                    self._finish(request, exc)
+                    continue
             groups.setdefault(request.adapters, []).append(request)
-        for adapters, members in groups.items():
+        # every change of adapter set makes llama.cpp rebuild its graph (several ms on a
+        # CPU): start with the set already applied, so each step switches one time fewer
+        current = tuple((path, scale) for path, _, scale in self.applied)
+        for adapters in sorted(groups, key=lambda key: key != current):
             self._apply_adapters(adapters)
-            self._decode(members)
+            self._decode(groups[adapters])
 
     def load_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
-        """Load each adapter not loaded yet (the scheduler does, before a request's first
-        decode; anyone else only while the model is idle)."""
+        """Load each adapter not loaded yet, or replaced on disk since (the scheduler does,
+        before a request's first decode; anyone else only while the model is idle)."""
         for path, _ in adapters:
-            if path in self.adapters:
-                continue
-            if not Path(path).is_file():
+            try:
+                stat = Path(path).stat()
+            except OSError:
                 raise StreamError(f"The LoRA adapter {path} is gone: retrain or re-register "
-                                  "the persona on the Training page.")
+                                  "the persona on the Training page.") from None
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            known = self.adapters.get(path)
+            if known is not None and known[0] == stamp:
+                continue
             handle = self._llama_cpp.llama_adapter_lora_init(self.model.model,
                                                              path.encode("utf-8"))
             if not handle:
                 raise StreamError(f"llama.cpp could not apply the adapter {path} to "
                                   f"{self.path.name}: it was trained for another base model "
                                   "or architecture. Retrain it on this model.")
-            self.adapters[path] = handle
+            if known is not None:
+                self.retired.append(known[1])  # the context may still hold it until reset
+            self.adapters[path] = (stamp, handle)
 
     def _apply_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
-        if adapters == self.applied:
+        wanted = tuple((path, self.adapters[path][0], scale) for path, scale in adapters)
+        if wanted == self.applied:
             return
         llama_cpp = self._llama_cpp
         handles = (llama_cpp.llama_adapter_lora_p_ctypes * len(adapters))(
-            *(self.adapters[path] for path, _ in adapters))
+            *(self.adapters[path][1] for path, _ in adapters))
         scales = (ctypes.c_float * len(adapters))(*(scale for _, scale in adapters))
         if llama_cpp.llama_set_adapters_lora(self.context.ctx, handles, len(adapters), scales):
             raise StreamError(f"llama.cpp refused the adapters {[p for p, _ in adapters]}.")
-        self.applied = adapters
+        self.applied = wanted
 
     def _decode(self, live: list[Request]) -> None:
         """One decode for a set of answers: the next token of each answer under way, and as
@@ -329,6 +343,6 @@ class GGUFModel:
         self.scheduler.join(timeout=10)
         self.batch.close()
         self.context.close()
-        for handle in self.adapters.values():
+        for handle in [h for _, h in self.adapters.values()] + self.retired:
             self._llama_cpp.llama_adapter_lora_free(handle)
         self.model.close()
