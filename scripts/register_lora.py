@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.atomic import write_json_atomic  # noqa: E402
+from council.cli import add_job_arguments, settings_from  # noqa: E402
 from council.db import standalone_session  # noqa: E402
 from council.llm import backend_kind  # noqa: E402
 from council.llm.base import LLMError  # noqa: E402
