@@ -285,6 +285,21 @@ def test_register_refuses_without_training(app, settings, persona, cli_env,
     assert "train it first" in capsys.readouterr().err
 
 
+def test_ollama_refuses_an_adapter_trained_for_the_engines_gguf(
+        app, settings, persona, cli_env, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COUNCIL_BACKEND", "ollama")
+    folder = settings.loras_dir / persona.slug
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps({
+        "state": "done", "adapter_dir": str(folder / "adapter"),
+        "base_model": "/models/SmolLM2-135M-Instruct.Q4_1.gguf"}))
+    assert register_lora.main(["--persona", persona.slug,
+                               "--data-dir", str(settings.data_dir)]) == 2
+    error = capsys.readouterr().err
+    assert "for the embedded engine" in error and "COUNCIL_BACKEND=embedded" in error
+
+
 def test_generate_script_writes_resolved_settings(app, settings, persona, cli_env, tmp_path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

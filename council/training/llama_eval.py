@@ -30,8 +30,7 @@ class HeldOutLoss:
     examples: int
 
     def summary(self) -> dict[str, Any]:
-        return {**{k: round(v, 4) if isinstance(v, float) else v
-                   for k, v in asdict(self).items()}}
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 class LlamaScorer:
@@ -58,12 +57,9 @@ class LlamaScorer:
         self.n_vocab = self.model.n_vocab()
         self.adapters: list[Any] = []
 
-    def use_adapter(self, adapter: Path | None, scale: float = 1.0) -> None:
-        """Score with `adapter` applied from now on (None: the base model alone)."""
+    def use_adapter(self, adapter: Path, scale: float = 1.0) -> None:
+        """Score with `adapter` applied from now on."""
         llama_cpp = self._llama_cpp
-        if adapter is None:
-            llama_cpp.llama_set_adapters_lora(self.context.ctx, None, 0, None)
-            return
         handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(adapter).encode())
         if not handle:
             raise ValueError(f"llama.cpp cannot apply {adapter} to {self.path.name}: it was "
@@ -103,11 +99,12 @@ class LlamaScorer:
         return total, counted
 
     def mean_nll(self, conversations: list[list[dict[str, str]]]) -> tuple[float, int]:
+        """Mean negative log-likelihood per answer token, and how many tokens it covers."""
         total, tokens = 0.0, 0
         for messages in conversations:
             nll, count = self.answer_nll(messages)
             total, tokens = total + nll, tokens + count
-        return (total / tokens if tokens else float("nan")), tokens
+        return total / max(tokens, 1), tokens
 
     def close(self) -> None:
         self.batch.close()
@@ -123,8 +120,12 @@ def held_out_loss(base_gguf: Path, adapter_gguf: Path,
     scorer = LlamaScorer(base_gguf)
     try:
         base, tokens = scorer.mean_nll(conversations)
+        if not tokens:
+            raise ValueError(f"None of the {len(conversations)} held-out pairs has an answer "
+                             f"llama.cpp can score with {base_gguf.name}'s chat template; "
+                             "prepare the data again.")
         scorer.use_adapter(adapter_gguf)
         adapted, _ = scorer.mean_nll(conversations)
     finally:
         scorer.close()
-    return HeldOutLoss(base, adapted, tokens, len(conversations))
+    return HeldOutLoss(float(base), float(adapted), tokens, len(conversations))
