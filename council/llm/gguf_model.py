@@ -34,6 +34,53 @@ def check_gguf(path: Path) -> None:
                                 "GGUF models (e.g. Qwen2.5-3B-Instruct-Q4_K_M.gguf).")
 
 
+def load_model(path: Path) -> Any:
+    """The GGUF at `path` as llama-cpp-python's `_internals.LlamaModel`, or a fix-it error."""
+    import llama_cpp
+    from llama_cpp import _internals
+
+    check_gguf(path)
+    try:
+        # verbose=True only skips redirecting the process's stdout/stderr to /dev/null;
+        # the "llama-cpp-python" logger level (set by EmbeddedBackend) keeps it quiet
+        return _internals.LlamaModel(path_model=str(path),
+                                     params=llama_cpp.llama_model_default_params(), verbose=True)
+    except ValueError as exc:
+        raise ModelNotFound(f"llama.cpp could not load {path}: {exc}. Is it a complete, "
+                            "llama.cpp-compatible GGUF?") from None
+
+
+def fill_batch(batch: Any, tokens: list[tuple[int, int, int, bool]]) -> None:
+    """Put (token, position, sequence, wants logits) items into a `LlamaBatch`."""
+    raw = batch.batch
+    raw.n_tokens = len(tokens)
+    for i, (token, position, seq, logits) in enumerate(tokens):
+        raw.token[i], raw.pos[i], raw.logits[i] = token, position, logits
+        raw.seq_id[i][0], raw.n_seq_id[i] = seq, 1
+
+
+def init_adapter(model: Any, path: str, base: Path) -> Any:
+    """A LoRA adapter GGUF loaded beside `model` (the GGUF at `base`), or a fix-it error."""
+    import llama_cpp
+
+    handle = llama_cpp.llama_adapter_lora_init(model.model, path.encode("utf-8"))
+    if not handle:
+        raise StreamError(f"llama.cpp could not apply the adapter {path} to {base.name}: it "
+                          "was trained for another base model or architecture. Retrain it on "
+                          "this model.")
+    return handle
+
+
+def set_adapters(context: Any, handles: list[Any], scales: list[float]) -> None:
+    """Apply exactly these adapters, with these scales, to every later decode of `context`."""
+    import llama_cpp
+
+    array = (llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles)
+    if llama_cpp.llama_set_adapters_lora(context.ctx, array, len(handles),
+                                         (ctypes.c_float * len(scales))(*scales)):
+        raise StreamError("llama.cpp refused to apply the adapters.")
+
+
 def chat_formatter(model: Any, path: Path, generation_prompt: bool = True) -> Any:
     """The chat template stored in a loaded GGUF (`_internals.LlamaModel`), ready to format:
     a prompt for the next answer, or (`generation_prompt=False`) a finished conversation."""
@@ -104,18 +151,9 @@ class GGUFModel:
         import llama_cpp
         from llama_cpp import _internals
 
-        check_gguf(path)
         self.path, self.n_ctx, self.sequences = path, n_ctx, sequences
         self._llama_cpp, self._internals = llama_cpp, _internals
-        model_params = llama_cpp.llama_model_default_params()
-        try:
-            # verbose=True only skips redirecting the process's stdout/stderr to /dev/null;
-            # the "llama-cpp-python" logger level (set by EmbeddedBackend) keeps it quiet
-            self.model = _internals.LlamaModel(path_model=str(path), params=model_params,
-                                               verbose=True)
-        except ValueError as exc:
-            raise ModelNotFound(f"llama.cpp could not load {path}: {exc}. Is it a complete, "
-                                "llama.cpp-compatible GGUF?") from None
+        self.model = load_model(path)
         try:
             self.formatter = chat_formatter(self.model, path)
         except ModelNotFound:
@@ -228,12 +266,7 @@ class GGUFModel:
             known = self.adapters.get(path)
             if known is not None and known[0] == stamp:
                 continue
-            handle = self._llama_cpp.llama_adapter_lora_init(self.model.model,
-                                                             path.encode("utf-8"))
-            if not handle:
-                raise StreamError(f"llama.cpp could not apply the adapter {path} to "
-                                  f"{self.path.name}: it was trained for another base model "
-                                  "or architecture. Retrain it on this model.")
+            handle = init_adapter(self.model, path, self.path)
             if known is not None:
                 self.retired.append(known[1])  # the context may still hold it until reset
             self.adapters[path] = (stamp, handle)
@@ -242,12 +275,8 @@ class GGUFModel:
         wanted = tuple((path, self.adapters[path][0], scale) for path, scale in adapters)
         if wanted == self.applied:
             return
-        llama_cpp = self._llama_cpp
-        handles = (llama_cpp.llama_adapter_lora_p_ctypes * len(adapters))(
-            *(self.adapters[path][1] for path, _ in adapters))
-        scales = (ctypes.c_float * len(adapters))(*(scale for _, scale in adapters))
-        if llama_cpp.llama_set_adapters_lora(self.context.ctx, handles, len(adapters), scales):
-            raise StreamError(f"llama.cpp refused the adapters {[p for p, _ in adapters]}.")
+        set_adapters(self.context, [self.adapters[path][1] for path, _ in adapters],
+                     [scale for _, scale in adapters])
         self.applied = wanted
 
     def _decode(self, live: list[Request]) -> None:
@@ -269,19 +298,12 @@ class GGUFModel:
                 samples.append((len(items) - 1, request))
         if not items:
             return
-        self._fill(items)
+        fill_batch(self.batch, items)
         self.context.decode(self.batch)
         for request in answering:
             request.position += 1
         for index, request in samples:
             self._sample(request, index)
-
-    def _fill(self, tokens: list[tuple[int, int, int, bool]]) -> None:
-        batch = self.batch.batch
-        batch.n_tokens = len(tokens)
-        for i, (token, position, seq, logits) in enumerate(tokens):
-            batch.token[i], batch.pos[i], batch.logits[i] = token, position, logits
-            batch.seq_id[i][0], batch.n_seq_id[i] = seq, 1
 
     def _sampler(self, request: Request) -> Any:
         sampler = self._internals.LlamaSampler()

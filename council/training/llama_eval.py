@@ -8,14 +8,20 @@ that did not carry over shows up as a number rather than as a hunch.
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..llm.gguf_model import chat_formatter, check_gguf, template_tokens
+from ..llm.gguf_model import (
+    chat_formatter,
+    fill_batch,
+    init_adapter,
+    load_model,
+    set_adapters,
+    template_tokens,
+)
 
 N_BATCH = 512
 
@@ -42,11 +48,8 @@ class LlamaScorer:
 
         from ..llm.embedded import cpu_count
 
-        check_gguf(path)
         self.path, self.n_ctx, self._llama_cpp = path, n_ctx, llama_cpp
-        self.model = _internals.LlamaModel(path_model=str(path),
-                                           params=llama_cpp.llama_model_default_params(),
-                                           verbose=True)
+        self.model = load_model(path)
         self.prompt_format = chat_formatter(self.model, path)
         self.full_format = chat_formatter(self.model, path, generation_prompt=False)
         params = llama_cpp.llama_context_default_params()
@@ -59,15 +62,8 @@ class LlamaScorer:
 
     def use_adapter(self, adapter: Path, scale: float = 1.0) -> None:
         """Score with `adapter` applied from now on."""
-        llama_cpp = self._llama_cpp
-        handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(adapter).encode())
-        if not handle:
-            raise ValueError(f"llama.cpp cannot apply {adapter} to {self.path.name}: it was "
-                             "exported for another base model or architecture.")
-        self.adapters.append(handle)
-        handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(handle)
-        llama_cpp.llama_set_adapters_lora(self.context.ctx, handles, 1,
-                                          (ctypes.c_float * 1)(scale))
+        self.adapters.append(init_adapter(self.model, str(adapter), self.path))
+        set_adapters(self.context, self.adapters[-1:], [scale])
 
     def answer_nll(self, messages: list[dict[str, str]]) -> tuple[float, int]:
         """Summed negative log-likelihood of the last (assistant) message, and its tokens."""
@@ -82,11 +78,8 @@ class LlamaScorer:
             # the logits at position p predict token p + 1: wanted for the answer's tokens
             wanted = {i for i in range(len(piece))
                       if len(prompt) <= start + i + 1 < len(full)}
-            batch = self.batch.batch
-            batch.n_tokens = len(piece)
-            for i, token in enumerate(piece):
-                batch.token[i], batch.pos[i], batch.logits[i] = token, start + i, i in wanted
-                batch.seq_id[i][0], batch.n_seq_id[i] = 0, 1
+            fill_batch(self.batch, [(token, start + i, 0, i in wanted)
+                                    for i, token in enumerate(piece)])
             self.context.decode(self.batch)
             for i in wanted:
                 logits = np.ctypeslib.as_array(

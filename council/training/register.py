@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import ollama
 
+from ..llm.base import LLMError
 from ..llm.ollama_backend import translated_errors
 from ..models import Persona
 from ..variants import VARIANTS, has_adapter_file
 from .gguf_export import export_gguf_adapter
 from .llama_eval import HeldOutLoss, held_out_loss
-from .train import file_digest
 
 
 class RegistrationError(RuntimeError):
@@ -50,9 +50,9 @@ def register_embedded(slug: str, base_gguf: Path, adapter_dir: Path, target: Pat
     exported = export_gguf_adapter(adapter_dir, target, str(base_gguf))
     try:
         loss = held_out_loss(base_gguf, exported.path, conversations)
-    except ValueError as exc:
+    except (ValueError, LLMError) as exc:
         raise RegistrationError(str(exc)) from None
-    return Registration(str(exported.path), file_digest(exported.path), str(base_gguf)), loss
+    return Registration(str(exported.path), "", str(base_gguf)), loss
 
 
 def register_adapter(host: str, slug: str, base_model: str, gguf_path: Path,
