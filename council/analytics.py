@@ -15,10 +15,8 @@ history; the caps are reported with the results and shown on the page.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,12 +28,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from .models import Persona, Round
 from .personas import list_personas
-from .router.features import Embedder
+from .embeddings import Embedder
+from .embeddings.cache import EmbeddingCache
 from .votes import LeaderboardRow, leaderboard
 
 # Utilisation and entropy look at the most recent rounds only: enough for a trend, cheap to chart.
 HISTORY_ROUNDS = 1000
-# Similarity embeds every finished answer of these rounds (new ones only: see EmbeddingCache).
+# Similarity embeds every finished answer of these rounds (new ones only: see embed_answers).
 SIMILARITY_ROUNDS = 200
 # Answer embeddings kept between requests, per embedder (384 floats each: ~3 KB).
 EMBEDDING_CACHE_SIZE = 5000
@@ -275,45 +274,20 @@ def shared_answers(rounds: list[Round], persona_ids: set[int]) -> list[dict[int,
     return per_round
 
 
-class EmbeddingCache:
-    """Answer embeddings kept between requests, per embedder and keyed by a hash of the text.
-
-    Embedding is the slow part of the page (MiniLM on CPU: seconds per hundred long answers) and
-    a finished answer never changes, so a reload only embeds the answers that are new. Bounded
-    (`EMBEDDING_CACHE_SIZE` per embedder, oldest dropped first) and shared by request threads.
-    """
-
-    def __init__(self, size: int = EMBEDDING_CACHE_SIZE) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._vectors: WeakKeyDictionary[Any, OrderedDict[bytes, np.ndarray]] = (
-            WeakKeyDictionary())
-
-    def _store(self, embedder: Embedder) -> OrderedDict[bytes, np.ndarray]:
-        try:
-            return self._vectors.setdefault(embedder, OrderedDict())
-        except TypeError:  # an embedder without weak references: no caching, still correct
-            return OrderedDict()
-
-    def embed(self, embedder: Embedder, texts: list[str]) -> dict[str, np.ndarray]:
-        """Each distinct text once: cached ones looked up, the rest in one encode call."""
-        unique = {text: hashlib.sha256(text.encode()).digest() for text in texts}
-        with self._lock:
-            store = self._store(embedder)
-            found = {text: store[key] for text, key in unique.items() if key in store}
-        missing = [text for text in unique if text not in found]
-        if missing:
-            vectors = np.asarray(embedder.encode(missing), dtype=np.float64)
-            found.update(zip(missing, vectors))
-            with self._lock:
-                for text in missing:
-                    store[unique[text]] = found[text]
-                while len(store) > self.size:
-                    store.popitem(last=False)
-        return found
+# Answer vectors kept between requests, one bounded cache per embedder object.
+_ANSWER_CACHES: WeakKeyDictionary[Any, EmbeddingCache] = WeakKeyDictionary()
 
 
-EMBEDDINGS = EmbeddingCache()
+def embed_answers(embedder: Embedder, texts: list[str]) -> dict[str, np.ndarray]:
+    """Each distinct answer embedded once per process: embedding is the slow part of the page
+    (MiniLM on CPU: seconds per hundred long answers) and a finished answer never changes."""
+    try:
+        cache = _ANSWER_CACHES.setdefault(embedder, EmbeddingCache(
+            max_entries=EMBEDDING_CACHE_SIZE))
+    except TypeError:  # an embedder without weak references: no caching, still correct
+        cache = EmbeddingCache()
+    unique = list(dict.fromkeys(texts))
+    return dict(zip(unique, cache.embed(unique, embedder).astype(np.float64)))
 
 
 def pair_sums(per_round: list[dict[int, str]], vectors: dict[str, np.ndarray]
@@ -373,7 +347,7 @@ def persona_similarity(session: Session, embedder: Embedder, limit: int = SIMILA
     texts = [text for answers in per_round for text in answers.values()]
     errors: list[str] = []
     try:
-        vectors = EMBEDDINGS.embed(embedder, texts)
+        vectors = embed_answers(embedder, texts)
     except Exception as exc:  # noqa: BLE001  (the other charts should still show)
         errors.append(f"Could not embed the answers: {exc}")
         per_round, vectors = [], {}

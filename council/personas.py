@@ -7,7 +7,6 @@ that is refused in one place is refused everywhere with the same message.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from .models import AppState, Persona
 from .router.rules import RuleError, validate_rules
+from .slugs import slugify
 
 EXPORT_FORMAT = "ai-council-personas"
 EXPORT_VERSION = 1
@@ -37,12 +37,6 @@ class PersonaError(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
-
-
-def slugify(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return slug[:64].strip("-")
 
 
 def _as_bool(value: Any) -> bool | None:

@@ -7,15 +7,8 @@ import time
 
 import pytest
 
-from council.discovery.categorize import (
-    TONES,
-    TOPICS,
-    Categories,
-    categorize,
-    dedupe_key,
-    embedding_text,
-    is_filler,
-)
+from council.discovery.categorize import dedupe_key, embedding_text, is_filler
+from council.features.traits import TONES, TOPICS, MessageTraits, categorize
 
 TRACEBACK = ("Traceback (most recent call last):\n"
              '  File "main.py", line 3, in <module>\n'
@@ -139,7 +132,7 @@ def test_dedupe_key_normalises_case_spacing_and_end_punctuation() -> None:
     assert dedupe_key("!!!") == ""
 
 
-def _check(labels: Categories) -> None:
+def _check(labels: MessageTraits) -> None:
     assert labels.topic in TOPICS
     assert labels.tone in TONES
     assert labels.length in {"short", "medium", "long"}

@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from ..embeddings import unit_rows
+
 
 class DiscoveryError(ValueError):
     """Persona discovery cannot go on; the message says what to change."""
@@ -27,11 +29,6 @@ class Clustering:
     silhouette: float  # cosine silhouette of the chosen k (sampled; nan when undefined)
     scores: dict[int, float]  # silhouette per k tried (empty when k was forced)
     warning: str | None = None  # set when the giant-cluster guard could not be honoured
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return (rows / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def _fit(x: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -62,7 +59,7 @@ def _result(x: np.ndarray, labels: np.ndarray, k: int, silhouette: float,
     """Centroids as the normalised mean of each cluster's rows (the cosine centre)."""
     centroids = np.stack([x[labels == c].mean(axis=0) if np.any(labels == c)
                           else np.zeros(x.shape[1], dtype=np.float32) for c in range(k)])
-    return Clustering(labels=labels.astype(np.int64), centroids=_unit(centroids), k=k,
+    return Clustering(labels=labels.astype(np.int64), centroids=unit_rows(centroids), k=k,
                       silhouette=silhouette, scores=scores, warning=warning)
 
 
@@ -82,7 +79,7 @@ def cluster_embeddings(embeddings: np.ndarray, clusters: int | None = None,
     if x.ndim != 2 or len(x) == 0:
         raise DiscoveryError("There are no messages to cluster; import an export with at least "
                              "a few user messages.")
-    x = _unit(x)
+    x = unit_rows(x)
     n = len(x)
     if clusters is not None:
         if clusters < 2:

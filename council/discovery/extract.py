@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_jsonl_atomic
-from .categorize import Categories, categorize, dedupe_key, embedding_text, is_filler
+from ..features.traits import MessageTraits, categorize
+from .categorize import dedupe_key, embedding_text, is_filler
 from .parse import ParseResult, UserMessage
 
 
@@ -22,7 +23,7 @@ from .parse import ParseResult, UserMessage
 class ExtractedMessage:
     id: str
     message: UserMessage
-    categories: Categories
+    categories: MessageTraits
     embedding_text: str
     set_aside: str | None  # None (kept), "filler" or "duplicate"
 
@@ -48,8 +49,8 @@ class Extraction:
         return counts
 
 
-def load_previous(path: Path) -> dict[str, tuple[Categories, str]]:
-    """Categories and embedding text from an earlier run, by message id (a warm re-run)."""
+def load_previous(path: Path) -> dict[str, tuple[MessageTraits, str]]:
+    """Traits and embedding text from an earlier run, by message id (a warm re-run)."""
     if not path.is_file():
         return {}
     known = {}
@@ -57,14 +58,14 @@ def load_previous(path: Path) -> dict[str, tuple[Categories, str]]:
         for line in rows:
             try:
                 row = json.loads(line)
-                known[row["id"]] = (Categories(**row["categories"]), row["embedding_text"])
+                known[row["id"]] = (MessageTraits(**row["categories"]), row["embedding_text"])
             except (ValueError, KeyError, TypeError):
                 return {}
     return known
 
 
 def extract_messages(parsed: ParseResult,
-                     known: dict[str, tuple[Categories, str]] | None = None) -> Extraction:
+                     known: dict[str, tuple[MessageTraits, str]] | None = None) -> Extraction:
     """Categorise every message; set aside filler and repeats (the first copy is kept).
 
     `known` (from `load_previous`) skips categorising messages an earlier run already did.

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from ..models import Persona, RoutingExample
 from ..personas import ImportSummary, PersonaError, import_personas
+from ..embeddings.cache import embedder_cache
 from ..router import Router
-from .embed import embedding_cache
 
 MAX_EXAMPLES_PER_PERSONA = 200
 
@@ -50,7 +50,7 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
         Persona.slug.in_([e["slug"] for e in entries])))}
     landed = [personas[e["slug"]] for e in entries
               if e["name"] in imported and e["slug"] in personas]
-    cache = embedding_cache(data_dir, router.extractor.embedder)
+    cache = embedder_cache(data_dir / "cache" / "embeddings", router.extractor.embedder)
     for persona in landed:
         persona.centroid = analysis[persona.slug]["centroid"]
         session.execute(delete(RoutingExample).where(RoutingExample.persona_id == persona.id,

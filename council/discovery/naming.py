@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from council.discovery.categorize import Categories
-from council.discovery.cluster import Clustering
-from council.personas import slugify
+from ..features.traits import MessageTraits
+from ..slugs import slugify
+from .cluster import Clustering
 
 TOP_KEYWORDS = 10
 REPRESENTATIVES = 5
@@ -88,7 +88,7 @@ def _shares(values: list[str], limit: int = 3) -> list[list[Any]]:
     return [[value, round(count / total, 2)] for value, count in ordered]
 
 
-def _traits(cats: list[Categories]) -> dict[str, Any]:
+def _traits(cats: list[MessageTraits]) -> dict[str, Any]:
     """Dominant labels with their shares of the cluster's messages."""
     size = max(len(cats), 1)
     question_counts = Counter(q for c in cats for q in set(c.question_types))
@@ -155,7 +155,7 @@ def _unique_names(bases: list[str], keywords: list[list[str]]) -> list[str]:
     return result
 
 
-def describe_clusters(texts: list[str], categories: list[Categories], embeddings: np.ndarray,
+def describe_clusters(texts: list[str], categories: list[MessageTraits], embeddings: np.ndarray,
                       clustering: Clustering) -> list[ClusterProfile]:
     """One profile per cluster, in cluster index order."""
     if not len(texts) == len(categories) == len(embeddings) == len(clustering.labels):

@@ -17,15 +17,17 @@ from typing import Any
 
 from ..atomic import write_json_atomic, write_jsonl_atomic
 from ..llm.base import ChatBackend
-from ..router.features import Embedder
+from ..embeddings import Embedder
+from ..embeddings.cache import embedder_cache
 from .cluster import MAP_FILE, Clustering, DiscoveryError, cluster_embeddings, project_map
-from .embed import MODE_BATCH_SIZES, embedding_cache
 from .extract import Extraction, extract_messages, load_previous, write_extraction
 from .naming import ClusterProfile, describe_clusters
 from .parse import parse_export
 from .prompts import GeneratedPrompt, generate_prompt, write_generated_prompts
 
 STAGES = ("parse", "extract", "embed", "cluster", "name", "prompts")
+# Embedding batch size per memory mode: bigger batches are faster but hold more activations.
+MODE_BATCH_SIZES = {"8GB": 32, "16GB": 64, "32GB": 128}
 Progress = Callable[[str, int, int], None]
 
 
@@ -81,10 +83,11 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     if not kept:
         raise DiscoveryError("Every message was filler or a repeat; there is nothing to "
                              "cluster. Import a larger export.")
+    cache_dir = options.data_dir / "cache" / "embeddings"
     if options.refresh:
-        shutil.rmtree(embedding_cache(options.data_dir, embedder).directory, ignore_errors=True)
+        shutil.rmtree(cache_dir / embedder.name, ignore_errors=True)
     texts = [m.embedding_text for m in kept]
-    embeddings = stage("embed", lambda: embedding_cache(options.data_dir, embedder).embed(
+    embeddings = stage("embed", lambda: embedder_cache(cache_dir, embedder).embed(
         texts, embedder, MODE_BATCH_SIZES[options.mode],
         lambda done, total: progress("embed", done, total)))
     clustering: Clustering = stage("cluster", lambda: cluster_embeddings(

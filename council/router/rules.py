@@ -6,19 +6,26 @@
       min_weight: 0.1                      # never below / above these weights
       max_weight: 0.6
 
-Conditions: negative, positive (VADER compound ≤ -0.3 / ≥ 0.3), code, long (> 80 words),
-short (< 12 words), question:<how|why|what|what_if|should|compare|other>, keyword:<word>.
+Conditions: negative, positive (VADER compound ≤ -0.3 / ≥ 0.3), code, short, medium, long
+(the message's length bucket), keyword:<word>, and any trait of `council.features.traits`,
+the labels discovery reports for a cluster: question:<type> (or question:other for none),
+topic:<topic>, tone:<tone>, reasoning:<marker>.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .features import QUESTION_TYPES, MessageFeatures
+from ..features import MessageFeatures
+from ..features.traits import LENGTHS, QUESTION_TYPES, REASONING_MARKERS, TONES, TOPICS
 
 RULE_KEYS = ("prefer", "avoid", "min_weight", "max_weight")
-PLAIN_CONDITIONS = ("negative", "positive", "code", "long", "short")
-QUESTION_NAMES = tuple(name for name, _ in QUESTION_TYPES) + ("other",)
+PLAIN_CONDITIONS = ("negative", "positive", "code", *LENGTHS)
+TRAIT_CONDITIONS: dict[str, tuple[str, ...]] = {
+    "question": (*QUESTION_TYPES, "other"), "topic": TOPICS, "tone": TONES,
+    "reasoning": REASONING_MARKERS}
+# Names earlier versions accepted, as stored in existing personas' rules.
+ALIASES = {"question:should": "question:should_i"}
 
 
 class RuleError(ValueError):
@@ -28,13 +35,15 @@ class RuleError(ValueError):
 def _check_condition(condition: Any) -> str:
     if not isinstance(condition, str):
         raise RuleError(f"a condition must be text, not {condition!r}")
+    condition = ALIASES.get(condition, condition)
     kind, _, value = condition.partition(":")
     if condition in PLAIN_CONDITIONS or (kind == "keyword" and value.strip()):
         return condition
-    if kind == "question" and value in QUESTION_NAMES:
+    if value in TRAIT_CONDITIONS.get(kind, ()):
         return condition
+    traits = ", ".join(f"{kind}:<{'|'.join(values)}>" for kind, values in TRAIT_CONDITIONS.items())
     raise RuleError(f"unknown condition {condition!r}; use one of {', '.join(PLAIN_CONDITIONS)}, "
-                    f"question:<{'|'.join(QUESTION_NAMES)}> or keyword:<word>")
+                    f"keyword:<word>, {traits}")
 
 
 def validate_rules(rules: Any) -> dict[str, Any]:
@@ -68,15 +77,16 @@ def validate_rules(rules: Any) -> dict[str, Any]:
 
 def condition_holds(condition: str, features: MessageFeatures, text: str) -> bool:
     compound = features.sentiment["compound"]
-    kind, _, value = condition.partition(":")
-    checks = {"negative": compound <= -0.3, "positive": compound >= 0.3,
-              "code": features.has_code, "long": features.words > 80,
-              "short": features.words < 12}
-    if condition in checks:
-        return checks[condition]
-    if kind == "question":
-        return features.question_type == value
-    return value.lower() in text.lower()
+    traits = features.traits
+    kind, _, value = ALIASES.get(condition, condition).partition(":")
+    if kind == "keyword":
+        return value.lower() in text.lower()
+    holds = {"negative": compound <= -0.3, "positive": compound >= 0.3,
+             "code": traits.has_code, "question": value in traits.question_types
+             or (value == "other" and not traits.question_types),
+             "topic": traits.topic == value, "tone": traits.tone == value,
+             "reasoning": value in traits.reasoning_markers}
+    return holds.get(kind, traits.length == kind)
 
 
 def rule_adjustment(rules: dict[str, Any], features: MessageFeatures, text: str,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import packaged_minilm_path
+from . import packaged_minilm_path, unit_rows
 
 ONNX_OPSET = 17
 
@@ -125,7 +125,7 @@ class Int8Embedder:
         return self._session, self._tokenizer
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Mean of the token states under the attention mask, L2-normalised."""
+        """Mean of the token states under the attention mask, as unit rows."""
         session, tokenizer = self._load()
         if not texts:
             config = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
@@ -136,6 +136,4 @@ class Int8Embedder:
                                      ("token_type_ids", "type_ids"))}
         states = session.run(None, inputs)[0]
         mask = inputs["attention_mask"][..., None].astype(np.float32)
-        pooled = (states * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return unit_rows((states * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
