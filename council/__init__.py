@@ -7,7 +7,8 @@ import secrets
 from flask import Flask
 
 from .config import PROJECT_ROOT, Settings
-from .router.features import Embedder
+from .embeddings import Embedder
+from .extensions import get_backend, get_council, get_jobs, session_factory
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> Flask:
@@ -40,10 +41,10 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
 def close_app(app: Flask) -> None:
     """Stop running rounds and release connections (tests, and `run.py` on exit)."""
-    app.extensions["council_jobs"].shutdown()
-    council = app.extensions["council"]
+    get_jobs(app).shutdown()
+    council = get_council(app)
     for round_id in list(council.active):
         council.stop_round(round_id)
         council.wait(round_id, timeout=5)
-    app.extensions["council_llm"].close()
-    app.extensions["council_db"].kw["bind"].dispose()
+    get_backend(app).close()
+    session_factory(app).kw["bind"].dispose()

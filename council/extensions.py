@@ -1,5 +1,53 @@
-"""Extensions created unbound here and bound to an app in `create_app`."""
+"""Extensions created unbound here and bound to an app in `create_app`, and one accessor each.
 
+Each `init_app` stores its object in `app.extensions` (the settings in `app.config`); code
+reaches them only through the accessors below, so the key and the type are written once.
+`app` defaults to the current app, for request handlers; threads and CLIs pass theirs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
 from flask_socketio import SocketIO
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from .config import Settings
+    from .jobs import JobRunner
+    from .llm.base import ChatBackend
+    from .rounds import Council
+    from .router import Router
+
 socketio = SocketIO(async_mode="threading")
+
+
+def _app(app: Flask | None) -> Flask:
+    return app if app is not None else current_app
+
+
+def get_settings(app: Flask | None = None) -> Settings:
+    return _app(app).config["SETTINGS"]
+
+
+def get_backend(app: Flask | None = None) -> ChatBackend:
+    """The LLM backend every persona and the synthesizer talk to."""
+    return _app(app).extensions["council_llm"]
+
+
+def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
+    return _app(app).extensions["council_db"]
+
+
+def get_router(app: Flask | None = None) -> Router:
+    return _app(app).extensions["council_router"]
+
+
+def get_council(app: Flask | None = None) -> Council:
+    return _app(app).extensions["council"]
+
+
+def get_jobs(app: Flask | None = None) -> JobRunner:
+    return _app(app).extensions["council_jobs"]

@@ -8,10 +8,12 @@ from ..extensions import socketio
 
 
 def init_app(app: Flask) -> None:
+    """Blueprints, template globals, error answers, Socket.IO, then the security checks."""
     # events: importing it registers the Socket.IO handlers
     from . import (  # noqa: F401
         analytics,
         discover,
+        errors,
         events,
         jobs,
         leaderboard,
@@ -22,14 +24,10 @@ def init_app(app: Flask) -> None:
     )
     from . import council as council_pages
 
-    app.register_blueprint(council_pages.bp)
-    app.register_blueprint(personas.bp)
-    app.register_blueprint(status.bp)
-    app.register_blueprint(leaderboard.bp)
-    app.register_blueprint(analytics.bp)
-    app.register_blueprint(discover.bp)
-    app.register_blueprint(jobs.bp)
-    app.register_blueprint(training.bp)
+    for feature in (council_pages, personas, status, leaderboard, analytics, discover, jobs,
+                    training):
+        app.register_blueprint(feature.bp)
     app.context_processor(status.template_globals)
+    errors.init_app(app)
     socketio.init_app(app)
     security.init_app(app)

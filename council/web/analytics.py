@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 
 from .. import analytics
 from ..db import session_scope
-from ..router import get_router
+from ..extensions import get_router
 from .leaderboard import row_payload
 
 bp = Blueprint("analytics", __name__)
@@ -40,6 +40,6 @@ def page() -> str:
 
 @bp.get("/api/analytics")
 def api() -> Any:
-    embedder = get_router(current_app).extractor.embedder
+    embedder = get_router().extractor.embedder
     with session_scope() as session:
         return jsonify(report_payload(analytics.analytics_report(session, embedder)))

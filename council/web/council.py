@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..db import session_scope
+from ..extensions import get_council, get_router
 from ..models import Conversation, Round, Vote, utcnow
-from ..router import get_router
 from ..variants import adapters_shown
 from ..votes import VoteError, record_vote
+from .errors import status_for
 
 bp = Blueprint("council", __name__)
 
@@ -66,10 +67,9 @@ def vote(round_id: int) -> Any:
         abort(400, "answer_id must be a number.")
     with session_scope() as session:
         try:
-            record_vote(session, get_router(current_app), round_id, str(payload.get("kind")),
-                        answer_id)
+            record_vote(session, get_router(), round_id, str(payload.get("kind")), answer_id)
         except VoteError as exc:
-            abort(404 if "no longer exists" in str(exc) else 400, str(exc))
+            abort(status_for(exc), str(exc))
         votes = session.scalars(select(Vote).where(Vote.round_id == round_id).order_by(Vote.id))
         return jsonify({"round_id": round_id, "votes": [vote_payload(v) for v in votes]})
 
@@ -130,7 +130,7 @@ def rename_conversation(conversation_id: int) -> Any:
 
 @bp.delete("/api/conversations/<int:conversation_id>")
 def delete_conversation(conversation_id: int) -> Any:
-    council = current_app.extensions["council"]
+    council = get_council()
     with session_scope() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
@@ -139,15 +139,3 @@ def delete_conversation(conversation_id: int) -> Any:
             council.stop_round(round_.id)
         session.delete(conversation)
     return "", 204
-
-
-@bp.app_errorhandler(400)
-@bp.app_errorhandler(404)
-@bp.app_errorhandler(405)
-@bp.app_errorhandler(413)
-def json_or_page_error(error: Any) -> Any:
-    """API callers get `{"error": ...}`; pages get the same message in the layout."""
-    message = getattr(error, "description", str(error))
-    if request.path.startswith("/api/"):
-        return jsonify({"error": message}), error.code
-    return render_template("error.html", code=error.code, message=message), error.code

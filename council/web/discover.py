@@ -13,20 +13,20 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 from werkzeug.utils import secure_filename
 
-from ..config import Settings
 from ..db import session_scope
 from ..discovery.cluster import MAP_FILE
 from ..discovery.importer import import_discovered, load_discovery
-from ..jobs import ACTIVE_STATES, get_jobs
+from ..extensions import get_jobs, get_router, get_settings
+from ..jobs import ACTIVE_STATES
 from ..models import Job
 from ..personas import PersonaError
-from ..router import get_router
+from .responses import json_error
 
 MAX_NAME_CHARS = 120
 bp = Blueprint("discover", __name__)
@@ -34,24 +34,16 @@ bp = Blueprint("discover", __name__)
 MAX_CLUSTERS = 12
 
 
-def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
-
-
 def personas_dir() -> Path:
-    return _settings().data_dir / "personas"
+    return get_settings().data_dir / "personas"
 
 
 def uploads_dir() -> Path:
     return personas_dir() / "raw_imports"
 
 
-def _error(message: str, status: int) -> Any:
-    return jsonify({"error": message}), status
-
-
 def _too_large(limit_mb: int) -> Any:
-    return _error(f"The file is larger than the upload limit of {limit_mb} MB. Raise "
+    return json_error(f"The file is larger than the upload limit of {limit_mb} MB. Raise "
                   f"COUNCIL_MAX_UPLOAD_MB, or run scripts/extract_personas.py --input FILE "
                   f"from the command line.", 413)
 
@@ -69,7 +61,7 @@ def page() -> str:
     if last_upload and not (uploads_dir() / last_upload).is_file():
         last_upload = ""
     return render_template("discover/index.html", active_job=active_id, last_upload=last_upload,
-                           max_upload_mb=_settings().max_upload_mb,
+                           max_upload_mb=get_settings().max_upload_mb,
                            has_result=(personas_dir() / "clusters" / "cluster_analysis.json")
                            .is_file())
 
@@ -90,7 +82,7 @@ def safe_upload_name(raw: str) -> str:
 @bp.post("/api/discover/upload")
 def upload() -> Any:
     """Stream the multipart field `file` straight to raw_imports/<secure name>."""
-    limit_mb = _settings().max_upload_mb
+    limit_mb = get_settings().max_upload_mb
     limit = limit_mb * 1024 * 1024
     # Multipart framing adds a little to the file itself.
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
@@ -118,17 +110,17 @@ def upload() -> Any:
                 handle.close()
         storage = files.get("file")
         if storage is None:
-            return _error("Choose a file to upload (form field `file`).", 400)
+            return json_error("Choose a file to upload (form field `file`).", 400)
         name = safe_upload_name(storage.filename or "")
         if not name:
-            return _error("The file needs a name made of letters, digits, dots, dashes or "
+            return json_error("The file needs a name made of letters, digits, dots, dashes or "
                           "underscores (e.g. conversations.json).", 400)
         temp_path = Path(storage.stream.name)  # type: ignore[attr-defined]
         size = temp_path.stat().st_size
         if size > limit:
             return _too_large(limit_mb)
         if size == 0:
-            return _error("The uploaded file is empty.", 400)
+            return json_error("The uploaded file is empty.", 400)
         os.replace(temp_path, target_dir / name)
         return jsonify({"upload": name, "size": size})
     finally:
@@ -141,10 +133,10 @@ def run() -> Any:
     payload = request.get_json(silent=True) or {}
     name = payload.get("upload")
     if not isinstance(name, str) or not name or safe_upload_name(name) != name:
-        return _error("Upload an export first, then run discovery on it.", 400)
+        return json_error("Upload an export first, then run discovery on it.", 400)
     path = uploads_dir() / name
     if not path.is_file():
-        return _error(f"No uploaded file named {name}; upload it again.", 404)
+        return json_error(f"No uploaded file named {name}; upload it again.", 404)
     clusters = payload.get("clusters")
     if clusters in (None, "", 0):
         clusters = None
@@ -152,12 +144,12 @@ def run() -> Any:
         try:
             clusters = int(clusters)
         except (TypeError, ValueError):
-            return _error("The number of personas must be a whole number (or empty for "
+            return json_error("The number of personas must be a whole number (or empty for "
                           "automatic).", 400)
         if not 2 <= clusters <= MAX_CLUSTERS:
-            return _error(f"The number of personas must be between 2 and {MAX_CLUSTERS} "
+            return json_error(f"The number of personas must be between 2 and {MAX_CLUSTERS} "
                           f"(or empty for automatic).", 400)
-    job_id = get_jobs(current_app).submit("discover", {"input": str(path), "upload": name,
+    job_id = get_jobs().submit("discover", {"input": str(path), "upload": name,
                                                       "clusters": clusters})
     return jsonify({"job_id": job_id}), 202
 
@@ -176,7 +168,7 @@ def result() -> Any:
     try:
         prompts, analysis = load_discovery(data_dir)
     except PersonaError:
-        return _error("No discovery has run yet: upload a chat export on the Discover page "
+        return json_error("No discovery has run yet: upload a chat export on the Discover page "
                       "(or run scripts/extract_personas.py) first.", 404)
     by_slug = {p["slug"]: p for p in prompts}
     clusters = []
@@ -204,26 +196,26 @@ def import_chosen() -> Any:
     chosen = payload.get("personas")
     on_conflict = payload.get("on_conflict", "skip")
     if on_conflict not in ("skip", "update"):
-        return _error("on_conflict must be 'skip' or 'update'.", 400)
+        return json_error("on_conflict must be 'skip' or 'update'.", 400)
     if not isinstance(chosen, list) or not chosen:
-        return _error("Tick at least one persona to import.", 400)
+        return json_error("Tick at least one persona to import.", 400)
     data_dir = personas_dir()
     try:
         _, analysis = load_discovery(data_dir)
     except PersonaError:
-        return _error("No discovery has run yet, so there is nothing to import.", 404)
+        return json_error("No discovery has run yet, so there is nothing to import.", 404)
     entries = []
     for entry in chosen:
         if not isinstance(entry, dict) or entry.get("slug") not in analysis:
-            return _error("Each persona must name a slug from the latest discovery; reload "
+            return json_error("Each persona must name a slug from the latest discovery; reload "
                           "the page.", 400)
         entries.append({key: str(entry.get(key) or "") for key in
                         ("slug", "name", "system_prompt", "description")})
     try:
         with session_scope() as session:
-            summary = import_discovered(session, get_router(current_app), data_dir, entries,
+            summary = import_discovered(session, get_router(), data_dir, entries,
                                         on_conflict)
     except PersonaError as exc:
-        return jsonify({"error": str(exc), "errors": exc.errors}), 400
+        return json_error(str(exc), 400, errors=exc.errors)
     return jsonify({"created": summary.created, "updated": summary.updated,
                     "skipped": summary.skipped})

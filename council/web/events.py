@@ -12,9 +12,9 @@ from typing import Any
 from flask import current_app, request
 
 from ..db import session_scope
-from ..extensions import socketio
+from ..extensions import get_council, socketio
 from ..models import Conversation
-from ..rounds import RoundError, get_council
+from ..rounds import RoundError
 
 log = logging.getLogger(__name__)
 
@@ -57,5 +57,5 @@ def stop_round(data: Any) -> dict[str, Any]:
     round_id = data.get("round_id") if isinstance(data, dict) else None
     if not isinstance(round_id, int):
         return {"ok": False, "error": "round_id must be a number."}
-    stopped = get_council(current_app).stop_round(round_id)  # type: ignore[arg-type]
+    stopped = get_council().stop_round(round_id)
     return {"ok": stopped, "error": None if stopped else "That round is not running."}

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
-from ..jobs import get_jobs
+from ..extensions import get_jobs, get_settings
+from .responses import json_error
 
 bp = Blueprint("jobs", __name__)
 LOG_TAIL_BYTES = 4000
 
 
 def _missing(job_id: int) -> Any:
-    return jsonify({"error": f"There is no job {job_id}."}), 404
+    return json_error(f"There is no job {job_id}.", 404)
 
 
 @bp.get("/api/jobs/<int:job_id>")
 def job_status(job_id: int) -> Any:
-    job = get_jobs(current_app).get(job_id)
+    job = get_jobs().get(job_id)
     if job is None:
         return _missing(job_id)
-    log = current_app.config["SETTINGS"].data_dir / "jobs" / f"job-{job_id}.log"
+    log = get_settings().data_dir / "jobs" / f"job-{job_id}.log"
     tail = ""
     if log.is_file():
         with log.open("rb") as handle:
@@ -32,7 +33,7 @@ def job_status(job_id: int) -> Any:
 
 @bp.post("/api/jobs/<int:job_id>/cancel")
 def cancel(job_id: int) -> Any:
-    jobs = get_jobs(current_app)
+    jobs = get_jobs()
     if jobs.get(job_id) is None:
         return _missing(job_id)
     cancelled = jobs.cancel(job_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
 
 from ..db import session_scope
+from ..extensions import get_router
 from ..personas import list_personas
-from ..router import get_router
 from ..votes import (
     LeaderboardRow,
     VariantRow,
@@ -68,7 +68,7 @@ def variants_api() -> Any:
 def reset_router() -> Any:
     """Forget the learned gate, merit and exploration counts; votes and ratings stay."""
     with session_scope() as session:
-        get_router(current_app).reset(session)
+        get_router().reset(session)
         mark_router_reset(session)
     flash("The router forgot what it learned. Votes and the leaderboard are kept.")
     return redirect(url_for("leaderboard.page"))

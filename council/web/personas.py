@@ -7,10 +7,11 @@ from typing import Any
 
 import yaml
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect,
-                   render_template, request, url_for)
+from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template,
+                   request, url_for)
 
 from ..db import session_scope
+from ..extensions import get_settings
 from ..models import Persona
 from ..personas import (PALETTE, PersonaError, create_persona, export_personas, import_personas,
                         list_personas, update_persona)
@@ -36,7 +37,7 @@ def _as_text(value: Any, lines: bool) -> str:
 
 
 def _render_form(persona: Any, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
-    settings = current_app.config["SETTINGS"]
+    settings = get_settings()
     get = persona.get if isinstance(persona, dict) else lambda key: getattr(persona, key, None)
     return render_template("personas/form.html", persona=persona, errors=errors,
                            default_model=settings.worker_model, palette=PALETTE,
@@ -48,7 +49,7 @@ def _render_form(persona: Any, errors: dict[str, str], status: int = 200) -> tup
 def index() -> str:
     with session_scope() as session:
         return render_template("personas/index.html", personas=list_personas(session),
-                               default_model=current_app.config["SETTINGS"].worker_model)
+                               default_model=get_settings().worker_model)
 
 
 @bp.route("/new", methods=["GET", "POST"])

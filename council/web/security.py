@@ -24,9 +24,11 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
 from ..config import Settings
+from ..extensions import get_settings
+from .responses import json_error
 
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -92,7 +94,7 @@ class LocalHostsOnly:
 
 def _refuse(status: int, message: str) -> Response:
     if request.path.startswith("/api/") or request.is_json:
-        response = jsonify({"error": message})
+        response, _ = json_error(message, status)
     else:
         response = Response(message, mimetype="text/plain")
     response.status_code = status
@@ -111,7 +113,7 @@ SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY,
 
 def init_app(app: Flask) -> None:
     """Call after Socket.IO has wrapped the app, so the Host check also guards it."""
-    app.wsgi_app = LocalHostsOnly(app.wsgi_app, allowed_hosts(app.config["SETTINGS"]))
+    app.wsgi_app = LocalHostsOnly(app.wsgi_app, allowed_hosts(get_settings(app)))
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 
 from ..db import session_scope
+from ..extensions import get_backend, get_settings
 from ..llm.base import LLMError
 from ..personas import list_personas
 
@@ -58,8 +59,8 @@ def _present(kind: str, model: str, served: set[str]) -> bool:
 
 
 def backend_status() -> dict[str, Any]:
-    settings = current_app.config["SETTINGS"]
-    backend = current_app.extensions["council_llm"]
+    settings = get_settings()
+    backend = get_backend()
     health = backend.health()
     with session_scope() as session:
         needed: dict[str, list[str]] = {settings.synth_model: ["synthesizer"]}
@@ -107,7 +108,7 @@ def api() -> Any:
 
 
 def template_globals() -> dict[str, Any]:
-    settings = current_app.config["SETTINGS"]
+    settings = get_settings()
     return {"demo_backend": settings.demo, "backend_host": settings.ollama_host,
             "backend_kind": settings.backend, "worker_model": settings.worker_model,
             "peer_review_default": settings.peer_review}

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
 from ..config import Settings
 from ..db import session_scope
-from ..jobs import get_jobs, job_payload
+from ..extensions import get_backend, get_jobs, get_settings
+from ..jobs import job_payload
 from ..models import Job, Persona
 from ..personas import list_personas
 from ..training.base_model import base_problem, training_base
@@ -24,19 +25,12 @@ from ..training.data import training_paths
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES, check_environment
 from ..variants import has_adapter_file, plan_answer
+from .responses import json_error
 
 bp = Blueprint("training", __name__)
 ACTIONS = {"data": "lora-data", "train": "lora-train", "register": "lora-register"}
 MAX_EXAMPLES = 5000
 MAX_STEPS = 100_000
-
-
-def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
-
-
-def _error(message: str, status: int) -> Any:
-    return jsonify({"error": message}), status
 
 
 def _count_lines(path: Any) -> int:
@@ -76,7 +70,7 @@ def _training_jobs(session: Any) -> list[Job]:
 
 @bp.get("/training")
 def page() -> str:
-    settings = _settings()
+    settings = get_settings()
     report = check_environment()
     with session_scope() as session:
         jobs = _training_jobs(session)
@@ -88,7 +82,7 @@ def page() -> str:
 
 @bp.get("/api/training")
 def state() -> Any:
-    settings = _settings()
+    settings = get_settings()
     gpu = check_environment().can_train_gpu
     with session_scope() as session:
         jobs = _training_jobs(session)
@@ -112,18 +106,18 @@ def _bounded_int(payload: dict[str, Any], key: str, low: int, high: int) -> int 
 @bp.post("/api/training/<slug>/<action>")
 def launch(slug: str, action: str) -> Any:
     if action not in ACTIONS:
-        return _error(f"Unknown action {action!r}: use data, train or register.", 404)
+        return json_error(f"Unknown action {action!r}: use data, train or register.", 404)
     payload = request.get_json(silent=True) or {}
-    settings = _settings()
+    settings = get_settings()
     with session_scope() as session:
         persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
         if persona is None:
-            return _error(f"There is no persona {slug!r}.", 404)
+            return json_error(f"There is no persona {slug!r}.", 404)
         base = training_base(settings, persona)
     if action == "train":
         problem = base_problem(base, check_environment().can_train_gpu)
         if problem:
-            return _error(problem, 409)
+            return json_error(problem, 409)
     args: dict[str, Any] = {"persona": slug}
     try:
         if action == "data":
@@ -135,8 +129,8 @@ def launch(slug: str, action: str) -> Any:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}")
             args["mode"] = mode
     except ValueError as exc:
-        return _error(f"{str(exc)[0].upper()}{str(exc)[1:]}.", 400)
-    job_id = get_jobs(current_app).submit(ACTIONS[action], args)
+        return json_error(f"{str(exc)[0].upper()}{str(exc)[1:]}.", 400)
+    job_id = get_jobs().submit(ACTIONS[action], args)
     return jsonify({"job_id": job_id}), 202
 
 
@@ -146,11 +140,11 @@ def variant(slug: str) -> Any:
     with session_scope() as session:
         persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
         if persona is None:
-            return _error(f"There is no persona {slug!r}.", 404)
+            return json_error(f"There is no persona {slug!r}.", 404)
         try:
             set_variant(persona, str(payload.get("variant") or ""))
         except RegistrationError as exc:
-            return _error(str(exc), 400)
-        backend = current_app.extensions["council_llm"]
-        plan = plan_answer(persona, [], backend.applies_adapters, _settings().worker_model)
+            return json_error(str(exc), 400)
+        plan = plan_answer(persona, [], get_backend().applies_adapters,
+                           get_settings().worker_model)
         return jsonify({"slug": slug, "variant": persona.current_variant, "model": plan.model})
