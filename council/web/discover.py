@@ -44,8 +44,8 @@ def uploads_dir() -> Path:
 
 def _too_large(limit_mb: int) -> Any:
     return json_error(f"The file is larger than the upload limit of {limit_mb} MB. Raise "
-                  f"COUNCIL_MAX_UPLOAD_MB, or run scripts/extract_personas.py --input FILE "
-                  f"from the command line.", 413)
+                      f"COUNCIL_MAX_UPLOAD_MB, or run scripts/extract_personas.py --input FILE "
+                      f"from the command line.", 413)
 
 
 @bp.get("/discover")
@@ -113,8 +113,8 @@ def upload() -> Any:
             return json_error("Choose a file to upload (form field `file`).", 400)
         name = safe_upload_name(storage.filename or "")
         if not name:
-            return json_error("The file needs a name made of letters, digits, dots, dashes or "
-                          "underscores (e.g. conversations.json).", 400)
+            return json_error("The file needs a name made of letters, digits, dots, dashes "
+                              "or underscores (e.g. conversations.json).", 400)
         temp_path = Path(storage.stream.name)  # type: ignore[attr-defined]
         size = temp_path.stat().st_size
         if size > limit:
@@ -145,12 +145,12 @@ def run() -> Any:
             clusters = int(clusters)
         except (TypeError, ValueError):
             return json_error("The number of personas must be a whole number (or empty for "
-                          "automatic).", 400)
+                              "automatic).", 400)
         if not 2 <= clusters <= MAX_CLUSTERS:
             return json_error(f"The number of personas must be between 2 and {MAX_CLUSTERS} "
-                          f"(or empty for automatic).", 400)
+                              f"(or empty for automatic).", 400)
     job_id = get_jobs().submit("discover", {"input": str(path), "upload": name,
-                                                      "clusters": clusters})
+                                            "clusters": clusters})
     return jsonify({"job_id": job_id}), 202
 
 
@@ -168,8 +168,8 @@ def result() -> Any:
     try:
         prompts, analysis = load_discovery(data_dir)
     except PersonaError:
-        return json_error("No discovery has run yet: upload a chat export on the Discover page "
-                      "(or run scripts/extract_personas.py) first.", 404)
+        return json_error("No discovery has run yet: upload a chat export on the Discover "
+                          "page (or run scripts/extract_personas.py) first.", 404)
     by_slug = {p["slug"]: p for p in prompts}
     clusters = []
     for slug, cluster in analysis.items():
@@ -207,14 +207,13 @@ def import_chosen() -> Any:
     entries = []
     for entry in chosen:
         if not isinstance(entry, dict) or entry.get("slug") not in analysis:
-            return json_error("Each persona must name a slug from the latest discovery; reload "
-                          "the page.", 400)
+            return json_error("Each persona must name a slug from the latest discovery; "
+                              "reload the page.", 400)
         entries.append({key: str(entry.get(key) or "") for key in
                         ("slug", "name", "system_prompt", "description")})
     try:
         with session_scope() as session:
-            summary = import_discovered(session, get_router(), data_dir, entries,
-                                        on_conflict)
+            summary = import_discovered(session, get_router(), data_dir, entries, on_conflict)
     except PersonaError as exc:
         return json_error(str(exc), 400, errors=exc.errors)
     return jsonify({"created": summary.created, "updated": summary.updated,

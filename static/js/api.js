@@ -13,10 +13,14 @@
     return data;
   }
 
-  function postJSON(url, body) {
-    return api(url, {method: "POST", headers: {"Content-Type": "application/json"},
+  function sendJSON(method, url, body) {
+    return api(url, {method, headers: {"Content-Type": "application/json"},
                      body: JSON.stringify(body)});
   }
 
-  window.councilApi = {api, postJSON};
+  function postJSON(url, body) {
+    return sendJSON("POST", url, body);
+  }
+
+  window.councilApi = {api, postJSON, sendJSON};
 })();
