@@ -26,11 +26,11 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Persona, Round
-from .personas import list_personas
 from .embeddings import Embedder
 from .embeddings.cache import EmbeddingCache
-from .votes import LeaderboardRow, leaderboard
+from .leaderboard import LeaderboardRow, leaderboard
+from .models import Persona, Round
+from .personas import list_personas
 
 # Utilisation and entropy look at the most recent rounds only: enough for a trend, cheap to chart.
 HISTORY_ROUNDS = 1000
@@ -45,8 +45,6 @@ SIMILARITY_THRESHOLD = 0.9
 MIN_DAYS_FOR_DAILY = 3
 # How many blocks of rounds the utilisation chart aims for when it groups by rounds.
 TARGET_BLOCKS = 20
-# Leaderboard bootstrap resamples: fewer than the Leaderboard page's, the chart only needs a feel.
-LEADERBOARD_BOOTSTRAP = 100
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -220,10 +218,9 @@ def gate_entropy(session: Session, limit: int = HISTORY_ROUNDS) -> GateEntropy:
 # --- leaderboard -----------------------------------------------------------------------------
 
 
-def leaderboard_rows(session: Session,
-                     bootstrap_rounds: int = LEADERBOARD_BOOTSTRAP) -> list[LeaderboardRow]:
-    """The Leaderboard page's ratings, so both pages agree (fewer bootstrap resamples)."""
-    return leaderboard(session, list_personas(session), bootstrap_rounds=bootstrap_rounds)
+def leaderboard_rows(session: Session) -> list[LeaderboardRow]:
+    """The Leaderboard page's ratings: the same fit, so both pages agree."""
+    return leaderboard(session, list_personas(session))
 
 
 # --- similarity ------------------------------------------------------------------------------

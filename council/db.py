@@ -8,10 +8,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import Engine, create_engine, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from .extensions import get_settings, session_factory
 from .models import Round, Synthesis, WorkerAnswer, utcnow
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -68,17 +69,12 @@ def standalone_session(url: str) -> Iterator[Session]:
 
 
 def init_app(app: Flask) -> None:
-    settings = app.config["SETTINGS"]
-    engine = make_engine(settings.database_url)
+    engine = make_engine(get_settings(app).database_url)
     upgrade_schema(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     app.extensions["council_db"] = factory
     with factory() as session:
         mark_interrupted(session)
-
-
-def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
-    return (app or current_app).extensions["council_db"]
 
 
 def session_scope(app: Flask | None = None) -> AbstractContextManager[Session]:

@@ -10,9 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from .llm.base import STAT_FIELDS, ChatStats
 
 
 def utcnow() -> datetime:
@@ -63,11 +62,15 @@ class Persona(Base):
                                                  onupdate=utcnow)
 
 
+NEW_CONVERSATION_TITLE = "New conversation"
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(200), default="New conversation")
+    # a new conversation is named after its first question (council/rounds/store.py)
+    title: Mapped[str] = mapped_column(String(200), default=NEW_CONVERSATION_TITLE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -124,9 +127,6 @@ class _GenerationMixin:
     first_token_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    def stats(self) -> ChatStats:
-        return ChatStats(**{name: getattr(self, name) for name in STAT_FIELDS})
-
 
 class WorkerAnswer(_GenerationMixin, Base):
     __tablename__ = "worker_answers"
@@ -175,6 +175,19 @@ class AppState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+    @classmethod
+    def read(cls, session: Session, key: str, default: Any = None) -> Any:
+        state = session.get(cls, key)
+        return default if state is None else state.value
+
+    @classmethod
+    def write(cls, session: Session, key: str, value: Any) -> None:
+        state = session.get(cls, key)
+        if state is None:
+            session.add(cls(key=key, value=value))
+        else:
+            state.value = value
 
 
 class Vote(Base):

@@ -264,8 +264,7 @@ def load_persona_files(directory: Path) -> list[dict[str, Any]]:
 
 def seed_default_personas(session: Session, directory: Path) -> list[str]:
     """Add shipped personas the database has never had; edits and deletions are left alone."""
-    state = session.get(AppState, SEEDED_KEY)
-    seeded = set(state.value if state else [])
+    seeded = set(AppState.read(session, SEEDED_KEY, []))
     added = []
     for definition in load_persona_files(directory):
         slug = definition["slug"]
@@ -275,9 +274,6 @@ def seed_default_personas(session: Session, directory: Path) -> list[str]:
             create_persona(session, definition, source="builtin")
             added.append(slug)
         seeded.add(slug)
-    if state is None:
-        session.add(AppState(key=SEEDED_KEY, value=sorted(seeded)))
-    else:
-        state.value = sorted(seeded)
+    AppState.write(session, SEEDED_KEY, sorted(seeded))
     session.flush()
     return added

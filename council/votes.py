@@ -9,18 +9,24 @@ answers it beat and a thumbs-down answer negative ones).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import threading
+from collections.abc import Callable
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from .models import AppState, Round, RoutingExample, Vote, WorkerAnswer
-from .ratings import PairOutcome, RatingInterval, rate_personas
+from .errors import NotFound
+from .models import AppState, Persona, Round, RoutingExample, Vote, WorkerAnswer
+from .ratings import PairOutcome
 from .router import Router
 
 VOTE_KINDS = ("best", "down", "tie")
+VERDICTS = ("best", "tie")  # the votes that compare answers (thumbs down only teach the router)
+T = TypeVar("T")
 RESET_KEY = "router_reset_after_vote"
 
 
@@ -28,7 +34,11 @@ class VoteError(ValueError):
     """A vote that cannot be recorded; the message says why."""
 
 
-def _answered(round_: Round) -> list[WorkerAnswer]:
+class RoundNotFound(VoteError, NotFound):
+    """The round voted on does not exist (its conversation was deleted)."""
+
+
+def finished_answers(round_: Round) -> list[WorkerAnswer]:
     """Answers that were shown in full: the ones that can win or lose."""
     return [a for a in round_.answers if a.status == "done" and a.persona_id is not None]
 
@@ -40,10 +50,10 @@ def record_vote(session: Session, router: Router, round_id: int, kind: str,
         raise VoteError(f"Unknown vote {kind!r}; use one of {', '.join(VOTE_KINDS)}.")
     round_ = session.get(Round, round_id)
     if round_ is None:
-        raise VoteError("That round no longer exists.")
+        raise RoundNotFound("That round no longer exists.")
     if round_.status == "running":
         raise VoteError("Wait for the round to finish before voting.")
-    answered = _answered(round_)
+    answered = finished_answers(round_)
     answer = None
     if kind in ("best", "down"):
         answer = next((a for a in round_.answers if a.id == answer_id), None)
@@ -64,7 +74,7 @@ def record_vote(session: Session, router: Router, round_id: int, kind: str,
             return None
     else:
         for verdict in session.scalars(select(Vote).where(Vote.round_id == round_id,
-                                                          Vote.kind.in_(("best", "tie")))):
+                                                          Vote.kind.in_(VERDICTS))):
             _retract(session, router, verdict)
 
     weights = {str(d["persona_id"]): d["weight"]
@@ -94,14 +104,53 @@ def _retract(session: Session, router: Router, vote: Vote) -> None:
         router.load(session)
 
 
+class VoteFigures:
+    """Figures derived from every vote (ratings, merit), kept until the votes change.
+
+    The leaderboard, analytics and every round read them; rebuilding them means loading every
+    voted round and refitting Bradley–Terry (with bootstrap resamples for the intervals), while
+    telling whether the votes changed takes three narrow queries. Kept per database engine.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: WeakKeyDictionary[Any, dict[str, tuple[str, Any]]] = WeakKeyDictionary()
+
+    def get(self, session: Session, name: str, compute: Callable[[], T]) -> T:
+        state = _vote_state(session)
+        with self._lock:
+            kept = self._values.setdefault(session.get_bind(), {}).get(name)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        value = compute()
+        with self._lock:
+            self._values[session.get_bind()][name] = (state, value)
+        return value
+
+
+def _vote_state(session: Session) -> str:
+    """A fingerprint of what the derived figures depend on: the verdicts, the personas that
+    exist (deleting one drops its outcomes) and when the router was last reset."""
+    digest = hashlib.sha256()
+    for row in session.execute(select(Vote.id, Vote.kind, Vote.round_id, Vote.answer_id)
+                               .where(Vote.kind.in_(VERDICTS)).order_by(Vote.id)):
+        digest.update(repr(tuple(row)).encode())
+    digest.update(repr(session.scalars(select(Persona.id).order_by(Persona.id)).all()).encode())
+    digest.update(repr(AppState.read(session, RESET_KEY, 0)).encode())
+    return digest.hexdigest()
+
+
+VOTE_FIGURES = VoteFigures()
+
+
 def pairwise_outcomes(session: Session, after_vote_id: int = 0) -> list[PairOutcome]:
     """Every verdict as pairwise outcomes: the best beats each other answer; ties count half."""
     verdicts = session.scalars(
-        select(Vote).where(Vote.kind.in_(("best", "tie")), Vote.id > after_vote_id)
+        select(Vote).where(Vote.kind.in_(VERDICTS), Vote.id > after_vote_id)
         .order_by(Vote.id).options(selectinload(Vote.round).selectinload(Round.answers)))
     outcomes = []
     for vote in verdicts:
-        answered = _answered(vote.round)
+        answered = finished_answers(vote.round)
         if vote.kind == "best":
             outcomes += [PairOutcome(vote.persona_id, a.persona_id, group=vote.round_id)
                          for a in answered if a.id != vote.answer_id
@@ -113,10 +162,15 @@ def pairwise_outcomes(session: Session, after_vote_id: int = 0) -> list[PairOutc
 
 
 def merit_counts(session: Session) -> dict[int, tuple[float, float]]:
-    """Pairwise wins and losses per persona since the router was last reset."""
-    state = session.get(AppState, RESET_KEY)
+    """Pairwise wins and losses per persona since the router was last reset (every round
+    reads them: computed once per change of the votes)."""
+    return VOTE_FIGURES.get(session, "merit", lambda: _merit_counts(
+        pairwise_outcomes(session, int(AppState.read(session, RESET_KEY, 0)))))
+
+
+def _merit_counts(outcomes: list[PairOutcome]) -> dict[int, tuple[float, float]]:
     counts: dict[int, list[float]] = {}
-    for outcome in pairwise_outcomes(session, int(state.value) if state else 0):
+    for outcome in outcomes:
         winner = counts.setdefault(outcome.winner, [0.0, 0.0])
         loser = counts.setdefault(outcome.loser, [0.0, 0.0])
         if outcome.tie:
@@ -132,95 +186,4 @@ def merit_counts(session: Session) -> dict[int, tuple[float, float]]:
 def mark_router_reset(session: Session) -> None:
     """Merit counts only votes after this point; the votes themselves stay for the leaderboard."""
     latest = session.scalar(select(Vote.id).order_by(Vote.id.desc()).limit(1)) or 0
-    state = session.get(AppState, RESET_KEY)
-    if state is None:
-        session.add(AppState(key=RESET_KEY, value=latest))
-    else:
-        state.value = latest
-
-
-@dataclass(frozen=True)
-class LeaderboardRow:
-    persona_id: int
-    name: str
-    color: str
-    rating: RatingInterval
-    rounds_shown: int
-    votes_received: int
-    win_rate: float | None
-
-
-def _verdict_rounds(session: Session) -> list[Round]:
-    """Rounds with a best/tie verdict: the ones whose answers were compared."""
-    return list(session.scalars(
-        select(Round).where(Round.id.in_(select(Vote.round_id).where(
-            Vote.kind.in_(("best", "tie"))))).options(selectinload(Round.answers))))
-
-
-@dataclass(frozen=True)
-class VariantRow:
-    """How one variant (its LoRA adapter, the router's mix of adapters, or prompt-only) of a
-    persona fared in voted rounds."""
-
-    persona_id: int
-    name: str
-    variant: str
-    rounds_shown: int
-    best_votes: int
-    win_rate: float | None
-    interval: tuple[float, float] | None  # Wilson 95% interval of the win rate
-
-
-def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow]:
-    """Per persona that has answered through an adapter: LoRA, mix (when it was used) and
-    prompt-only, side by side."""
-    from scipy.stats import binomtest
-
-    shown: dict[tuple[int, str], int] = {}
-    for round_ in _verdict_rounds(session):
-        for answer in _answered(round_):
-            key = (answer.persona_id, answer.variant)
-            shown[key] = shown.get(key, 0) + 1
-    best: dict[tuple[int, str], int] = {}
-    for persona_id, variant in session.execute(
-            select(WorkerAnswer.persona_id, WorkerAnswer.variant).join(
-                Vote, Vote.answer_id == WorkerAnswer.id).where(Vote.kind == "best")):
-        best[(persona_id, variant)] = best.get((persona_id, variant), 0) + 1
-    rows = []
-    for persona in personas:
-        if (persona.id, "lora") not in shown and (persona.id, "mix") not in shown:
-            continue
-        for variant in ("lora", "mix", "prompt"):
-            if variant == "mix" and (persona.id, "mix") not in shown:
-                continue
-            rounds, wins = shown.get((persona.id, variant), 0), best.get((persona.id, variant), 0)
-            interval = None
-            if rounds:
-                ci = binomtest(wins, rounds).proportion_ci(method="wilson")
-                interval = (float(ci.low), float(ci.high))
-            rows.append(VariantRow(persona.id, persona.name, variant, rounds, wins,
-                                   wins / rounds if rounds else None, interval))
-    return rows
-
-
-def leaderboard(session: Session, personas: list[Any], bootstrap_rounds: int = 200
-                ) -> list[LeaderboardRow]:
-    """Bradley–Terry ratings with intervals, plus the plain counts behind them."""
-    outcomes = pairwise_outcomes(session)
-    ids = [p.id for p in personas]
-    ratings = {r.persona: r for r in rate_personas(outcomes, ids, bootstrap_rounds)}
-    shown: dict[int, int] = {}
-    for round_ in _verdict_rounds(session):
-        for answer in _answered(round_):
-            shown[answer.persona_id] = shown.get(answer.persona_id, 0) + 1
-    received: dict[int, int] = {}
-    for persona_id in session.scalars(select(Vote.persona_id).where(Vote.kind == "best")):
-        received[persona_id] = received.get(persona_id, 0) + 1
-    rows = []
-    for persona in personas:
-        rounds = shown.get(persona.id, 0)
-        rows.append(LeaderboardRow(
-            persona.id, persona.name, persona.color, ratings[persona.id], rounds,
-            received.get(persona.id, 0), received.get(persona.id, 0) / rounds if rounds else None))
-    rows.sort(key=lambda row: (row.rating.comparisons == 0, -row.rating.rating))
-    return rows
+    AppState.write(session, RESET_KEY, latest)

@@ -10,7 +10,7 @@ from council.db import session_scope
 from council.llm.demo_server import DemoServer
 from council.models import Round, Synthesis, WorkerAnswer
 from council.personas import create_persona, list_personas
-from council.rounds import get_council
+from council.extensions import get_council
 
 
 

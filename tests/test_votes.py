@@ -137,3 +137,39 @@ def test_votes_are_counted_per_variant_for_the_adapter_ab(app: Flask, sio,
     assert rows["prompt"]["rounds_shown"] == 3 and rows["prompt"]["best_votes"] == 0
     assert rows["prompt"]["win_rate"] == 0.0 and 0 < rows["prompt"]["interval"][1] < 0.6
     assert b"Adapter A/B" in client.get("/leaderboard").data
+
+
+def test_cached_ratings_follow_every_change_of_the_votes(app: Flask, sio) -> None:
+    """Ratings are kept between views; changing the best answer (SQLite may reuse the retracted
+    vote's id), a tie, and deleting a persona must each show at once."""
+    from council.leaderboard import leaderboard, point_ratings
+    from council.personas import list_personas
+    from council.votes import merit_counts
+
+    result = sio.ask("Should we cache the API responses or the database queries?")
+    workers = result.one("round_started")["workers"]
+    first, second = workers[0], workers[1]
+    client = app.test_client()
+
+    def top() -> tuple[int, dict[int, float], dict[int, tuple[float, float]]]:
+        with session_scope(app) as session:
+            rows = leaderboard(session, list_personas(session), bootstrap_rounds=5)
+            return rows[0].persona_id, point_ratings(session), merit_counts(session)
+
+    _vote(client, result.round_id, "best", first["answer_id"])
+    leader, points, merit = top()
+    assert leader == first["persona_id"] and merit[first["persona_id"]][0] == len(workers) - 1
+    assert top() == (leader, points, merit), "unchanged votes give the same figures"
+    _vote(client, result.round_id, "best", second["answer_id"])
+    leader, points, merit = top()
+    assert leader == second["persona_id"] and points[second["persona_id"]] > points[
+        first["persona_id"]]
+    _vote(client, result.round_id, "tie")
+    _, points, merit = top()
+    assert len(set(round(v, 6) for v in points.values())) == 1, "a tie rates everyone alike"
+    with session_scope(app) as session:
+        from council.models import Persona
+
+        session.delete(session.get(Persona, second["persona_id"]))
+    _, points, merit = top()
+    assert second["persona_id"] not in points and second["persona_id"] not in merit

@@ -27,6 +27,11 @@ class ChatStats:
     total_duration_ns: int | None = None
     load_duration_ns: int | None = None
 
+    @classmethod
+    def of(cls, row: Any) -> ChatStats:
+        """The stats a stored generation (a row with the STAT_FIELDS columns) kept."""
+        return cls(**{name: getattr(row, name) for name in STAT_FIELDS})
+
     def summary(self) -> dict[str, Any]:
         """What the browser shows under an answer: tokens and speed."""
         tokens_per_s = None

@@ -21,8 +21,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..embeddings import Embedder, unit_rows
+from ..embeddings.sentence import SentenceEmbedder
+from ..extensions import get_router as get_router
+from ..extensions import get_settings
+from ..features import FeatureExtractor, MessageFeatures
 from ..models import AppState, Persona, RouterStats, RoutingExample
-from .features import Embedder, FeatureExtractor, MessageFeatures, SentenceEmbedder
 from .gate import bound_weights, select_top_k, softmax
 from .learning import LearnedGate
 from .rules import rule_adjustment
@@ -90,14 +94,12 @@ class Router:
     def prototype(self, persona: Persona) -> np.ndarray:
         """The persona's centroid if discovery gave one, else its description and examples."""
         if persona.centroid:
-            vector = np.asarray(persona.centroid, dtype=np.float32)
-            return vector / (np.linalg.norm(vector) or 1.0)
+            return unit_rows(np.asarray(persona.centroid, dtype=np.float32))
         texts = [persona.description or persona.name, *(persona.example_messages or [])]
         key = hashlib.sha256("\n".join(texts).encode()).hexdigest()
         cached = self.prototypes.get(persona.id)
         if cached is None or cached[0] != key:
-            mean = self.extractor.embedder.encode(texts).mean(axis=0)
-            cached = (key, mean / (np.linalg.norm(mean) or 1.0))
+            cached = (key, unit_rows(self.extractor.embedder.encode(texts).mean(axis=0)))
             self.prototypes[persona.id] = cached
         return cached[1]
 
@@ -151,11 +153,7 @@ class Router:
     def record_shown(self, session: Session, route: Route) -> None:
         """Count this routing for exploration: who was shown, and in which round."""
         total = _rounds_routed(session) + 1
-        state = session.get(AppState, ROUNDS_KEY)
-        if state is None:
-            session.add(AppState(key=ROUNDS_KEY, value=total))
-        else:
-            state.value = total
+        AppState.write(session, ROUNDS_KEY, total)
         for decision in route.selected:
             stat = _stats_for(session, decision.persona.id)
             stat.shown += 1
@@ -176,8 +174,7 @@ class Router:
 
 
 def _rounds_routed(session: Session) -> int:
-    state = session.get(AppState, ROUNDS_KEY)
-    return int(state.value) if state else 0
+    return int(AppState.read(session, ROUNDS_KEY, 0))
 
 
 def _stats_for(session: Session, persona_id: int) -> RouterStats:
@@ -189,11 +186,7 @@ def _stats_for(session: Session, persona_id: int) -> RouterStats:
 
 
 def init_app(app: Flask, embedder: Embedder | None = None) -> Router:
-    settings = app.config["SETTINGS"]
+    settings = get_settings(app)
     router = Router(settings, embedder or SentenceEmbedder(settings.embedding_model))
     app.extensions["council_router"] = router
     return router
-
-
-def get_router(app: Flask) -> Router:
-    return app.extensions["council_router"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from ..db import session_scope
 from ..extensions import get_council, get_router
+from ..llm.base import ChatStats
 from ..models import Conversation, Round, Vote, utcnow
 from ..variants import adapters_shown
 from ..votes import VoteError, record_vote
@@ -38,7 +39,7 @@ def round_payload(round_: Round) -> dict[str, Any]:
                      "color": a.persona_color, "model": a.model, "variant": a.variant,
                      "adapters": adapters_shown(a.options), "weight": a.weight,
                      "status": a.status, "error": a.error, "text": a.text,
-                     "stats": a.stats().summary()} for a in round_.answers],
+                     "stats": ChatStats.of(a).summary()} for a in round_.answers],
         "routing": round_.routing,
         "peer_ranking": round_.peer_ranking,
         "reviews": [{"review_id": r.id, "reviewer_answer_id": r.reviewer_answer_id,
@@ -47,7 +48,7 @@ def round_payload(round_: Round) -> dict[str, Any]:
         "votes": [vote_payload(v) for v in round_.votes],
         "synthesis": None if synthesis is None else {
             "model": synthesis.model, "status": synthesis.status, "error": synthesis.error,
-            "text": synthesis.text, "stats": synthesis.stats().summary()},
+            "text": synthesis.text, "stats": ChatStats.of(synthesis).summary()},
     }
 
 

@@ -2,7 +2,7 @@
 
 A `Generation` is one streamed answer (a worker's, a reviewer's, the synthesizer's) while it
 runs; `run_generations` streams several at once on a thread pool and finishes each exactly
-once, as done, failed, timed out or stopped; `store_generation` writes its final row.
+once, as done, failed, timed out or stopped (`RoundStore.save` then writes its row).
 """
 
 from __future__ import annotations
@@ -14,14 +14,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask
-
-from .db import session_scope
-from .llm.base import STAT_FIELDS, ChatBackend, ChatMessage, ChatStats, LLMError
-from .models import utcnow
+from ..llm.base import ChatBackend, ChatMessage, ChatStats, LLMError
 
 log = logging.getLogger(__name__)
 QUEUE_HANDOVER_S = 0.05
@@ -89,6 +84,27 @@ class Generation:
         ends = [other.ended for other in others if other is not self
                 and other.ended is not None and other.ended <= waited_until]
         return max([self.started, *ends])
+
+
+def prepared_generation(row_id: int, model: str, build: Callable[[], list[ChatMessage]],
+                        options: dict[str, Any], on_token: Callable[[str], None]) -> Generation:
+    """A generation whose messages `build` makes. A prompt that cannot be built (its model is
+    missing, or the question alone overflows the context window) fails that one generation,
+    which then finishes through the same path as any other, not the whole round."""
+    try:
+        messages, failure = build(), None
+    except LLMError as exc:
+        messages, failure = [], str(exc)
+    gen = Generation(row_id=row_id, model=model, messages=messages, options=options,
+                     on_token=on_token)
+    if failure:
+        gen.finish("failed", failure)
+    return gen
+
+
+def usable_answers(gens: list[Generation]) -> list[Generation]:
+    """Finished with text: what peer review and the synthesizer can work with."""
+    return [gen for gen in gens if gen.status == "done" and gen.text.strip()]
 
 
 @dataclass
@@ -166,20 +182,3 @@ def run_generations(backend: ChatBackend, control: RoundControl, gens: list[Gene
                 control.changed.wait(min(deadlines, default=timeout) + 0.01)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def store_generation(app: Flask, model: type, gen: Generation, **extra: Any) -> None:
-    """Write a finished generation's text, outcome and Ollama stats to its row."""
-    stats = gen.stats or ChatStats()
-    with session_scope(app) as session:
-        row = session.get(model, gen.row_id)
-        if row is None:
-            return
-        row.status, row.error, row.text = gen.status, gen.error, gen.text
-        row.finished_at = utcnow()
-        if gen.first_token_at is not None:
-            row.first_token_at = datetime.fromtimestamp(gen.first_token_at, tz=timezone.utc)
-        for name in STAT_FIELDS:
-            setattr(row, name, getattr(stats, name))
-        for name, value in extra.items():
-            setattr(row, name, value)

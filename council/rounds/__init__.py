@@ -1,0 +1,125 @@
+"""Council rounds: `Council` starts each round's stages on a thread of its own and stops them.
+
+A round is `route → run_workers → review → synthesize` (`stages.py`, `review.py`), the rows it
+writes go through `RoundStore` (`store.py`), and the streaming under every stage is
+`streams.py`. This module only holds what spans rounds: their threads, the per-client limit,
+and the stop button. A worker that fails, times out or is stopped is finished on its own;
+the rest carry on.
+
+Events go through the `emit(event, payload)` callable the caller passes in (the Socket.IO
+layer sends them to the asking browser; tests and benchmarks collect them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+from flask import Flask
+
+from ..config import Settings
+from ..extensions import get_router, get_settings
+from ..llm.base import ChatBackend
+from .plan import Emit, RoundError, RoundOutcome, RoundPlan, RoundRequest
+from .review import review
+from .stages import RoundRun, route, run_workers, synthesize
+from .store import RoundStore
+from .streams import RoundControl
+
+__all__ = ["Council", "RoundError", "init_app"]
+log = logging.getLogger(__name__)
+
+
+class Council:
+    """Starts, runs and stops rounds for one app; built by `init_app`, one per app."""
+
+    def __init__(self, app: Flask, backend: ChatBackend, settings: Settings) -> None:
+        self.app, self.backend, self.settings = app, backend, settings
+        self.store = RoundStore(app)
+        self.active: dict[int, RoundControl] = {}
+        self.threads: dict[int, threading.Thread] = {}
+        self.owners: dict[int, str] = {}  # round -> the client (Socket.IO sid) that asked
+        self.in_flight: Counter[str] = Counter()  # rounds starting or running, per client
+        self.lock = threading.Lock()
+
+    def start_round(self, conversation_id: int, text: str, emit: Emit,
+                    peer_review: bool | None = None, owner: str = "") -> int:
+        """Store the round and its planned answers, then run it in the background.
+
+        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round; an `owner`
+        (one browser tab) may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
+        """
+        limit = self.settings.max_rounds_per_client
+        with self.lock:
+            if owner and self.in_flight[owner] >= limit:
+                raise RoundError(f"You already have {limit} rounds running; wait for one to "
+                                 "finish or stop it.")
+            self.in_flight[owner] += 1
+        try:
+            request = RoundRequest.validated(
+                conversation_id, text,
+                self.settings.peer_review if peer_review is None else peer_review)
+            plan = route(get_router(self.app), self.store, self.backend, self.settings, request)
+        except BaseException:
+            self._release(owner)
+            raise
+        control = RoundControl(plan.round_id)
+        run = RoundRun(self.backend, self.settings, self.store, control, emit)
+        thread = threading.Thread(target=self._run_round, args=(run, plan),
+                                  name=f"round-{plan.round_id}", daemon=True)
+        with self.lock:
+            self.active[plan.round_id] = control
+            self.threads[plan.round_id] = thread
+            self.owners[plan.round_id] = owner
+        emit("round_started", plan.started_payload())
+        thread.start()
+        return plan.round_id
+
+    def stop_round(self, round_id: int) -> bool:
+        """Ask a running round to stop; partial answers are kept and marked stopped."""
+        with self.lock:
+            control = self.active.get(round_id)
+        if control is None:
+            return False
+        control.stop()
+        return True
+
+    def wait(self, round_id: int, timeout: float | None = None) -> bool:
+        """Block until a round's thread has finished (tests, benchmarks, shutdown)."""
+        with self.lock:
+            thread = self.threads.get(round_id)
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _release(self, owner: str) -> None:
+        with self.lock:
+            self.in_flight[owner] -= 1
+            if self.in_flight[owner] <= 0:
+                del self.in_flight[owner]
+
+    def _run_round(self, run: RoundRun, plan: RoundPlan) -> None:
+        try:
+            workers = run_workers(run, plan)
+            peer = review(run, plan, workers) if plan.request.peer_review else {}
+            outcome = synthesize(run, plan, workers, peer)
+        except Exception as exc:  # keep the app serving and the round explained
+            log.exception("round %s crashed", plan.round_id)
+            outcome = RoundOutcome("failed", f"Internal error: {type(exc).__name__}: {exc}")
+        self.store.finish_round(plan.round_id, outcome)
+        with self.lock:
+            self.active.pop(plan.round_id, None)
+        self._release(self.owners.pop(plan.round_id, ""))
+        if outcome.status == "failed":
+            run.emit("round_error", {"round_id": plan.round_id, "error": outcome.error})
+        run.emit("round_done", {"round_id": plan.round_id,
+                                "conversation_id": plan.request.conversation_id,
+                                "status": outcome.status, "error": outcome.error})
+        with self.lock:
+            self.threads.pop(plan.round_id, None)
+
+
+def init_app(app: Flask, backend: ChatBackend) -> None:
+    app.extensions["council"] = Council(app, backend, get_settings(app))

@@ -1,0 +1,89 @@
+"""The small records a round passes from stage to stage: request → plan → outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..prompts import PastRound
+from ..variants import adapters_shown
+
+Emit = Callable[[str, dict[str, Any]], None]
+MAX_MESSAGE_CHARS = 20_000
+
+
+class RoundError(ValueError):
+    """A round that cannot start; the message says why."""
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """A question the council has agreed to answer."""
+
+    conversation_id: int
+    question: str
+    peer_review: bool
+
+    @classmethod
+    def validated(cls, conversation_id: int, text: str, peer_review: bool) -> RoundRequest:
+        question = (text or "").strip()
+        if not question:
+            raise RoundError("Type a question first.")
+        if len(question) > MAX_MESSAGE_CHARS:
+            raise RoundError(f"That message is {len(question):,} characters; the limit is "
+                             f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it in parts.")
+        return cls(conversation_id, question, peer_review)
+
+
+@dataclass(frozen=True)
+class PlannedWorker:
+    """One persona that speaks this round, as it was when the round started."""
+
+    persona_id: int
+    name: str
+    color: str
+    system_prompt: str
+    model: str
+    variant: str
+    weight: float
+    options: dict[str, Any]
+    answer_id: int = 0  # its WorkerAnswer row, once stored
+
+    def payload(self) -> dict[str, Any]:
+        """How `round_started` introduces the worker to the browser."""
+        return {"answer_id": self.answer_id, "persona_id": self.persona_id, "name": self.name,
+                "color": self.color, "model": self.model, "variant": self.variant,
+                "adapters": adapters_shown(self.options), "weight": self.weight}
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """A stored round: who speaks with what, and the conversation so far."""
+
+    round_id: int
+    request: RoundRequest
+    routing: dict[str, Any]
+    history: list[PastRound]
+    workers: list[PlannedWorker]
+    synth_model: str
+
+    @property
+    def question(self) -> str:
+        return self.request.question
+
+    def worker(self, answer_id: int) -> PlannedWorker:
+        return next(w for w in self.workers if w.answer_id == answer_id)
+
+    def started_payload(self) -> dict[str, Any]:
+        return {"round_id": self.round_id, "conversation_id": self.request.conversation_id,
+                "user_message": self.question, "synth_model": self.synth_model,
+                "routing": self.routing, "workers": [w.payload() for w in self.workers]}
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """How a round ended: done, stopped or failed, and why when it did not finish."""
+
+    status: str
+    error: str | None = None

@@ -1,0 +1,150 @@
+"""A council round as stages, each taking the previous stage's output:
+
+    plan = route(router, store, backend, settings, request)   who speaks, rows written
+    workers = run_workers(run, plan)                           every worker streams at once
+    peer = review(run, plan, workers)                          optional (review.py)
+    outcome = synthesize(run, plan, workers, peer)             the answers merged into one
+
+`Council` (`__init__.py`) runs them on a thread per round; `RoundStore` writes every row; the
+stages emit the round's events through `RoundRun.emit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import Settings
+from ..llm.base import ChatBackend, ChatMessage
+from ..models import Synthesis, WorkerAnswer
+from ..personas import list_personas
+from ..prompts import LabelledAnswer, synthesis_messages, worker_messages
+from ..router import RouteDecision, Router
+from ..router.generation import tune_for_sentiment
+from ..variants import plan_answer
+from ..votes import merit_counts
+from .plan import Emit, PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
+from .store import RoundStore
+from .streams import (Generation, RoundControl, prepared_generation, run_generations,
+                      usable_answers)
+
+SYNTH_TEMPERATURE = 0.4
+
+
+@dataclass(frozen=True)
+class RoundRun:
+    """What the stages of one running round share."""
+
+    backend: ChatBackend
+    settings: Settings
+    store: RoundStore
+    control: RoundControl
+    emit: Emit
+
+    @property
+    def round_id(self) -> int:
+        return self.control.round_id
+
+    def stream(self, gens: list[Generation], timeout: float,
+               on_finish: Callable[[Generation], None]) -> None:
+        run_generations(self.backend, self.control, gens, timeout,
+                        self.settings.max_parallel_workers, on_finish)
+
+    def counter(self, model: str) -> Callable[[list[ChatMessage]], int]:
+        return lambda messages: self.backend.count_tokens(model, messages)
+
+
+def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Settings,
+          request: RoundRequest) -> RoundPlan:
+    """Weigh every persona for the question, plan what each selected one answers with, and
+    store the round; exploration counts move only for a round that was stored."""
+    with store.session() as session:
+        decision = router.route(session, list_personas(session), request.question,
+                                merit_counts(session))
+    if not decision.selected:
+        raise RoundError("No persona is enabled. Enable one on the Personas page.")
+    compound = decision.features.sentiment["compound"]
+    workers = [_planned_worker(chosen, decision.decisions, backend, settings, compound)
+               for chosen in decision.selected]
+    plan = store.create_round(request, decision.record(), workers, settings.synth_model)
+    # Exploration counts are read-modify-write rows: one round start at a time updates them,
+    # in its own transaction, so concurrent first rounds neither lose a count nor both
+    # insert the same row.
+    with router.stats_lock, store.session() as session:
+        router.record_shown(session, decision)
+    return plan
+
+
+def _planned_worker(chosen: RouteDecision, decisions: list[RouteDecision],
+                    backend: ChatBackend, settings: Settings, compound: float) -> PlannedWorker:
+    persona = chosen.persona
+    answering = plan_answer(persona, decisions, backend.applies_adapters, settings.worker_model)
+    temperature, top_p = tune_for_sentiment(persona.temperature, persona.top_p, compound,
+                                            settings)
+    options: dict[str, Any] = {"temperature": temperature, "top_p": top_p,
+                               "num_ctx": settings.num_ctx, "num_predict": settings.num_predict}
+    if answering.adapters:
+        options["adapters"] = answering.adapters
+    return PlannedWorker(persona.id, persona.name, persona.color, persona.system_prompt,
+                         answering.model, answering.variant, round(chosen.weight, 4), options)
+
+
+def run_workers(run: RoundRun, plan: RoundPlan) -> list[Generation]:
+    """Stream every planned worker at once; each is stored and announced as it finishes."""
+    settings = run.settings
+
+    def generation(worker: PlannedWorker) -> Generation:
+        return prepared_generation(
+            worker.answer_id, worker.model,
+            lambda: worker_messages(worker.system_prompt, worker.persona_id, plan.history,
+                                    plan.question, settings.num_ctx, settings.num_predict,
+                                    run.counter(worker.model)),
+            dict(worker.options),
+            lambda delta: run.emit("worker_token", {"round_id": run.round_id,
+                                                    "answer_id": worker.answer_id,
+                                                    "delta": delta}))
+
+    def finished(gen: Generation) -> None:
+        run.store.save(WorkerAnswer, gen)
+        run.emit("worker_done", {"round_id": run.round_id, "answer_id": gen.row_id,
+                                 **gen.outcome()})
+
+    workers = [generation(worker) for worker in plan.workers]
+    run.stream(workers, settings.worker_timeout, finished)
+    return workers
+
+
+def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
+               peer: dict[int, float]) -> RoundOutcome:
+    """Merge the answers that came back, labelled with persona, weight, rating and peer rank."""
+    if run.control.cancel.is_set():
+        return RoundOutcome("stopped", "Stopped by you before the synthesis.")
+    usable = usable_answers(workers)
+    if not usable:
+        reasons = "; ".join(f"{gen.model}: {gen.error or gen.status}" for gen in workers)
+        return RoundOutcome("failed", "Every worker failed, so there is nothing to synthesize. "
+                                      f"{reasons}")
+    ratings = run.store.persona_ratings()
+    labelled = []
+    for answer in usable:
+        worker = plan.worker(answer.row_id)
+        labelled.append(LabelledAnswer(worker.name, worker.weight, answer.text,
+                                       ratings.get(worker.persona_id), peer.get(answer.row_id)))
+    settings = run.settings
+    gen = prepared_generation(
+        run.store.create_synthesis(run.round_id, plan.synth_model), plan.synth_model,
+        lambda: synthesis_messages(plan.history, plan.question, labelled, settings.num_ctx,
+                                   settings.num_predict, run.counter(plan.synth_model)),
+        {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
+         "temperature": SYNTH_TEMPERATURE},
+        lambda delta: run.emit("synth_token", {"round_id": run.round_id, "delta": delta}))
+    run.emit("synth_started", {"round_id": run.round_id, "model": gen.model,
+                               "answers": [answer.name for answer in labelled]})
+    run.stream([gen], settings.synth_timeout, lambda done: run.store.save(Synthesis, done))
+    run.emit("synth_done", {"round_id": run.round_id, **gen.outcome()})
+    if gen.status == "done":
+        return RoundOutcome("done")
+    if gen.status == "stopped":
+        return RoundOutcome("stopped", gen.error)
+    return RoundOutcome("failed", f"The synthesizer failed: {gen.error}")
