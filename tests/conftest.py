@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio as socketio_client
 from flask import Flask
-from werkzeug.serving import make_server
+from playwright.sync_api import Page
 
 from council import close_app, create_app
 from council.config import Settings
 from council.llm.demo_server import DemoServer
-from council.router.features import SentenceEmbedder
-from council.router.int8_embedder import Int8Embedder
+from council.embeddings.sentence import SentenceEmbedder
+from council.embeddings.int8 import Int8Embedder
+from tests.browser import (
+    PROJECT_ROOT,
+    app_environment,
+    chromium_page,
+    free_port,
+    stop,
+    wait_until_serving,
+)
 from tests.postgres import PostgresServer
+from tests.sockets import CouncilClient, LiveServer
 
 
 @pytest.fixture(scope="session")
@@ -138,61 +145,6 @@ def app(make_app: Callable[[Settings], Flask], settings: Settings) -> Flask:
     return make_app(settings)
 
 
-class LiveServer:
-    """The app on a real loopback socket (werkzeug, threaded), as `run.py` serves it."""
-
-    def __init__(self, app: Flask) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class CouncilClient:
-    """A python-socketio client over a real websocket; every event lands in a thread-safe queue."""
-
-    def __init__(self, url: str) -> None:
-        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self.client = socketio_client.Client(reconnection=False)
-        self.client.on("*", lambda event, data: self.events.put((event, data)))
-        self.client.connect(url, transports=["websocket"], wait_timeout=10)
-
-    def call(self, event: str, data: Any) -> dict[str, Any]:
-        return self.client.call(event, data, timeout=30)
-
-    def collect_until(self, done: str, round_id: int | None,
-                      timeout: float = 30.0) -> list[tuple[str, dict[str, Any]]]:
-        """Events until `done` arrives for this round; fails after `timeout` seconds."""
-        collected: list[tuple[str, dict[str, Any]]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                event, data = self.events.get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                raise AssertionError(f"no {done} within {timeout}s; got "
-                                     f"{[e for e, _ in collected]}") from None
-            collected.append((event, data))
-            if event == done and data.get("round_id") == round_id:
-                return collected
-
-    def ask(self, text: str, conversation_id: int | None = None,
-            timeout: float = 30.0) -> "RoundResult":
-        ack = self.call("ask", {"conversation_id": conversation_id, "text": text})
-        assert ack["ok"], ack
-        return RoundResult(ack, self.collect_until("round_done", ack["round_id"], timeout))
-
-    def close(self) -> None:
-        # websocket-client waits up to 3 s for the server's close frame; don't.
-        self.client.eio.ws.close(timeout=0.05)
-        self.client.disconnect()
-
-
 @pytest.fixture
 def connect(app: Flask) -> Iterator[Callable[[Flask], CouncilClient]]:
     """Connect a Socket.IO client to an app served on a real socket (default: `app`)."""
@@ -215,20 +167,40 @@ def sio(connect: Callable[[Flask], CouncilClient]) -> CouncilClient:
     return connect()
 
 
-class RoundResult:
-    """Every event of one round, in order, with a few lookups tests need."""
+@pytest.fixture
+def app_env() -> dict[str, str]:
+    """Extra environment for `app_url`'s run.py; a test sets its own (a fixture of the same
+    name, or @pytest.mark.parametrize)."""
+    return {}
 
-    def __init__(self, ack: dict[str, Any], events: list[tuple[str, dict[str, Any]]]) -> None:
-        self.ack, self.events = ack, events
-        self.round_id = ack.get("round_id")
 
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [data for event, data in self.events if event == name]
+@pytest.fixture
+def app_args() -> list[str]:
+    """`app_url`'s run.py arguments besides --port: the demo server unless a test says
+    otherwise."""
+    return ["--demo", "--demo-token-delay", "0.01"]
 
-    def one(self, name: str) -> dict[str, Any]:
-        found = self.named(name)
-        assert len(found) == 1, f"expected one {name}, got {len(found)}"
-        return found[0]
 
-    def done_by_answer(self) -> dict[int, dict[str, Any]]:
-        return {d["answer_id"]: d for d in self.named("worker_done")}
+@pytest.fixture
+def app_url(tmp_path: Path, app_env: dict[str, str], app_args: list[str]) -> Iterator[str]:
+    """`run.py` as a subprocess on a free port with a fresh data dir; yields its URL."""
+    port = free_port()
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "run.py", *app_args, "--port", str(port)], cwd=PROJECT_ROOT,
+            env=app_environment(tmp_path / "data", **app_env), stdout=out,
+            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url + "/", process, log)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def council_page(app_url: str) -> Iterator[tuple[Page, list[str]]]:
+    """Headless Chromium on `app_url`; the list collects console errors and uncaught exceptions."""
+    with chromium_page(app_url) as opened:
+        yield opened

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from council import analytics
 from council.db import session_scope
-from council.models import Conversation, Persona, Round, WorkerAnswer
+from council.models import Persona, Round, WorkerAnswer
 from council.personas import list_personas
+from tests.rows import new_round
 
 QUESTIONS = ["What is a B-tree?", "Should I learn Rust or Go first?",
              "What if the moon were twice as close?"]
@@ -38,13 +39,8 @@ def add_round(session: Session, personas: list[Persona], answers: dict[int, tupl
               started_at: datetime | None = None, routing: dict[str, Any] | None = None,
               message: str = "a question") -> Round:
     """A finished round with one answer per persona index: (status, text)."""
-    conversation = Conversation()
-    session.add(conversation)
-    session.flush()
-    round_ = Round(conversation_id=conversation.id, user_message=message, status="done",
-                   routing=routing, started_at=started_at or datetime.now(UTC))
-    session.add(round_)
-    session.flush()
+    round_ = new_round(session, message, status="done", routing=routing,
+                       started_at=started_at or datetime.now(UTC))
     for index, (status, text) in answers.items():
         persona = personas[index]
         session.add(WorkerAnswer(round_id=round_.id, persona_id=persona.id,

@@ -7,31 +7,20 @@ a council answer, a conversation in the sidebar, and a round that comes back aft
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Collection, Iterator
-from pathlib import Path
+from collections.abc import Collection
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT = PROJECT_ROOT / "test-output" / "browser" / "council-round.png"
-VOTES_SCREENSHOT = SCREENSHOT.with_name("council-votes.png")
-LEADERBOARD_SCREENSHOT = SCREENSHOT.with_name("leaderboard.png")
-ANALYTICS_SCREENSHOT = SCREENSHOT.with_name("analytics.png")
+from tests.browser import ROUND_TIMEOUT_MS, SCREENSHOTS
+
+SCREENSHOT = SCREENSHOTS / "council-round.png"
+VOTES_SCREENSHOT = SCREENSHOTS / "council-votes.png"
+LEADERBOARD_SCREENSHOT = SCREENSHOTS / "leaderboard.png"
+ANALYTICS_SCREENSHOT = SCREENSHOTS / "analytics.png"
 PERSONAS = {"Architect", "Skeptic", "Explorer", "Pragmatist"}
 QUESTION = "How should a small team structure a Flask app that streams answers over websockets?"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-START_TIMEOUT_S = 60.0
-ROUND_TIMEOUT_MS = 30_000
 
 # Installed before the question is sent: remembers whether a worker card was ever seen
 # still "running" while already showing text, i.e. tokens were rendered live. A
@@ -48,100 +37,6 @@ WATCH_LIVE_TOKENS = """() => {
   new MutationObserver(check).observe(thread, {subtree: true, childList: true,
                                                characterData: true, attributes: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path,
-                       timeout: float = START_TIMEOUT_S) -> None:
-    """Poll `GET url` until it answers 200; fail early if the process dies."""
-    name = " ".join(str(a) for a in process.args[1:3])  # type: ignore[index]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{name} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{name} did not answer on {url} within {timeout}s:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def app_env() -> dict[str, str]:
-    """Extra environment for run.py; a test sets its own with @pytest.mark.parametrize."""
-    return {}
-
-
-@pytest.fixture
-def app_args() -> list[str]:
-    """run.py's arguments besides --port: the demo server unless a test says otherwise."""
-    return ["--demo", "--demo-token-delay", "0.01"]
-
-
-@pytest.fixture
-def app_url(tmp_path: Path, app_env: dict[str, str], app_args: list[str]) -> Iterator[str]:
-    """`run.py --demo` as a subprocess on a free port with a fresh data dir; yields its URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COUNCIL_", "OLLAMA_"))}
-    env.update(COUNCIL_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1", **app_env)
-    log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "run.py", *app_args, "--port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url + "/", process, log)
-        yield url
-    finally:
-        stop(process)
-
-
-@pytest.fixture
-def council_page(app_url: str) -> Iterator[tuple[Page, list[str]]]:
-    """A headless Chromium page; the list collects console errors and uncaught exceptions."""
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
-            headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=app_url,
-                                          viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(ROUND_TIMEOUT_MS)
-
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    errors.append(f"console: {message.text} ({message.location})")
-
-            def on_pageerror(error: Error) -> None:
-                errors.append(f"pageerror: {error}")
-
-            page.on("console", on_console)
-            page.on("pageerror", on_pageerror)
-            yield page, errors
-            context.close()
-        finally:
-            browser.close()
 
 
 @pytest.mark.browser

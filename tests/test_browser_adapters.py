@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from . import test_browser
+from tests.browser import SCREENSHOTS
 
-SCREENSHOT = test_browser.SCREENSHOT.with_name("training-engine.png")
+SCREENSHOT = SCREENSHOTS / "training-engine.png"
 JOB_TIMEOUT_MS = 300_000
 STEPS = 6
-
-app_url = test_browser.app_url
-council_page = test_browser.council_page
 
 
 @pytest.fixture

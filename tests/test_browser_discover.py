@@ -11,16 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from . import test_browser
-from .test_discovery_end_to_end import write_sharegpt_export
+from tests.browser import SCREENSHOTS
+from tests.exports import write_sharegpt_export
 
-# The fixtures of the council browser test: run.py --demo as a subprocess, and Chromium.
-app_env = test_browser.app_env
-app_args = test_browser.app_args
-app_url = test_browser.app_url
-council_page = test_browser.council_page
-
-DISCOVER_SCREENSHOT = test_browser.SCREENSHOT.with_name("discover.png")
+DISCOVER_SCREENSHOT = SCREENSHOTS / "discover.png"
 JOB_TIMEOUT_MS = 120_000
 
 
@@ -39,10 +33,10 @@ def test_discover_upload_review_import(council_page: tuple[Page, list[str]],
     page.click("#upload-button")
 
     expect(page.locator("#progress-section")).to_be_visible()
-    stage_seen = page.wait_for_function(
+    # a stage name shows while the job runs (the wait fails if none ever does)
+    page.wait_for_function(
         "() => /parse|extract|embed|cluster|name|prompts|starting/"
         ".test(document.getElementById('progress-label').textContent)", timeout=JOB_TIMEOUT_MS)
-    assert stage_seen
     expect(page.locator("#result-section")).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#progress-label")).to_contain_text("done")
     cards = page.locator("#cluster-cards .cluster-card")

@@ -6,13 +6,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from . import test_browser
+from tests.browser import SCREENSHOTS
 
-SCREENSHOT = test_browser.SCREENSHOT.with_name("engine-round.png")
+SCREENSHOT = SCREENSHOTS / "engine-round.png"
 ROUND_TIMEOUT_MS = 180_000
-
-app_url = test_browser.app_url
-council_page = test_browser.council_page
 
 
 @pytest.fixture

@@ -12,13 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from . import test_browser
+from tests.browser import SCREENSHOTS
 
-app_args = test_browser.app_args
-app_url = test_browser.app_url
-council_page = test_browser.council_page
-
-TRAINING_SCREENSHOT = test_browser.SCREENSHOT.with_name("training.png")
+TRAINING_SCREENSHOT = SCREENSHOTS / "training.png"
 JOB_TIMEOUT_MS = 120_000
 STEPS = 150
 

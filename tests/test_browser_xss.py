@@ -15,12 +15,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from . import test_browser
-
-app_args = test_browser.app_args
-app_url = test_browser.app_url
-council_page = test_browser.council_page
-
 SCRIPT = "<script>window.__xss = 'script'</script>"
 IMG = "<img src=x onerror=\"window.__xss = 'img'\">"
 LINK = "[click me](javascript:window.__xss='link')"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import random
 import threading
 from collections import Counter
 
+import pytest
 import requests
 from flask import Flask
 from sqlalchemy import func, select
@@ -16,8 +15,7 @@ from council.db import session_scope
 from council.models import Conversation, Round, RoutingExample, Vote, WorkerAnswer
 from council.personas import list_personas
 from council.votes import pairwise_outcomes
-
-from .conftest import LiveServer
+from tests.sockets import LiveServer
 
 pytestmark = pytest.mark.both_databases
 

@@ -2,54 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
-from flask.testing import FlaskClient
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
 
 from council.config import Settings
 from council.db import session_scope
 from council.jobs import get_jobs
 from council.models import Job
 from council.personas import list_personas
-
-from .test_discovery_end_to_end import write_sharegpt_export
-
-JOB_DEADLINE_S = 90.0
-
-
-def upload(client: FlaskClient, data: bytes, name: str = "export.json") -> Any:
-    """Encoded in memory (the test client spools big bodies to a temp file it never closes)."""
-    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name)})
-    return client.post("/api/discover/upload", data=body,
-                       content_type=f"multipart/form-data; boundary={boundary}")
+from tests.exports import write_sharegpt_export
+from tests.jobs import upload, wait_for_job
 
 
 def sharegpt_bytes(tmp_path: Path) -> bytes:
     export = tmp_path / "export.json"
     write_sharegpt_export(export)
     return export.read_bytes()
-
-
-def wait_for_job(client: FlaskClient, job_id: int,
-                 deadline_s: float = JOB_DEADLINE_S) -> list[dict[str, Any]]:
-    """Poll the API until the job is final; every distinct answer seen, in order."""
-    seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").get_json()
-        if not seen or seen[-1] != job:
-            seen.append(job)
-        if job["state"] not in ("queued", "running"):
-            return seen
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {deadline_s}s: {seen[-1]}")
 
 
 def test_upload_run_review_and_import(app: Flask, settings: Settings, tmp_path: Path) -> None:

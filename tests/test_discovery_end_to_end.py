@@ -13,29 +13,7 @@ from council.llm.demo_server import DemoServer
 from council.models import RoutingExample
 from council.personas import list_personas
 from scripts import extract_personas, import_personas
-
-GROUPS = {
-    "python": ["Why does my Python script raise KeyError on line {n}?",
-               "How do I fix this pandas merge error in step {n}?",
-               "My Python function returns None instead of a list in test {n}, why?"],
-    "cooking": ["What can I cook for dinner with lentils and spinach, idea {n}?",
-                "How long should I bake a sourdough loaf at {n}0 degrees?",
-                "Give me a vegetarian recipe for {n} people with chickpeas."],
-    "marketing": ["Write a marketing plan for launching our app to {n}00 customers.",
-                  "How should we price our SaaS product for {n} tiers?",
-                  "Draft a sales email to win back {n} churned clients."],
-}
-
-
-def write_sharegpt_export(path: Path) -> None:
-    conversations = []
-    for group, templates in GROUPS.items():
-        for n in range(1, 8):
-            for i, template in enumerate(templates):
-                conversations.append({"id": f"{group}-{n}-{i}", "conversations": [
-                    {"from": "human", "value": template.format(n=n)},
-                    {"from": "gpt", "value": "Here is an answer."}]})
-    path.write_text(json.dumps(conversations), encoding="utf-8")
+from tests.exports import write_sharegpt_export
 
 
 def test_discover_import_and_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -10,18 +10,7 @@ from typing import Any
 import pytest
 
 from council.discovery.parse import ExportError, ParseResult, detect_format, parse_export
-
-_HERE = Path(__file__).resolve()
-_CANDIDATES = [
-    _HERE.parents[2] / "shared" / "fixtures" / "chatgpt-exports",
-    _HERE.parents[1] / "shared" / "fixtures" / "chatgpt-exports",
-]
-FIXTURES = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
-PKUPPENS = FIXTURES / "chatgpt_pkuppens_2023_conversations.json"
-REALAZTHAT = FIXTURES / "chatgpt_realazthat_code_interpreter_conversations.json"
-IMAGE_GEN = FIXTURES / "chatgpt_pionxzh_image-generation.json"
-THINKING = FIXTURES / "chatgpt_pionxzh_thinking-summaries.json"
-
+from tests.exports import IMAGE_GEN, PKUPPENS, REALAZTHAT, THINKING
 
 # Expected user-message counts on the active branch. Determined independently of the parser
 # with a throwaway script using json.load: walk each conversation from current_node up through

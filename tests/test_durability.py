@@ -19,17 +19,15 @@ from pathlib import Path
 
 import requests
 
-from .conftest import CouncilClient
-from .test_browser import PROJECT_ROOT, free_port, wait_until_serving
+from tests.browser import PROJECT_ROOT, app_environment, free_port, wait_until_serving
+from tests.sockets import CouncilClient
 
 
 class RunningApp:
     def __init__(self, data_dir: Path, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("COUNCIL_", "OLLAMA_"))}
-        env.update(COUNCIL_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1",
-                   COUNCIL_ROUTER_TOP_K="5", COUNCIL_ROUTER_MIN_WEIGHT="0")
+        env = app_environment(data_dir, COUNCIL_ROUTER_TOP_K="5", COUNCIL_ROUTER_MIN_WEIGHT="0")
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "run.py", "--demo", "--demo-token-delay", "0.05",

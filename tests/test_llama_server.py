@@ -18,8 +18,7 @@ import pytest
 from council.config import Settings
 from council.llm.embedded import bundled_model_path
 from council.llm.openai_backend import probe_parallel
-
-from .test_browser import free_port, stop, wait_until_serving
+from tests.browser import free_port, stop, wait_until_serving
 
 START_TIMEOUT_S = 120.0
 

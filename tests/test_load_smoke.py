@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from .test_browser import PROJECT_ROOT
+from tests.browser import PROJECT_ROOT
 
 
 def test_load_benchmark_smoke_run() -> None:

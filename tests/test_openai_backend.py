@@ -19,8 +19,7 @@ from council.models import Persona, WorkerAnswer
 from council.personas import list_personas
 from council.training.train import TrainSettings, train_adapter
 from scripts import register_lora
-
-from .test_training import memorisable_set
+from tests.training_data import memorisable_set
 
 MESSAGES = [{"role": "system", "content": "You are the Skeptic, a careful debugger."},
             {"role": "user", "content": "Why does my cache return stale values?"}]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from flask import Flask
 from sqlalchemy import inspect, select, text
 
 from council.db import session_scope
-from council.models import Conversation, Round, WorkerAnswer
+from council.models import Round, WorkerAnswer
+from tests.rows import new_round
 
 pytestmark = pytest.mark.both_databases
 
@@ -39,12 +39,7 @@ def test_database_survives_a_restart_with_all_rounds(app: Flask, sio, make_app,
 def test_a_round_left_running_by_a_dead_process_is_marked_interrupted(app: Flask, make_app,
                                                                       settings) -> None:
     with session_scope(app) as session:
-        conversation = Conversation()
-        session.add(conversation)
-        session.flush()
-        round_ = Round(conversation_id=conversation.id, user_message="half done")
-        session.add(round_)
-        session.flush()
+        round_ = new_round(session, "half done")
         session.add(WorkerAnswer(round_id=round_.id, persona_name="Architect", model="m",
                                  text="partial"))
         round_id = round_.id

@@ -9,13 +9,14 @@ from sqlalchemy import select
 
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
-from council.models import Conversation, Persona, Round, WorkerAnswer
+from council.models import Persona, Round, WorkerAnswer
 from council.personas import create_persona, list_personas
 from council.router import get_router
 from council.router.gate import bound_weights, select_top_k, softmax
 from council.router.generation import tune_for_sentiment
 from council.router.rules import RuleError, validate_rules
 from council.votes import merit_counts, record_vote
+from tests.rows import new_round
 
 CODE_QUESTION = "Why does my Python function raise a KeyError when the dict looks fine?"
 
@@ -115,12 +116,7 @@ def test_exploration_gives_a_never_chosen_persona_a_turn(make_app, settings) -> 
 def _voted_round(app: Flask, question: str, names: list[str]) -> tuple[int, dict[str, int]]:
     """A finished round with one done answer per named persona (no LLM needed)."""
     with session_scope(app) as session:
-        conversation = Conversation()
-        session.add(conversation)
-        session.flush()
-        round_ = Round(conversation_id=conversation.id, user_message=question, status="done")
-        session.add(round_)
-        session.flush()
+        round_ = new_round(session, question, status="done")
         answers = {}
         for persona in list_personas(session):
             if persona.name in names:

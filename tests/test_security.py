@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
 from council.models import Persona
-
-from .conftest import CouncilClient, LiveServer
+from tests.jobs import upload
+from tests.sockets import CouncilClient, LiveServer
 
 EVIL = "http://evil.example"
 
@@ -142,8 +142,6 @@ def test_messages_over_the_limit_are_refused(sio) -> None:
 ])
 def test_upload_names_cannot_escape_the_imports_folder(app: Flask, settings, tmp_path,
                                                        raw: str, stored: str) -> None:
-    from .test_discover_web import upload
-
     response = upload(app.test_client(), b'[{"conversations": []}]', raw)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["upload"] == stored
@@ -154,8 +152,6 @@ def test_upload_names_cannot_escape_the_imports_folder(app: Flask, settings, tmp
 
 @pytest.mark.parametrize("raw", ["..", "/", "\x00", "...", "../"])
 def test_upload_names_with_nothing_usable_are_refused(app: Flask, raw: str) -> None:
-    from .test_discover_web import upload
-
     response = upload(app.test_client(), b"[]", raw)
     assert response.status_code == 400 and "needs a name" in response.get_json()["error"]
 
@@ -176,7 +172,7 @@ def test_training_slugs_cannot_name_paths(app: Flask, slug: str) -> None:
 
 
 def test_persona_slugs_are_plain_words() -> None:
-    from council.personas import slugify
+    from council.slugs import slugify
 
     for hostile in ("../../etc", "/abs/path", "a\x00b", "..\\win", "x" * 500):
         slug = slugify(hostile)

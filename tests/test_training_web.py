@@ -13,9 +13,8 @@ from council import close_app
 from council.db import session_scope
 from council.models import Job
 from council.personas import list_personas
-from council.training.data import training_paths
-
-from .test_discover_web import wait_for_job
+from council.files import PersonaFiles
+from tests.jobs import wait_for_job
 
 
 @pytest.fixture
@@ -142,7 +141,7 @@ def test_cancel_stops_training_and_keeps_a_checkpoint(app: Flask, settings, slug
 def test_restart_marks_a_running_job_interrupted_and_keeps_its_outputs(
         make_app, settings, slug: str, app: Flask) -> None:
     personas_dir = settings.data_dir / "personas"
-    _, _, log = training_paths(personas_dir, slug)
+    _, _, log = PersonaFiles(personas_dir).training_pairs(slug)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(json.dumps({"key": "k", "question": "q", "answer": "a" * 50,
                                "dropped": None}) + "\n")
