@@ -12,7 +12,7 @@ CPU, export and registration in the engine) for three personas, then prints:
       token (answers differ in length), median of the per-repeat ratios; target <= 1.2x;
   (4) the same with every worker on the router's mix of the three adapters.
 
-    .venv/bin/python bench/adapters.py [--repeats 5] [--max-tokens 96] [--train-steps 10]
+    .venv/bin/python -m bench.adapters [--repeats 5] [--max-tokens 96] [--train-steps 10]
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.engine import Served, machine  # noqa: E402
-from council.config import PROJECT_ROOT, Settings  # noqa: E402
-from council.db import session_scope  # noqa: E402
-from council.jobs import child_environment  # noqa: E402
-from council.llm.embedded import bundled_model_path  # noqa: E402
-from council.models import Persona  # noqa: E402
-from council.router.features import SentenceEmbedder  # noqa: E402
+from bench.engine import Served, machine
+from council.config import PROJECT_ROOT, Settings
+from council.db import session_scope
+from council.embeddings.sentence import SentenceEmbedder
+from council.files import AdapterFiles, PersonaFiles
+from council.jobs import child_environment
+from council.llm.embedded import bundled_model_path
+from council.models import Persona
 
 QUESTION = "How should a small team design, test and ship a caching layer for their API?"
 TOPICS = ["sort a list in Python", "cook rice", "fix a flat bike tire", "learn to swim",
@@ -56,12 +55,12 @@ def run_script(settings: Settings, script: str, *args: str) -> None:
 
 
 def train_personas(settings: Settings, slugs: list[str], steps: int) -> list[dict[str, Any]]:
-    """Data, training and registration through the CLIs; each persona's metadata.json."""
-    clusters = settings.data_dir / "personas" / "clusters"
-    clusters.mkdir(parents=True, exist_ok=True)
+    """Data, training and registration through the CLIs; each persona's adapter metadata."""
+    files = PersonaFiles.in_data_dir(settings.data_dir)
+    files.clusters.mkdir(parents=True, exist_ok=True)
     results = []
     for slug in slugs:
-        (clusters / f"persona_{slug}.jsonl").write_text(
+        files.cluster_messages(slug).write_text(
             "".join(json.dumps({"text": f"How do I {t}?"}) + "\n" for t in TOPICS),
             encoding="utf-8")
         run_script(settings, "prepare_lora_data.py", "--persona", slug, "--examples",
@@ -69,7 +68,7 @@ def train_personas(settings: Settings, slugs: list[str], steps: int) -> list[dic
         run_script(settings, "train_lora.py", "--persona", slug, "--max-steps", str(steps),
                    "--batch-size", "2", "--learning-rate", "0.001")
         run_script(settings, "register_lora.py", "--persona", slug)
-        results.append(json.loads((settings.loras_dir / slug / "metadata.json").read_text()))
+        results.append(AdapterFiles(settings.loras_dir, slug).read_metadata() or {})
     return results
 
 

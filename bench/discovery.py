@@ -1,6 +1,6 @@
 """How long persona discovery takes on a ChatGPT-format export built from real ShareGPT chats.
 
-    .venv/bin/python bench/discovery.py [--user-messages 10000] [--mode 16GB] [--probe 1000]
+    .venv/bin/python -m bench.discovery [--user-messages 10000] [--mode 16GB] [--probe 1000]
                                         [--scale-mb 100] [--out bench/out/discovery]
 
 What it does:
@@ -27,7 +27,7 @@ What it does:
                      `extracted/categorized_messages.jsonl`), against the 128-token cut.
      encode texts/s  `SentenceEmbedder.encode` on those N texts, length-sorted, in chunks of 64
                      (EmbeddingCache's 16GB mode), best of two interleaved rounds, per
-                     max_tokens and internal batch size (`features.BATCH_SIZE`), and of
+                     max_tokens and internal batch size (`sentence.BATCH_SIZE`), and of
                      Int8Embedder, with each text's cosine to its bf16 torch embedding.
      extract s       `extract_messages` on the whole export with categorize's ANALYSIS_CHARS
                      (the per-message scan length) at its default 20,000 and at 2,000.
@@ -65,11 +65,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.router_data import _iter_array_elements, sharegpt_path
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.router_data import _iter_array_elements, sharegpt_path  # noqa: E402
-
 RESULT_MARKER = "@@RESULT "
 TARGETS = {"cold": 60.0, "warm": 10.0}
 RSS_TARGET_MB = 1536.0
@@ -183,7 +181,7 @@ def peak_rss_mb() -> float:
 
 def build_model(models: Path) -> dict[str, Any]:
     """The one-time int8 ONNX build (what the first discovery on a machine pays once)."""
-    from council.router.int8_embedder import Int8Embedder
+    from council.embeddings.int8 import Int8Embedder
 
     shutil.rmtree(models, ignore_errors=True)
     embedder = Int8Embedder(models)
@@ -196,7 +194,7 @@ def build_model(models: Path) -> dict[str, Any]:
 def run_phase(export: Path, data_dir: Path, mode: str, models: Path) -> dict[str, Any]:
     """Run the whole pipeline once and return its figures as plain JSON-able values."""
     from council.discovery.pipeline import DiscoveryOptions, run_discovery
-    from council.router.int8_embedder import Int8Embedder
+    from council.embeddings.int8 import Int8Embedder
 
     imported = peak_rss_mb()
     started = time.perf_counter()
@@ -230,10 +228,10 @@ def run_scale(export: Path) -> dict[str, Any]:
 
 def spawn_phase(phase: str, args: argparse.Namespace) -> dict[str, Any]:
     """Re-invoke this script for one phase; return its figures plus the process wall time."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase,
+    command = [sys.executable, "-m", "bench.discovery", "--phase", phase,
                "--out", str(args.out), "--mode", args.mode, "--probe", str(args.probe)]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
@@ -249,8 +247,10 @@ def spawn_phase(phase: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _kept_texts(data_dir: Path, limit: int) -> list[str]:
     """Every ~n-th kept embedding text of the cold run, so the sample spans all lengths."""
+    from council.files import PersonaFiles
+
     rows = [json.loads(line) for line in
-            (data_dir / "extracted" / "categorized_messages.jsonl").open(encoding="utf-8")]
+            PersonaFiles(data_dir).categorized_messages.open(encoding="utf-8")]
     texts = [r["embedding_text"] for r in rows if not r.get("set_aside")]
     step = max(1, len(texts) // limit)
     return texts[::step][:limit]
@@ -258,10 +258,10 @@ def _kept_texts(data_dir: Path, limit: int) -> list[str]:
 
 def _rate(texts: list[str], max_tokens: int, batch: int) -> float:
     """Texts per second of SentenceEmbedder.encode, model loaded, texts sorted by length."""
-    from council.router import features
+    from council.embeddings import sentence
 
-    features.BATCH_SIZE = batch
-    embedder = features.SentenceEmbedder(max_tokens=max_tokens)
+    sentence.BATCH_SIZE = batch
+    embedder = sentence.SentenceEmbedder(max_tokens=max_tokens)
     embedder.encode(texts[:8])
     ordered = sorted(texts, key=len)
     started = time.perf_counter()
@@ -274,8 +274,8 @@ def _int8_rate_and_cosines(texts: list[str], models: Path) -> tuple[float, list[
     """Int8Embedder texts/s like `_rate`, and each text's cosine to the bf16 torch embedding."""
     import numpy as np
 
-    from council.router.features import SentenceEmbedder
-    from council.router.int8_embedder import Int8Embedder
+    from council.embeddings.int8 import Int8Embedder
+    from council.embeddings.sentence import SentenceEmbedder
 
     embedder = Int8Embedder(models)
     embedder.encode(texts[:8])
@@ -291,12 +291,12 @@ def _int8_rate_and_cosines(texts: list[str], models: Path) -> tuple[float, list[
 
 def _extract_seconds(export: Path, analysis_chars: int) -> float:
     """extract_messages's wall time with categorize's per-message scan cut at analysis_chars."""
-    from council.discovery import categorize
     from council.discovery.extract import extract_messages
     from council.discovery.parse import parse_export
+    from council.features import traits
 
     parsed = parse_export(export)
-    categorize.ANALYSIS_CHARS = analysis_chars
+    traits.ANALYSIS_CHARS = analysis_chars
     started = time.perf_counter()
     extract_messages(parsed)
     return time.perf_counter() - started
@@ -320,11 +320,11 @@ def run_probe(data_dir: Path, size: int, models: Path) -> dict[str, Any]:
     """Token lengths and encode throughput for a few settings, on `size` kept texts."""
     import torch
 
-    from council.router.features import SentenceEmbedder, _native_bf16
+    from council.embeddings.sentence import SentenceEmbedder, native_bf16
 
     texts = _kept_texts(data_dir, size)
     model_started = time.perf_counter()
-    tokenizer = SentenceEmbedder()._load().tokenizer
+    tokenizer = SentenceEmbedder().load().tokenizer
     load_s = time.perf_counter() - model_started
     lengths = sorted(len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"])
     _rate(texts[:200], 128, 32)  # warm-up: first calls pay for oneDNN kernel setup
@@ -339,7 +339,7 @@ def run_probe(data_dir: Path, size: int, models: Path) -> dict[str, Any]:
     extract = {chars: _extract_seconds(export, chars) for chars in (20_000, 2_000)}
     kmeans = {n_init: _kmeans_seconds(data_dir, n_init) for n_init in (10, 3, 1)}
     return {"texts": len(texts), "model_load_s": load_s, "threads": torch.get_num_threads(),
-            "bf16": _native_bf16(),
+            "bf16": native_bf16(),
             "tokens_p50": lengths[len(lengths) // 2],
             "tokens_p90": lengths[int(len(lengths) * 0.9)],
             "share_over_128": sum(n > 128 for n in lengths) / len(lengths),
@@ -425,7 +425,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def child(args: argparse.Namespace) -> int:
-    data_dir, models = args.out / "data" / "personas", args.out / "models"
+    from council.files import PersonaFiles
+
+    data_dir, models = PersonaFiles.in_data_dir(args.out / "data").root, args.out / "models"
     if args.phase == "build":
         figures = build_model(models)
     elif args.phase == "probe":

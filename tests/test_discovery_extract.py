@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from council.atomic import write_jsonl_atomic, write_text_atomic
 from council.discovery.categorize import dedupe_key, is_filler
 from council.discovery.extract import extract_messages, load_previous, write_extraction
+from council.files import PersonaFiles
 from council.discovery.parse import parse_export
-
-from .test_discovery_parse import PKUPPENS
+from tests.exports import PKUPPENS
 
 
 def test_extraction_of_a_real_export(tmp_path: Path) -> None:
@@ -28,7 +27,9 @@ def test_extraction_of_a_real_export(tmp_path: Path) -> None:
     assert all(is_filler(m.message.text) == (m.set_aside == "filler")
                for m in extraction.messages)
 
-    all_path, categorized_path = write_extraction(extraction, tmp_path / "extracted")
+    files = PersonaFiles(tmp_path)
+    write_extraction(extraction, files)
+    all_path, categorized_path = files.all_messages, files.categorized_messages
     rows = [json.loads(line) for line in categorized_path.read_text().splitlines()]
     assert len(rows) == 645 and len(all_path.read_text().splitlines()) == 645
     assert {"topic", "tone", "question_types", "length", "has_code"} <= set(rows[0]["categories"])
@@ -49,24 +50,11 @@ def test_repeats_and_filler_are_set_aside(tmp_path: Path) -> None:
     assert extraction.set_aside_counts() == {"filler": 2, "duplicate": 1}
 
 
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
-    target = tmp_path / "out.json"
-    write_text_atomic(target, "old")
-
-    def broken_rows():
-        yield {"fine": 1}
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        write_jsonl_atomic(target, broken_rows())
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
-
-
 def test_a_rerun_reuses_earlier_categories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parsed = parse_export(PKUPPENS)
     first = extract_messages(parsed)
-    _, categorized = write_extraction(first, tmp_path)
+    write_extraction(first, PersonaFiles(tmp_path))
+    categorized = PersonaFiles(tmp_path).categorized_messages
     known = load_previous(categorized)
     assert len(known) == len({m.id for m in first.messages})
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +23,16 @@ from council.training.data import (
     TrainingDataError,
     drop_reason,
     prepare_training_data,
-    training_paths,
 )
+from council.files import PersonaFiles
 from council.training.gguf_export import (
     AdapterExportError,
     gguf_tensor_name,
 )
-from council.training.train import (
-    EnvironmentReport,
-    StopFlag,
-    TrainSettings,
-    check_environment,
-    train_adapter,
-)
+from council.training.environment import EnvironmentReport, check_environment
+from council.training.train import StopFlag, TrainSettings, train_adapter
 from scripts import prepare_lora_data, register_lora, train_lora
+from tests.training_data import memorisable_set
 
 QUESTIONS = [f"How should I structure module {n} of my Flask app so that tests stay fast?"
              for n in range(12)]
@@ -95,7 +92,7 @@ def test_prepare_data_resumes_and_splits(app, settings, persona, demo_server: De
     assert [line["done"] for line in lines if line["stage"] == "generate"] == [0, 1, 2, 3, 4, 5]
     assert lines[-1]["generated_now"] == 5 and lines[-1]["reused"] == 0
     assert len(chat_requests(demo_server)) == 5
-    log = training_paths(data_dir / "personas", persona.slug)[2]
+    log = PersonaFiles.in_data_dir(data_dir).training_pairs(persona.slug)[2]
     assert [json.loads(line)["question"] for line in log.read_text().splitlines()] == \
         QUESTIONS[:5], "answered up to four at a time, logged in question order"
     assert all(r["model"] == settings.synth_model for r in chat_requests(demo_server))
@@ -106,7 +103,7 @@ def test_prepare_data_resumes_and_splits(app, settings, persona, demo_server: De
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["reused"] == 5 and summary["generated_now"] == 7
     assert len(chat_requests(demo_server)) == 7, "a re-run never asks twice"
-    train, evaluation, log = training_paths(data_dir / "personas", persona.slug)
+    train, evaluation, log = PersonaFiles.in_data_dir(data_dir).training_pairs(persona.slug)
     rows = [json.loads(line) for line in train.read_text().splitlines()]
     held = [json.loads(line) for line in evaluation.read_text().splitlines()]
     assert len(rows) + len(held) == 12 == summary["train"] + summary["eval"]
@@ -153,20 +150,10 @@ def test_check_only_without_unsloth(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_check_only_exit_code_when_nothing_can_train(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(train_lora, "check_environment",
+    monkeypatch.setattr("council.commands.train.check_environment",
                         lambda: EnvironmentReport({"torch": True, "peft": False}))
     assert train_lora.main(["--check-only", "--progress", "json"]) == 1
     assert json.loads(capsys.readouterr().out)["check"]["can_train"] is False
-
-
-def memorisable_set(folder: Path) -> Path:
-    rows = [{"messages": [{"role": "system", "content": "You are terse."},
-                          {"role": "user", "content": f"Say the code word {n % 3}."},
-                          {"role": "assistant", "content": f"The code word is council {n % 3}."}]}
-            for n in range(6)]
-    path = folder / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def test_peft_training_learns_and_cancels(tmp_path: Path, tiny_base_model: Path) -> None:
@@ -312,7 +299,18 @@ def test_generate_script_writes_resolved_settings(app, settings, persona, cli_en
     assert "'max_seq_length': 2048" in text and "StopFlag" in text
 
 
-def test_stop_flag_is_thread_safe() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_flag_is_set_by_the_signals_a_cancel_sends(signum: int) -> None:
+    """The job runner cancels a training run with SIGTERM (Ctrl-C sends SIGINT): either only
+    sets the flag, so the trainer stops after its step and keeps a checkpoint."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     flag = StopFlag()
-    threading.Thread(target=flag.event.set).start()
-    assert flag.event.wait(2)
+    try:
+        signal.signal(signum, lambda *_: None)  # were install() to miss it, the test fails
+        flag.install()                          # instead of the signal ending pytest
+        assert not flag.event.is_set()
+        os.kill(os.getpid(), signum)
+        assert flag.event.wait(2)
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)

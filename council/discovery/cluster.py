@@ -128,9 +128,6 @@ def cluster_embeddings(embeddings: np.ndarray, clusters: int | None = None,
     return _result(x, fits[best], best, scores[best], scores, warning)
 
 
-MAP_FILE = "cluster_map.json"
-
-
 def project_map(embeddings: np.ndarray, labels: list[str], max_points: int = 3000,
                 seed: int = 0) -> dict[str, object]:
     """A 2-D PCA layout of (a sample of) the clustered messages for the Discover page's map.

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..atomic import write_jsonl_atomic
 from ..features.traits import MessageTraits, categorize
+from ..files import PersonaFiles
 from .categorize import dedupe_key, embedding_text, is_filler
 from .parse import ParseResult, UserMessage
 
@@ -91,11 +92,8 @@ def extract_messages(parsed: ParseResult,
     return Extraction(extracted)
 
 
-def write_extraction(extraction: Extraction, directory: Path) -> tuple[Path, Path]:
-    """Write both JSONL files atomically into `directory` (…/personas/extracted)."""
-    all_path = directory / "all_messages.jsonl"
-    categorized_path = directory / "categorized_messages.jsonl"
-    write_jsonl_atomic(all_path, ({"id": m.id, **asdict(m.message)}
-                                  for m in extraction.messages))
-    write_jsonl_atomic(categorized_path, (m.row() for m in extraction.messages))
-    return all_path, categorized_path
+def write_extraction(extraction: Extraction, files: PersonaFiles) -> None:
+    """Write both JSONL files atomically (`all_messages`, `categorized_messages`)."""
+    write_jsonl_atomic(files.all_messages, ({"id": m.id, **asdict(m.message)}
+                                            for m in extraction.messages))
+    write_jsonl_atomic(files.categorized_messages, (m.row() for m in extraction.messages))

@@ -7,32 +7,29 @@ router as labelled routing data: positive for its persona, negative for the othe
 
 from __future__ import annotations
 
-import json
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..embeddings.cache import embedder_cache
+from ..files import MissingDiscovery, PersonaFiles
 from ..models import Persona, RoutingExample
 from ..personas import ImportSummary, PersonaError, import_personas
-from ..embeddings.cache import embedder_cache
 from ..router import Router
 
 MAX_EXAMPLES_PER_PERSONA = 200
 
 
 def load_discovery(data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The generated prompts and the cluster analysis by slug, or a clear error."""
-    prompts_path = data_dir / "prompts" / "generated_prompts.json"
-    analysis_path = data_dir / "clusters" / "cluster_analysis.json"
-    for path in (prompts_path, analysis_path):
-        if not path.is_file():
-            raise PersonaError({"file": f"{path} is missing: run `python scripts/"
-                                        f"extract_personas.py` (or the Discover page) first."})
-    prompts = json.loads(prompts_path.read_text(encoding="utf-8"))["personas"]
-    analysis = json.loads(analysis_path.read_text(encoding="utf-8"))["clusters"]
-    return prompts, {cluster["slug"]: cluster for cluster in analysis}
+    """The generated prompts and the clusters by slug, or a PersonaError saying what to run."""
+    try:
+        prompts, analysis = PersonaFiles(data_dir).read_discovery()
+    except MissingDiscovery as exc:
+        raise PersonaError({"file": str(exc)}) from None
+    return prompts, {cluster["slug"]: cluster for cluster in analysis["clusters"]}
 
 
 def import_discovered(session: Session, router: Router, data_dir: Path,
@@ -50,13 +47,15 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
         Persona.slug.in_([e["slug"] for e in entries])))}
     landed = [personas[e["slug"]] for e in entries
               if e["name"] in imported and e["slug"] in personas]
-    cache = embedder_cache(data_dir / "cache" / "embeddings", router.extractor.embedder)
+    files = PersonaFiles(data_dir)
+    cache = embedder_cache(files.embedding_caches, router.extractor.embedder)
     for persona in landed:
         persona.centroid = analysis[persona.slug]["centroid"]
         session.execute(delete(RoutingExample).where(RoutingExample.persona_id == persona.id,
                                                      RoutingExample.source == "cluster"))
     for persona in landed:
-        texts = _cluster_texts(data_dir, persona.slug)
+        texts = [row["embedding_text"] for row in
+                 islice(files.cluster_rows(persona.slug), MAX_EXAMPLES_PER_PERSONA)]
         if not texts:
             continue
         vectors = cache.embed(texts, router.extractor.embedder)
@@ -68,11 +67,3 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
     session.flush()
     router.load(session)
     return summary
-
-
-def _cluster_texts(data_dir: Path, slug: str) -> list[str]:
-    path = data_dir / "clusters" / f"persona_{slug}.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [row["embedding_text"] for row in rows[:MAX_EXAMPLES_PER_PERSONA]]

@@ -2,7 +2,7 @@
 
 One orchestrator for the CLI (`scripts/extract_personas.py`) and the browser. Each stage takes
 the previous stage's output; progress goes through one callback as (stage, done, total).
-Outputs follow the layout in docs/architecture.md and are written atomically.
+Outputs follow the layout in `council/files.py` and are written atomically.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic, write_jsonl_atomic
-from ..llm.base import ChatBackend
 from ..embeddings import Embedder
 from ..embeddings.cache import embedder_cache
-from .cluster import MAP_FILE, Clustering, DiscoveryError, cluster_embeddings, project_map
+from ..files import PersonaFiles
+from ..llm.base import ChatBackend
+from .cluster import Clustering, DiscoveryError, cluster_embeddings, project_map
 from .extract import Extraction, extract_messages, load_previous, write_extraction
 from .naming import ClusterProfile, describe_clusters
 from .parse import parse_export
@@ -40,6 +41,10 @@ class DiscoveryOptions:
     refresh: bool = False
     seed: int = 0
     k_range: tuple[int, int] = (3, 6)
+
+    @property
+    def files(self) -> PersonaFiles:
+        return PersonaFiles(self.data_dir)
 
 
 @dataclass
@@ -74,29 +79,28 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
         progress(name, 1, 1)
         return value
 
+    files = options.files
     parsed = stage("parse", lambda: parse_export(options.input))
-    previous = options.data_dir / "extracted" / "categorized_messages.jsonl"
     extraction: Extraction = stage("extract", lambda: extract_messages(
-        parsed, {} if options.refresh else load_previous(previous)))
-    write_extraction(extraction, options.data_dir / "extracted")
+        parsed, {} if options.refresh else load_previous(files.categorized_messages)))
+    write_extraction(extraction, files)
     kept = extraction.kept
     if not kept:
         raise DiscoveryError("Every message was filler or a repeat; there is nothing to "
                              "cluster. Import a larger export.")
-    cache_dir = options.data_dir / "cache" / "embeddings"
     if options.refresh:
-        shutil.rmtree(cache_dir / embedder.name, ignore_errors=True)
+        shutil.rmtree(files.embedding_caches / embedder.name, ignore_errors=True)
     texts = [m.embedding_text for m in kept]
-    embeddings = stage("embed", lambda: embedder_cache(cache_dir, embedder).embed(
+    embeddings = stage("embed", lambda: embedder_cache(files.embedding_caches, embedder).embed(
         texts, embedder, MODE_BATCH_SIZES[options.mode],
         lambda done, total: progress("embed", done, total)))
     clustering: Clustering = stage("cluster", lambda: cluster_embeddings(
         embeddings, options.clusters, options.k_range, options.seed))
     profiles: list[ClusterProfile] = stage("name", lambda: describe_clusters(
         [m.message.text for m in kept], [m.categories for m in kept], embeddings, clustering))
-    _write_clusters(options.data_dir / "clusters", extraction, clustering, profiles)
+    _write_clusters(files, extraction, clustering, profiles)
     slugs = {profile.index: profile.slug for profile in profiles}
-    write_json_atomic(options.data_dir / "clusters" / MAP_FILE, project_map(
+    write_json_atomic(files.cluster_map, project_map(
         embeddings, [slugs[int(label)] for label in clustering.labels], seed=options.seed))
 
     def write_prompts() -> list[GeneratedPrompt]:
@@ -104,7 +108,7 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
         for index, profile in enumerate(profiles):
             prompts.append(generate_prompt(profile, backend, synth_model))
             progress("prompts", index + 1, len(profiles))
-        write_generated_prompts(prompts, options.data_dir / "prompts" / "generated_prompts.json")
+        write_generated_prompts(prompts, files.generated_prompts)
         return prompts
 
     prompts = stage("prompts", write_prompts)
@@ -114,19 +118,19 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
                            timings, warnings)
 
 
-def _write_clusters(directory: Path, extraction: Extraction, clustering: Clustering,
+def _write_clusters(files: PersonaFiles, extraction: Extraction, clustering: Clustering,
                     profiles: list[ClusterProfile]) -> None:
     """One JSONL per persona plus `cluster_analysis.json`; files of an earlier k are removed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("persona_*.jsonl"):
+    files.clusters.mkdir(parents=True, exist_ok=True)
+    for stale in files.clusters.glob(files.cluster_messages("*").name):
         stale.unlink()
     kept = extraction.kept
     for profile in profiles:
         rows = (message.row() for message, label in zip(kept, clustering.labels)
                 if int(label) == profile.index)
-        write_jsonl_atomic(directory / f"persona_{profile.slug}.jsonl", rows)
+        write_jsonl_atomic(files.cluster_messages(profile.slug), rows)
     silhouette = None if math.isnan(clustering.silhouette) else clustering.silhouette
-    write_json_atomic(directory / "cluster_analysis.json", {
+    write_json_atomic(files.cluster_analysis, {
         "k": clustering.k, "silhouette": silhouette,
         "silhouette_by_k": {str(k): v for k, v in clustering.scores.items()},
         "warning": clustering.warning, "clusters": [asdict(p) for p in profiles]})

@@ -3,7 +3,7 @@
 The user side of each pair is one of the user's own messages from the persona's discovered
 cluster; the assistant side is written by the synthesizer model (through the same backend as
 the council) under the persona's system prompt. Every generation, kept or dropped, is appended
-to `persona_<slug>_pairs.jsonl` as it arrives, so an interrupted run continues where it stopped
+to the persona's generation log (`PersonaFiles.training_pairs`) as it arrives, so an interrupted run continues where it stopped
 and never asks twice; the train/eval files are then rewritten atomically from that log.
 """
 
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_jsonl_atomic
+from ..files import PersonaFiles
 from ..llm.base import ChatBackend, LLMError
 
-TRAINING_DIR = "lora_training"
 EVAL_SHARE = 10  # one pair in EVAL_SHARE goes to the eval split (chosen by hash: stable)
 MIN_ANSWER_CHARS = 40
 MAX_QUESTION_CHARS = 4000
@@ -68,22 +68,9 @@ class PreparedData:
                 "train_path": str(self.train_path), "eval_path": str(self.eval_path)}
 
 
-def training_paths(personas_dir: Path, slug: str) -> tuple[Path, Path, Path]:
-    """(train, eval, generation log) for a persona."""
-    folder = personas_dir / TRAINING_DIR
-    return (folder / f"persona_{slug}_train.jsonl", folder / f"persona_{slug}_eval.jsonl",
-            folder / f"persona_{slug}_pairs.jsonl")
-
-
 def persona_messages(personas_dir: Path, slug: str, fallback: Iterable[str] = ()) -> list[str]:
     """The user's own messages of the persona's cluster, else `fallback` (its examples)."""
-    path = personas_dir / "clusters" / f"persona_{slug}.jsonl"
-    texts: list[str] = []
-    if path.is_file():
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    texts.append(str(json.loads(line).get("text") or ""))
+    texts = [str(row.get("text") or "") for row in PersonaFiles(personas_dir).cluster_rows(slug)]
     texts = texts or [str(t) for t in fallback]
     unique = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
     return [t[:MAX_QUESTION_CHARS] for t in unique]
@@ -158,7 +145,7 @@ def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: C
         raise TrainingDataError(
             f"Persona {persona.name!r} has no messages to learn from: run discovery (Discover "
             "page or scripts/extract_personas.py) or give it example messages first.")
-    train_path, eval_path, log_path = training_paths(personas_dir, persona.slug)
+    train_path, eval_path, log_path = PersonaFiles(personas_dir).training_pairs(persona.slug)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     done = _read_log(log_path)
     chosen = questions[:examples]

@@ -2,7 +2,7 @@
 
 Both paths share the data handling (chat template, loss on the assistant turn only), the
 transformers `Trainer` loop, the progress callback (JSON lines: step, loss, learning rate,
-epoch, ETA) and the output layout `loras/<slug>/` (PEFT adapter + `metadata.json`). Only the
+epoch, ETA) and the output layout (`council.files.AdapterFiles`: PEFT adapter + metadata). Only the
 model loading differs: unsloth loads the base in 4 bit and wraps it with its own LoRA layers;
 the PEFT path loads it in full precision on whatever device there is (a CPU is fine for tiny
 models and tests, slow for real ones).
@@ -14,7 +14,6 @@ the adapter as it is to `loras/<slug>/checkpoint-<step>/`: nothing half-written,
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -24,17 +23,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic
+from ..files import AdapterFiles
 from .base_model import base_problem, is_gguf, transformers_folder
+from .environment import EnvironmentReport, check_environment
 
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-3B-Instruct"
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-TRAINING_PACKAGES = ("torch", "transformers", "peft", "accelerate", "unsloth", "trl",
-                     "bitsandbytes", "gguf")
 
 
 @dataclass(frozen=True)
@@ -79,74 +77,6 @@ class TrainSettings:
         values["gradient_accumulation"] = self.gradient_accumulation or mode.gradient_accumulation
         values["max_seq_length"] = self.max_seq_length or mode.max_seq_length
         return TrainSettings(**values)
-
-
-# ---- the environment ----------------------------------------------------------------------
-
-
-@dataclass
-class EnvironmentReport:
-    packages: dict[str, bool]
-    cuda: bool = False
-    cuda_version: str | None = None
-    gpu: str | None = None
-    vram_gb: float | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def can_train_gpu(self) -> bool:
-        """unsloth QLoRA: CUDA plus unsloth, trl and bitsandbytes."""
-        return self.cuda and all(self.packages.get(p) for p in ("unsloth", "trl",
-                                                                "bitsandbytes", "peft"))
-
-    @property
-    def can_train(self) -> bool:
-        """Some path works: the GPU one, or transformers + PEFT (+ accelerate) on any device."""
-        return self.can_train_gpu or all(self.packages.get(p) for p in (
-            "torch", "transformers", "peft", "accelerate"))
-
-    def lines(self) -> list[str]:
-        gpu = (f"{self.gpu}, {self.vram_gb:.1f} GB VRAM, CUDA {self.cuda_version}"
-               if self.cuda else "none (no CUDA device visible to torch)")
-        lines = [f"GPU: {gpu}"]
-        lines += [f"{name}: {'importable' if ok else 'MISSING'}"
-                  for name, ok in self.packages.items()]
-        if self.can_train_gpu:
-            lines.append("ready: unsloth QLoRA on the GPU")
-        elif self.can_train:
-            lines.append("ready: transformers + PEFT LoRA (no unsloth/CUDA: slow, fine for "
-                         "small models)")
-        lines += [f"to fix: {p}" for p in self.problems]
-        return lines
-
-    def summary(self) -> dict[str, Any]:
-        return {**asdict(self), "can_train_gpu": self.can_train_gpu,
-                "can_train": self.can_train}
-
-
-def check_environment(importable: Callable[[str], bool] | None = None) -> EnvironmentReport:
-    """What this machine can train with, and what to install for the rest."""
-    def found(name: str) -> bool:
-        return importlib.util.find_spec(name) is not None
-
-    importable = importable or found
-    report = EnvironmentReport({name: bool(importable(name)) for name in TRAINING_PACKAGES})
-    if report.packages["torch"]:
-        import torch
-
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            report.cuda, report.cuda_version = True, torch.version.cuda
-            report.gpu, report.vram_gb = props.name, props.total_memory / 2**30
-    missing = [p for p in ("unsloth", "trl", "bitsandbytes", "peft", "accelerate", "gguf")
-               if not report.packages[p]]
-    if missing:
-        report.problems.append(f"{', '.join(missing)} missing: .venv/bin/pip install -r "
-                               "requirements-train.txt")
-    if not report.cuda:
-        report.problems.append("no CUDA GPU: QLoRA needs an NVIDIA GPU with about 8 GB; "
-                               "without one only the slow PEFT path runs")
-    return report
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -333,7 +263,7 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
                   loras_dir: Path, progress: Callable[..., None] | None = None,
                   stop: StopFlag | None = None, report: EnvironmentReport | None = None,
                   cache_dir: Path | None = None) -> dict[str, Any]:
-    """Train, save `loras/<slug>/` and return its metadata (also in metadata.json).
+    """Train, save the persona's `AdapterFiles` and return its metadata (also saved).
 
     A GGUF `base_model` is converted once into a transformers folder under `cache_dir`.
     """
@@ -362,8 +292,8 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
     rows = [tokenize_conversation(tokenizer, m, settings.max_seq_length) for m in conversations]
     eval_rows = [tokenize_conversation(tokenizer, m, settings.max_seq_length)
                  for m in evaluations]
-    out_dir = loras_dir / settings.slug
-    work = out_dir / "trainer"
+    files = AdapterFiles(loras_dir, settings.slug)
+    work = files.trainer_work
     arguments = TrainingArguments(
         output_dir=str(work), per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size,
@@ -387,8 +317,7 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
     eval_loss = None
     if eval_rows and not cancelled:
         eval_loss = float(trainer.evaluate()["eval_loss"])
-    target = (out_dir / f"checkpoint-{trainer.state.global_step}" if cancelled
-              else out_dir / "adapter")
+    target = files.checkpoint(trainer.state.global_step) if cancelled else files.adapter
     _save_adapter(model, tokenizer, target)
     shutil.rmtree(work, ignore_errors=True)
     duration = time.monotonic() - started
@@ -408,7 +337,7 @@ def train_adapter(settings: TrainSettings, train_path: Path, eval_path: Path | N
         "peak_memory": _peak_memory_mb()}
     if any(not math.isfinite(v) for v in losses):
         metadata["state"] = "diverged"
-    write_json_atomic(out_dir / "metadata.json", metadata)
+    files.write_metadata(metadata)
     progress("saved", trainer.state.global_step, trainer.state.max_steps,
              state=metadata["state"])
     return metadata

@@ -7,7 +7,6 @@ of the kept messages' embeddings (from the on-disk embedding cache).
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,9 +19,9 @@ from werkzeug.formparser import parse_form_data
 from werkzeug.utils import secure_filename
 
 from ..db import session_scope
-from ..discovery.cluster import MAP_FILE
 from ..discovery.importer import import_discovered, load_discovery
 from ..extensions import get_jobs, get_router, get_settings
+from ..files import MissingDiscovery, PersonaFiles
 from ..jobs import ACTIVE_STATES
 from ..models import Job
 from ..personas import PersonaError
@@ -34,12 +33,12 @@ bp = Blueprint("discover", __name__)
 MAX_CLUSTERS = 12
 
 
-def personas_dir() -> Path:
-    return get_settings().data_dir / "personas"
+def persona_files() -> PersonaFiles:
+    return PersonaFiles.in_data_dir(get_settings().data_dir)
 
 
 def uploads_dir() -> Path:
-    return personas_dir() / "raw_imports"
+    return persona_files().raw_imports
 
 
 def _too_large(limit_mb: int) -> Any:
@@ -62,8 +61,7 @@ def page() -> str:
         last_upload = ""
     return render_template("discover/index.html", active_job=active_id, last_upload=last_upload,
                            max_upload_mb=get_settings().max_upload_mb,
-                           has_result=(personas_dir() / "clusters" / "cluster_analysis.json")
-                           .is_file())
+                           has_result=persona_files().has_discovery())
 
 
 def safe_upload_name(raw: str) -> str:
@@ -154,25 +152,18 @@ def run() -> Any:
     return jsonify({"job_id": job_id}), 202
 
 
-def cluster_map(data_dir: Path) -> dict[str, Any]:
-    """The 2-D layout the discovery job wrote; an empty map for results from before it did."""
-    path = data_dir / "clusters" / MAP_FILE
-    if not path.is_file():
-        return {"points": [], "total": 0, "explained_variance": []}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 @bp.get("/api/discover/result")
 def result() -> Any:
-    data_dir = personas_dir()
+    files = persona_files()
     try:
-        prompts, analysis = load_discovery(data_dir)
-    except PersonaError:
+        prompts, analysis = files.read_discovery()
+    except MissingDiscovery:
         return json_error("No discovery has run yet: upload a chat export on the Discover "
                           "page (or run scripts/extract_personas.py) first.", 404)
     by_slug = {p["slug"]: p for p in prompts}
     clusters = []
-    for slug, cluster in analysis.items():
+    for cluster in analysis["clusters"]:
+        slug = cluster["slug"]
         prompt = by_slug.get(slug, {})
         clusters.append({
             "name": cluster["name"], "slug": slug, "size": cluster["size"],
@@ -184,10 +175,9 @@ def result() -> Any:
                        "system_prompt": prompt.get("system_prompt", ""),
                        "source": prompt.get("source"), "model": prompt.get("model"),
                        "note": prompt.get("note")}})
-    meta = json.loads((data_dir / "clusters" / "cluster_analysis.json").read_text("utf-8"))
-    return jsonify({"k": meta.get("k"), "silhouette": meta.get("silhouette"),
-                    "warning": meta.get("warning"), "clusters": clusters,
-                    "map": cluster_map(data_dir)})
+    return jsonify({"k": analysis.get("k"), "silhouette": analysis.get("silhouette"),
+                    "warning": analysis.get("warning"), "clusters": clusters,
+                    "map": files.read_map()})
 
 
 @bp.post("/api/discover/import")
@@ -199,7 +189,7 @@ def import_chosen() -> Any:
         return json_error("on_conflict must be 'skip' or 'update'.", 400)
     if not isinstance(chosen, list) or not chosen:
         return json_error("Tick at least one persona to import.", 400)
-    data_dir = personas_dir()
+    data_dir = persona_files().root
     try:
         _, analysis = load_discovery(data_dir)
     except PersonaError:

@@ -8,7 +8,7 @@ shows exactly what is there, including the partial outputs of an interrupted job
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
@@ -17,13 +17,14 @@ from sqlalchemy import select
 from ..config import Settings
 from ..db import session_scope
 from ..extensions import get_backend, get_jobs, get_settings
+from ..files import AdapterFiles, PersonaFiles
 from ..jobs import job_payload
 from ..models import Job, Persona
 from ..personas import list_personas
 from ..training.base_model import base_problem, training_base
-from ..training.data import training_paths
 from ..training.register import RegistrationError, set_variant
-from ..training.train import MODES, check_environment
+from ..training.environment import check_environment
+from ..training.train import MODES
 from ..variants import has_adapter_file, plan_answer
 from .responses import json_error
 
@@ -33,7 +34,7 @@ MAX_EXAMPLES = 5000
 MAX_STEPS = 100_000
 
 
-def _count_lines(path: Any) -> int:
+def _count_lines(path: Path) -> int:
     if not path.is_file():
         return 0
     with path.open(encoding="utf-8") as handle:
@@ -43,14 +44,12 @@ def _count_lines(path: Any) -> int:
 def persona_state(settings: Settings, persona: Persona, jobs: list[Job],
                   gpu: bool) -> dict[str, Any]:
     """What the page shows for one persona: data, base, adapter, model, variant, latest job."""
-    train, evaluation, _ = training_paths(settings.data_dir / "personas", persona.slug)
-    metadata_file = settings.loras_dir / persona.slug / "metadata.json"
-    adapter = None
-    if metadata_file.is_file():
-        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
-        adapter = {k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss",
-                                                "eval_loss", "duration_s", "backend",
-                                                "base_model", "llama_cpp_eval")}
+    train, evaluation, _ = PersonaFiles.in_data_dir(settings.data_dir).training_pairs(
+        persona.slug)
+    metadata = AdapterFiles(settings.loras_dir, persona.slug).read_metadata()
+    adapter = None if metadata is None else {
+        k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss", "eval_loss",
+                                     "duration_s", "backend", "base_model", "llama_cpp_eval")}
     mine = [job for job in jobs if job.args.get("persona") == persona.slug]
     base = training_base(settings, persona)
     return {"slug": persona.slug, "name": persona.name, "color": persona.color,

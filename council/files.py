@@ -1,0 +1,162 @@
+"""Where discovery and training keep their files: the layout written down once.
+
+    DATA_DIR/personas/raw_imports/conversations.json        the user's export (or .zip)
+    DATA_DIR/personas/extracted/all_messages.jsonl          every user message with context
+    DATA_DIR/personas/extracted/categorized_messages.jsonl  + traits, embedding text, set aside
+    DATA_DIR/personas/clusters/persona_<slug>.jsonl         messages of one discovered persona
+    DATA_DIR/personas/clusters/cluster_analysis.json        per cluster: name, traits, centroid
+    DATA_DIR/personas/clusters/cluster_map.json             2-D map of the clustered messages
+    DATA_DIR/personas/prompts/generated_prompts.json        per persona: name, system prompt
+    DATA_DIR/personas/lora_training/persona_<slug>_{train,eval,pairs}.jsonl
+    DATA_DIR/personas/cache/embeddings/<embedder>/           discovery's embedding cache
+    LORAS_DIR/<slug>/adapter/, adapter.gguf, metadata.json  one persona's adapter
+
+The pipeline, the importer, the trainers, the web pages and the CLIs all name paths through
+these objects, so the layout cannot drift between writer and reader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_json_atomic
+from .errors import NotFound
+
+EMPTY_MAP: dict[str, Any] = {"points": [], "total": 0, "explained_variance": []}
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a JSONL file; none when it does not exist."""
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+class MissingDiscovery(NotFound):
+    """Discovery has not run (or its output is incomplete); the message says what to run."""
+
+
+class PersonaFiles:
+    """Discovery's and LoRA data preparation's files under one `personas` folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> PersonaFiles:
+        return cls(Path(data_dir) / "personas")
+
+    @property
+    def raw_imports(self) -> Path:
+        return self.root / "raw_imports"
+
+    @property
+    def default_export(self) -> Path:
+        return self.raw_imports / "conversations.json"
+
+    @property
+    def extracted(self) -> Path:
+        return self.root / "extracted"
+
+    @property
+    def all_messages(self) -> Path:
+        return self.extracted / "all_messages.jsonl"
+
+    @property
+    def categorized_messages(self) -> Path:
+        return self.extracted / "categorized_messages.jsonl"
+
+    @property
+    def clusters(self) -> Path:
+        return self.root / "clusters"
+
+    def cluster_messages(self, slug: str) -> Path:
+        return self.clusters / f"persona_{slug}.jsonl"
+
+    @property
+    def cluster_analysis(self) -> Path:
+        return self.clusters / "cluster_analysis.json"
+
+    @property
+    def cluster_map(self) -> Path:
+        return self.clusters / "cluster_map.json"
+
+    @property
+    def generated_prompts(self) -> Path:
+        return self.root / "prompts" / "generated_prompts.json"
+
+    @property
+    def embedding_caches(self) -> Path:
+        return self.root / "cache" / "embeddings"
+
+    def training_pairs(self, slug: str) -> tuple[Path, Path, Path]:
+        """(train, eval, generation log) of a persona's LoRA data."""
+        folder = self.root / "lora_training"
+        return (folder / f"persona_{slug}_train.jsonl", folder / f"persona_{slug}_eval.jsonl",
+                folder / f"persona_{slug}_pairs.jsonl")
+
+    def has_discovery(self) -> bool:
+        return self.cluster_analysis.is_file() and self.generated_prompts.is_file()
+
+    def read_discovery(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The latest run's generated prompts and its cluster analysis (k, silhouette, warning,
+        clusters), each file read once."""
+        for path in (self.generated_prompts, self.cluster_analysis):
+            if not path.is_file():
+                raise MissingDiscovery(f"{path} is missing: run `python scripts/"
+                                       "extract_personas.py` (or the Discover page) first.")
+        return _read_json(self.generated_prompts)["personas"], _read_json(self.cluster_analysis)
+
+    def read_map(self) -> dict[str, Any]:
+        """The 2-D layout discovery wrote; an empty map for results from before it did."""
+        return _read_json(self.cluster_map) if self.cluster_map.is_file() else dict(EMPTY_MAP)
+
+    def cluster_rows(self, slug: str) -> Iterator[dict[str, Any]]:
+        """The messages of one discovered persona (none if it has no cluster file)."""
+        return _jsonl_rows(self.cluster_messages(slug))
+
+
+class AdapterFiles:
+    """One persona's trained adapter under LORAS_DIR/<slug>."""
+
+    def __init__(self, loras_dir: Path, slug: str) -> None:
+        self.folder = Path(loras_dir) / slug
+
+    @property
+    def adapter(self) -> Path:
+        """The PEFT folder of the last finished training."""
+        return self.folder / "adapter"
+
+    def checkpoint(self, step: int) -> Path:
+        """Where a cancelled training keeps the adapter as it was at `step`."""
+        return self.folder / f"checkpoint-{step}"
+
+    @property
+    def trainer_work(self) -> Path:
+        return self.folder / "trainer"
+
+    @property
+    def gguf(self) -> Path:
+        """The adapter as a llama.cpp LoRA GGUF, written by registration."""
+        return self.folder / "adapter.gguf"
+
+    @property
+    def metadata(self) -> Path:
+        return self.folder / "metadata.json"
+
+    def read_metadata(self) -> dict[str, Any] | None:
+        """What training recorded (base model, losses, state), or None before any training."""
+        return _read_json(self.metadata) if self.metadata.is_file() else None
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        write_json_atomic(self.metadata, metadata)
