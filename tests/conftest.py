@@ -14,9 +14,9 @@ from playwright.sync_api import Page
 
 from council import close_app, create_app
 from council.config import Settings
-from council.llm.demo_server import DemoServer
-from council.embeddings.sentence import SentenceEmbedder
 from council.embeddings.int8 import Int8Embedder
+from council.embeddings.sentence import SentenceEmbedder
+from council.llm.demo_server import DemoServer
 from tests.browser import (
     PROJECT_ROOT,
     app_environment,

@@ -13,14 +13,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from council.db import session_scope
-from council.discovery.categorize import categorize
 from council.discovery.extract import extract_messages
 from council.discovery.parse import ExportError, parse_export
+from council.features.traits import (
+    QUESTION_TYPES,
+    REASONING_MARKERS,
+    TONES,
+    TOPICS,
+    MessageTraits,
+    categorize,
+)
 from council.personas import list_personas
 from council.router import get_router
+from tests.exports import REALAZTHAT
 
-FIXTURE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "chatgpt-exports"
-           / "chatgpt_realazthat_code_interpreter_conversations.json")
+# The two problems an export error may state without naming the file: both are about bytes
+# or items inside it, and say where.
+FILE_LESS_PROBLEMS = ("The export is not valid UTF-8: bad byte at offset",
+                      "Unknown export format (first conversation has:")
 FUZZ = settings(max_examples=80, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
@@ -45,7 +55,8 @@ def parses_or_explains(data: bytes, suffix: str = ".json") -> None:
         try:
             result = parse_export(path)
         except ExportError as exc:
-            assert str(exc) and path.name in str(exc) or "export" in str(exc).lower()
+            message = str(exc)
+            assert path.name in message or message.startswith(FILE_LESS_PROBLEMS), message
             return
         assert result.format and result.messages
         for message in result.messages:
@@ -75,7 +86,7 @@ def test_any_bytes_even_as_a_zip(data: bytes) -> None:
 @FUZZ
 @given(st.floats(min_value=0.0, max_value=1.0))
 def test_a_real_export_cut_anywhere(share: float) -> None:
-    data = FIXTURE.read_bytes()
+    data = REALAZTHAT.read_bytes()
     parses_or_explains(data[:int(len(data) * share)])
 
 
@@ -88,16 +99,43 @@ def test_sharegpt_with_any_unicode(text: str, speaker: str) -> None:
     parses_or_explains(json.dumps(document, ensure_ascii=False).encode("utf-8"))
 
 
+def length_bucket(text: str) -> str:
+    """The documented rule, counted independently: < 15 words short, < 80 medium, else long."""
+    words = len(text.split())
+    return "short" if words < 15 else "medium" if words < 80 else "long"
+
+
 @FUZZ
 @given(st.text(max_size=2000))
 def test_categorise_any_text(text: str) -> None:
-    categories = categorize(text)
-    assert categories is not None
+    traits = categorize(text)
+    assert traits.topic in TOPICS and traits.tone in TONES
+    assert traits.length == length_bucket(text)
+    assert traits.reasoning_markers == [m for m in REASONING_MARKERS
+                                        if m in traits.reasoning_markers], "documented order"
+    assert set(traits.question_types) <= set(QUESTION_TYPES)
+    assert len(set(traits.question_types)) == len(traits.question_types)
+    if "```" in text or "~~~" in text:
+        assert traits.has_code
+    if traits.has_code:
+        assert traits.tone == "technical", "code comes first in the tone's precedence"
+    if not text.strip():
+        assert traits == MessageTraits("other", "casual", [], [], "short", False)
+
+
+@FUZZ
+@given(st.text(max_size=300), st.text(max_size=300), st.sampled_from(["```", "~~~"]))
+def test_any_fenced_block_is_code(prose: str, code: str, fence: str) -> None:
+    traits = categorize(f"{prose}\n{fence}python\n{code}\n{fence}\n{prose}")
+    assert traits.has_code and traits.tone == "technical"
 
 
 def test_categorise_a_huge_message() -> None:
+    """A megabyte of one word, then code: the labels come from the first ANALYSIS_CHARS (so
+    the code far past them does not count), the length from every word."""
     text = ("word " * 200_000) + "```python\nprint(1)\n```" + ("\u0000\ud7ff" * 1000)
-    assert categorize(text) is not None
+    assert categorize(text) == MessageTraits(topic="other", tone="casual", reasoning_markers=[],
+                                             question_types=[], length="long", has_code=False)
 
 
 @FUZZ

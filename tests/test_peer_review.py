@@ -7,7 +7,7 @@ from flask import Flask
 
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
-from council.models import PeerReview, Round
+from council.models import Round
 from council.peer_review import aggregate_rankings, build_review, parse_ranking
 from council.personas import list_personas
 
@@ -78,7 +78,9 @@ def test_a_round_with_peer_review(make_app, settings, connect, demo_server: Demo
         stored = {r.reviewer_answer_id: r for r in round_.reviews}
         assert len(stored) == 4
         assert stored[unparseable[0]["reviewer_answer_id"]].status == "unparseable"
-        assert all(isinstance(r, PeerReview) and r.text for r in stored.values())
+        assert {a: (r.status, r.ranking) for a, r in stored.items()} == {
+            d["reviewer_answer_id"]: (d["status"], d["ranking"]) for d in done}
+        assert all(r.text for r in stored.values())
 
 
 def test_peer_review_is_off_by_default(app: Flask, sio) -> None:
