@@ -16,10 +16,12 @@ what the user saw:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import Persona
-from .router import RouteDecision
+
+if TYPE_CHECKING:  # the router's decisions are only read here; importing it loads the models
+    from .router import RouteDecision
 
 VARIANTS = ("prompt", "lora", "mix")
 

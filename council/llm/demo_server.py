@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .demo_models import ModelRoutes, full_name
 from .demo_openai import OpenAIRoutes
 from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, compose_answer, tokenize
 
@@ -42,10 +43,6 @@ def _model_entry(name: str) -> dict[str, Any]:
                         "quantization_level": "Q4_K_M"}}
 
 
-def _full_name(name: str) -> str:
-    return name if ":" in name else f"{name}:latest"
-
-
 class DemoServer:
     """Owns the listening socket, the model list, faults and blobs; one thread per request."""
 
@@ -55,7 +52,7 @@ class DemoServer:
         self.token_delay = token_delay
         self.first_token_delay = first_token_delay
         self.slow_first_token_delay = slow_first_token_delay
-        self.models: dict[str, dict[str, Any]] = {_full_name(m): _model_entry(_full_name(m))
+        self.models: dict[str, dict[str, Any]] = {full_name(m): _model_entry(full_name(m))
                                                   for m in models}
         self.faults: dict[str, str] = {}
         # like Ollama with OLLAMA_NUM_PARALLEL=1: answer one request at a time, queue the rest
@@ -99,18 +96,18 @@ class DemoServer:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
         with self.lock:
-            self.models.setdefault(_full_name(model), _model_entry(_full_name(model)))
+            self.models.setdefault(full_name(model), _model_entry(full_name(model)))
             if fault is None:
-                self.faults.pop(_full_name(model), None)
+                self.faults.pop(full_name(model), None)
             else:
-                self.faults[_full_name(model)] = fault
+                self.faults[full_name(model)] = fault
 
     def add_model(self, name: str) -> None:
         with self.lock:
-            self.models.setdefault(_full_name(name), _model_entry(_full_name(name)))
+            self.models.setdefault(full_name(name), _model_entry(full_name(name)))
 
     def has_model(self, name: str) -> bool:
-        return _full_name(name) in self.models
+        return full_name(name) in self.models
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -120,7 +117,7 @@ class _QuietServer(ThreadingHTTPServer):
         """Clients hanging up mid-request is normal here (timeouts, stop buttons)."""
 
 
-class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
+class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ollama-demo"
 
@@ -244,7 +241,7 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
         self._json(200, {"models": models})
 
     def _require_model(self, name: str) -> dict[str, Any]:
-        entry = self.demo.models.get(_full_name(name or ""))
+        entry = self.demo.models.get(full_name(name or ""))
         if entry is None:
             self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
             raise _Handled
@@ -360,71 +357,6 @@ class _Handler(OpenAIRoutes, BaseHTTPRequestHandler):
                     prompt_eval_duration=max(eval_started - started, 1),
                     eval_count=eval_count, eval_duration=max(now - eval_started, 1))
         return part
-
-    def _pull(self) -> None:
-        body = self._body()
-        name = body.get("model") or body.get("name") or ""
-        if not name:
-            self._json(400, {"error": "model is required"})
-            return
-        self.demo.add_model(name)
-        statuses = [{"status": "pulling manifest"},
-                    {"status": "pulling demo", "digest": "sha256:" + "0" * 64,
-                     "total": 100, "completed": 100},
-                    {"status": "verifying sha256 digest"}, {"status": "writing manifest"},
-                    {"status": "success"}]
-        self._status_stream(statuses, body.get("stream", True))
-
-    def _create(self) -> None:
-        body = self._body()
-        name = body.get("model") or ""
-        base = body.get("from") or ""
-        if not name:
-            self._json(400, {"error": "model is required"})
-            return
-        if base:
-            self._require_model(base)
-        for digest in (body.get("adapters") or {}).values():
-            if digest not in self.demo.blobs:
-                self._json(400, {"error": f"blob {digest} not found; upload it first"})
-                return
-        self.demo.add_model(name)
-        self.demo.created[_full_name(name)] = body
-        statuses = [{"status": "using existing layer"}, {"status": "writing manifest"},
-                    {"status": "success"}]
-        self._status_stream(statuses, body.get("stream", True))
-
-    def _status_stream(self, statuses: list[dict[str, Any]], stream: bool) -> None:
-        if not stream:
-            self._json(200, statuses[-1])
-            return
-        self._start_stream()
-        for status in statuses:
-            self._line(status)
-        self._end_stream()
-
-    def _blob(self, method: str, digest: str) -> None:
-        if method == "HEAD":
-            self.send_response(200 if digest in self.demo.blobs else 404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        hasher = hashlib.sha256()
-        remaining = length
-        while remaining:
-            chunk = self.rfile.read(min(remaining, 1 << 20))
-            if not chunk:
-                break
-            hasher.update(chunk)
-            remaining -= len(chunk)
-        if f"sha256:{hasher.hexdigest()}" != digest:
-            self._json(400, {"error": "digest mismatch"})
-            return
-        self.demo.blobs[digest] = length
-        self.send_response(201)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
     def _faults(self) -> None:
         body = self._body()
