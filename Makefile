@@ -11,8 +11,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(PY)
+# The pins are requirements.txt's; the project itself goes in editable (the `council` command).
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(PY)
 	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
@@ -37,10 +39,10 @@ postgres:
 	fi
 
 run: $(VENV)/.runtime
-	$(PY) run.py
+	$(VENV)/bin/council run
 
 demo: $(VENV)/.runtime
-	$(PY) run.py --demo
+	$(VENV)/bin/council demo
 
 test: $(VENV)/.dev chromium postgres
 	$(PY) -m pytest
@@ -50,10 +52,10 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	touch $@
 
 bench: $(VENV)/.bench
-	$(PY) bench/round_overhead.py
-	$(PY) bench/router.py
-	$(PY) bench/engine.py
-	$(PY) bench/adapters.py
+	$(PY) -m bench.round_overhead
+	$(PY) -m bench.router
+	$(PY) -m bench.engine
+	$(PY) -m bench.adapters
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

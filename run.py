@@ -1,92 +1,11 @@
-"""Start AI Council: `python run.py [--host HOST] [--port PORT] [--demo] [--allow-remote]`."""
+"""Start AI Council: `python run.py [--host HOST] [--port PORT] [--demo] [--allow-remote]`.
 
-from __future__ import annotations
+The same as `council run` (council/commands/run.py), kept as a script for the project's layout.
+"""
 
-import argparse
 import sys
-import threading
 
-from council import close_app, create_app
-from council.config import Settings, SettingsError
-from council.extensions import socketio
-from council.llm.base import LLMError
-from council.llm.demo_server import DemoServer
-from council.llm.embedded import EmbeddedBackend
-from council.router import get_router
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="AI Council: a local council of models.")
-    parser.add_argument("--host", help="address to bind (default COUNCIL_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to bind (default COUNCIL_PORT or 5000)")
-    parser.add_argument("--demo", action="store_true",
-                        help="start the built-in demo server (speaks Ollama's API, and the "
-                             "OpenAI-compatible one under /v1, with canned answers and "
-                             "injectable faults; not a model) and use it instead of a real "
-                             "engine")
-    parser.add_argument("--demo-token-delay", type=float, default=0.03,
-                        help="seconds between demo tokens (default 0.03)")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow binding an address other than localhost")
-    return parser.parse_args(argv)
-
-
-def describe_backend(settings: Settings) -> str:
-    """One line at start: which engine answers, and for the embedded one how to do better."""
-    if settings.backend == "embedded":
-        return (f"backend: embedded llama.cpp engine, worker model {settings.worker_model}, "
-                f"synthesizer {settings.synth_model} (no Ollama answered at "
-                f"{settings.ollama_host}; the Status page says how to get better answers)")
-    if settings.backend == "openai":
-        return f"backend: OpenAI-compatible server at {settings.openai_base_url}"
-    return f"backend: Ollama at {settings.ollama_host}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    try:
-        settings = Settings.from_env(**overrides)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if settings.host not in LOCAL_HOSTS and not args.allow_remote:
-        print(f"error: refusing to bind {settings.host}: anyone who can reach it could read your "
-              f"conversations. Pass --allow-remote if you really mean it.", file=sys.stderr)
-        return 2
-    if settings.host not in LOCAL_HOSTS:
-        print(f"warning: binding {settings.host}; AI Council has no login.", file=sys.stderr)
-    demo = None
-    if args.demo:
-        demo = DemoServer(token_delay=args.demo_token_delay).start()
-        settings = settings.with_changes(
-            ollama_host=demo.url, openai_base_url=f"{demo.url}/v1", demo=True,
-            backend="openai" if settings.backend == "openai" else "ollama")
-        print(f"demo backend: {demo.url} (canned answers, not a real model)", flush=True)
-    try:
-        app = create_app(settings)
-    except (SettingsError, LLMError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    # Load the router's sentence model (and the engine's model) now, so the first question
-    # does not wait for them.
-    threading.Thread(target=get_router(app).embed, args=("warm up",), daemon=True).start()
-    print(describe_backend(app.config["SETTINGS"]), flush=True)
-    backend = app.extensions["council_llm"]
-    if isinstance(backend, EmbeddedBackend):
-        threading.Thread(target=backend.warm_up, daemon=True).start()
-    print(f"AI Council on http://{settings.host}:{settings.port}", flush=True)
-    try:
-        socketio.run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True,
-                     use_reloader=False, log_output=False)
-    finally:
-        close_app(app)
-        if demo is not None:
-            demo.stop()
-    return 0
-
+from council.commands.run import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ Token rates divide by the counted tokens, so answers that stop early are fine. `
 1-minute load average after each repeat: llama.cpp on every core collapses when anything else
 takes a core, so a repeat with load well above the core count says more about the neighbours.
 
-    .venv/bin/python bench/engine.py [--max-tokens 128] [--repeats 5] [--seed 7]
+    .venv/bin/python -m bench.engine [--max-tokens 128] [--repeats 5] [--seed 7]
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ import yaml
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from council import close_app, create_app  # noqa: E402
-from council.config import PROJECT_ROOT, Settings  # noqa: E402
-from council.llm.embedded import bundled_model_path, cpu_count  # noqa: E402
-from council.router.features import SentenceEmbedder  # noqa: E402
+from council import close_app, create_app
+from council.config import PROJECT_ROOT, Settings
+from council.embeddings.sentence import SentenceEmbedder
+from council.llm.embedded import bundled_model_path, cpu_count
 
 N_CTX = 2048
 QUESTION = "How should a small team design, test and ship a caching layer for their API?"

@@ -8,7 +8,7 @@ the browser uses, this prints for each repeat and as medians:
   (b) speed-up = wall time of the worker phase with the same workers run one after another
       (`max_parallel_workers=1`) / wall time of the worker phase in parallel.
 
-    .venv/bin/python bench/round_overhead.py [--token-delay 0.02] [--repeats 5]
+    .venv/bin/python -m bench.round_overhead [--token-delay 0.02] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ from typing import Any
 
 from flask import Flask
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from council import close_app, create_app  # noqa: E402
-from council.config import Settings  # noqa: E402
-from council.db import session_scope  # noqa: E402
-from council.llm.demo_server import DemoServer  # noqa: E402
-from council.models import Conversation  # noqa: E402
-from council.rounds import get_council  # noqa: E402
-from council.router.features import SentenceEmbedder  # noqa: E402
+from council import close_app, create_app
+from council.config import Settings
+from council.db import session_scope
+from council.embeddings.sentence import SentenceEmbedder
+from council.extensions import get_council
+from council.llm.demo_server import DemoServer
+from council.models import Conversation
 
 WORKERS = 4
 

@@ -8,7 +8,7 @@ give it). The router runs as the app builds it (`create_app`), with exploration 
 turns, top-1 and no minimum weight, so its first decision is its prediction. Nothing is cached
 on disk; no LLM is needed.
 
-    .venv/bin/python bench/router.py [--per-label 300] [--seed 0] [--test-size 0.2]
+    .venv/bin/python -m bench.router [--per-label 300] [--seed 0] [--test-size 0.2]
                                      [--epochs 1] [--latency-messages 200] [--repeats 3]
 
 Accuracy (top-1 on the test messages; chance is 1 / number of labels = 0.20):
@@ -51,8 +51,6 @@ import sklearn
 import torch
 from sklearn.model_selection import train_test_split
 from sqlalchemy.orm import Session
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.router_data import load_labelled_messages
 from council import close_app, create_app

@@ -1,94 +1,238 @@
-"""Settings, read once from environment variables.
+"""Settings, declared once: each field names its environment variable, parser and meaning.
 
-Every setting has a default that works with no setup (Ollama when it runs, otherwise the
-embedded engine with the bundled model); the README lists them all (a test
-checks that it does).
+That one declaration drives reading (`Settings.from_env`), what a job's subprocess inherits
+(`Settings.job_environment`) and the README's Configuration table (`council settings
+--markdown`, which tests/test_docs.py compares with the README). Every setting has a default
+that works with no setup (Ollama when it runs, otherwise the embedded engine with the bundled
+model). `Settings(...)` built directly reads no environment, so tests say what they mean.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Parser = Callable[[str], Any]
+"""Raw environment text to a value; raises ValueError saying why the text is unusable."""
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the app cannot use."""
 
 
-def _number(env: dict[str, str], name: str, default: float, kind: type = float,
-            allow_zero: bool = False) -> Any:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def positive(kind: type[int | float]) -> Parser:
+    return _number(kind, allow_zero=False)
+
+
+def non_negative(kind: type[int | float]) -> Parser:
+    return _number(kind, allow_zero=True)
+
+
+def _number(kind: type[int | float], allow_zero: bool) -> Parser:
+    def parse(raw: str) -> int | float:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"is not a {kind.__name__}; unset it or give a number") from None
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ValueError("must be " + ("0 or more" if allow_zero else "greater than 0"))
+        return value
+
+    return parse
+
+
+def choice(*allowed: str) -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def switch(raw: str) -> bool:
+    """On/off: 1, true, yes, on or 0, false, no, off (a typo is an error, not "off")."""
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError("must be 1, true, yes, on or 0, false, no, off")
+    return value in ("1", "true", "yes", "on")
+
+
+def bounds(raw: str) -> tuple[float, float]:
+    """`low,high`, as in COUNCIL_TEMPERATURE_BOUNDS=0.1,1.3."""
     try:
-        value = kind(raw)
+        low, high = (float(part) for part in raw.split(","))
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}; unset it or give a number "
-                            f"(default {default}).") from None
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = "0 or more" if allow_zero else "greater than 0"
-        raise SettingsError(f"{name}={raw!r} must be {bound} (default {default}).")
-    return value
+        raise ValueError("must be two numbers, low,high") from None
+    if not 0 <= low <= high:
+        raise ValueError("must be low,high with 0 <= low <= high")
+    return low, high
 
 
-def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
-    raw = (env.get(name) or allowed[0]).strip().lower()
-    if raw not in allowed:
-        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(allowed)} "
-                            f"(default {allowed[0]}).")
-    return raw
+def render(value: Any) -> str:
+    """A value spelled as its environment variable would be (the parsers read it back)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return ",".join(str(part) for part in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """How one setting is read from the environment, and what the README says about it."""
+
+    name: str
+    doc: str
+    parse: Parser
+    shown_default: str | None  # the README's default when the value itself says too little
+    for_jobs: bool  # a job's subprocess gets it; the web server's own settings stay behind
+    secret: bool  # never printed (repr, `council settings`)
+    attribute: str = ""
+    default: Any = None
+
+    def read(self, raw: str) -> Any:
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{self.name}={raw!r} {exc} "
+                                f"(default {render(self.default)}).") from None
+
+    @property
+    def documented_default(self) -> str:
+        return self.shown_default or f"`{render(self.default)}`"
+
+
+def setting(default: Any, name: str, doc: str, parse: Parser = str, *,
+            shown: str | None = None, for_jobs: bool = True, secret: bool = False) -> Any:
+    """A dataclass field that declares its environment variable."""
+    return field(default=default, repr=not secret,
+                 metadata={"variable": Variable(name, doc, parse, shown, for_jobs, secret)})
+
+
+BACKENDS = ("auto", "ollama", "openai", "embedded")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about the app; built by `from_env`, replaced wholesale in tests."""
 
-    ollama_host: str = "http://127.0.0.1:11434"
-    backend: str = "auto"  # auto | ollama | openai (vLLM, llama.cpp's server) | embedded
-    backend_parallel: int = 0  # requests the backend runs at once; 0 = find out
-    openai_base_url: str = "http://127.0.0.1:8000/v1"
-    openai_api_key: str = field(default="", repr=False)
-    worker_model: str = "qwen2.5:3b"
-    synth_model: str = "qwen2.5:7b"
-    data_dir: Path = PROJECT_ROOT / "data"
-    database_url: str = ""
-    worker_timeout: float = 120.0
-    synth_timeout: float = 300.0
-    max_parallel_workers: int = 4
-    num_ctx: int = 4096
-    num_predict: int = 1024
-    keep_alive: str = "10m"
-    engine_worker_gguf: str = ""  # the embedded engine's model files; "" = the bundled model
-    engine_synth_gguf: str = ""
-    engine_threads: int = 0  # CPU threads the embedded engine may use; 0 = every core
-    host: str = "127.0.0.1"
-    port: int = 5000
-    demo: bool = False
-    embedding_model: str = ""
-    model_cache_dir: Path = PROJECT_ROOT / "data" / "models"
-    loras_dir: Path = PROJECT_ROOT / "loras"
-    train_base_model: str = "Qwen/Qwen2.5-3B-Instruct"
-    router_top_k: int = 3
-    router_temperature: float = 1.0
-    router_min_weight: float = 0.05
-    router_similarity_scale: float = 8.0
-    router_gate_strength: float = 1.0
-    router_merit_strength: float = 1.0
-    router_rule_strength: float = 0.5
-    router_exploration: float = 0.3
-    router_max_unseen: int = 8
-    sentiment_swing: float = 0.25
-    temperature_bounds: tuple[float, float] = (0.1, 1.3)
-    top_p_bounds: tuple[float, float] = (0.5, 1.0)
-    peer_review: bool = False
-    max_upload_mb: int = 2048
-    max_rounds_per_client: int = 3
-    allowed_hosts: str = ""  # comma-separated extra Host names besides the local ones
-    secret_key: str = field(default="", repr=False)
+    ollama_host: str = setting("http://127.0.0.1:11434", "OLLAMA_HOST", "where Ollama listens")
+    backend: str = setting(
+        "auto", "COUNCIL_BACKEND",
+        "`auto` (Ollama if it answers at start, else the embedded engine), `ollama`, `openai` for "
+        "an OpenAI-compatible server (vLLM, llama.cpp's server), or `embedded`", choice(*BACKENDS))
+    backend_parallel: int = setting(
+        0, "COUNCIL_BACKEND_PARALLEL", "requests the backend runs at once; more wait their turn "
+        "in the app (see *Engines*)", non_negative(int), shown="found out")
+    engine_worker_gguf: str = setting(
+        "", "COUNCIL_ENGINE_WORKER_GGUF", "the embedded engine's worker model, a `.gguf` path",
+        shown="the bundled SmolLM2-135M")
+    engine_synth_gguf: str = setting(
+        "", "COUNCIL_ENGINE_SYNTH_GGUF", "the embedded engine's synthesizer model, a `.gguf` path",
+        shown="the worker GGUF")
+    engine_threads: int = setting(0, "COUNCIL_ENGINE_THREADS",
+                                  "CPU threads the embedded engine uses", non_negative(int),
+                                  shown="every core")
+    openai_base_url: str = setting("http://127.0.0.1:8000/v1", "OPENAI_BASE_URL",
+                                   "the OpenAI-compatible server, when `COUNCIL_BACKEND=openai`")
+    openai_api_key: str = setting("", "OPENAI_API_KEY", "its API key, if it wants one",
+                                  shown="empty", secret=True)
+    worker_model: str = setting("qwen2.5:3b", "COUNCIL_WORKER_MODEL", "model for personas that "
+                                "name none (Ollama / OpenAI-compatible)")
+    synth_model: str = setting("qwen2.5:7b", "COUNCIL_SYNTH_MODEL",
+                               "the synthesizer (Ollama / OpenAI-compatible)")
+    data_dir: Path = setting(PROJECT_ROOT / "data", "COUNCIL_DATA_DIR",
+                             "database and other runtime files", Path, shown="`./data`")
+    database_url: str = setting("", "DATABASE_URL",
+                                "any SQLAlchemy URL (SQLite runs in WAL mode)",
+                                shown="`sqlite:///$COUNCIL_DATA_DIR/council.db`")
+    worker_timeout: float = setting(
+        120.0, "COUNCIL_WORKER_TIMEOUT", "seconds one worker may take before it is marked timed "
+        "out, counted from when the model turns to it (not while it waits its turn)",
+        positive(float))
+    synth_timeout: float = setting(300.0, "COUNCIL_SYNTH_TIMEOUT",
+                                   "seconds the synthesis may take", positive(float))
+    max_parallel_workers: int = setting(4, "COUNCIL_MAX_PARALLEL", "workers streaming at once "
+                                        "(more wait their turn)", positive(int))
+    num_ctx: int = setting(
+        4096, "COUNCIL_NUM_CTX", "context window (the embedded engine's, and asked of Ollama); "
+        "history is trimmed to fit, measured in the model's own tokens", positive(int))
+    num_predict: int = setting(1024, "COUNCIL_NUM_PREDICT", "most tokens per answer",
+                               positive(int))
+    keep_alive: str = setting("10m", "COUNCIL_KEEP_ALIVE",
+                              "how long Ollama keeps models loaded after a request")
+    embedding_model: str = setting(
+        "", "COUNCIL_EMBEDDING_MODEL", "sentence-transformers model name or local path for the "
+        "router", shown="packaged all-MiniLM-L6-v2")
+    loras_dir: Path = setting(PROJECT_ROOT / "loras", "COUNCIL_LORAS_DIR",
+                              "trained adapters, one folder per persona", Path, shown="`./loras`")
+    train_base_model: str = setting(
+        "Qwen/Qwen2.5-3B-Instruct", "COUNCIL_TRAIN_BASE_MODEL", "with Ollama or an "
+        "OpenAI-compatible server: the transformers model (local folder or cached hub id, never "
+        "downloaded) that adapters are trained on; the served worker model must be the same "
+        "weights. The embedded engine ignores it and trains on the GGUF the persona answers with")
+    model_cache_dir: Path = setting(
+        PROJECT_ROOT / "data" / "models", "COUNCIL_MODEL_CACHE", "where models derived on first "
+        "use are kept (discovery's int8 ONNX MiniLM, built once in ~10 s)", Path,
+        shown="`./data/models`")
+    router_top_k: int = setting(3, "COUNCIL_ROUTER_TOP_K", "how many personas speak per message",
+                                positive(int))
+    router_temperature: float = setting(1.0, "COUNCIL_ROUTER_TEMPERATURE", "softmax temperature "
+                                        "of the gate (lower = more decisive)", positive(float))
+    router_min_weight: float = setting(
+        0.05, "COUNCIL_ROUTER_MIN_WEIGHT", "personas below this weight stay silent (the best one "
+        "always speaks)", non_negative(float))
+    router_similarity_scale: float = setting(
+        8.0, "COUNCIL_ROUTER_SIMILARITY_SCALE", "how much the message's similarity to a persona's "
+        "prototype moves its logit (cosine × this)", non_negative(float))
+    router_gate_strength: float = setting(
+        1.0, "COUNCIL_ROUTER_GATE_STRENGTH", "weight of the gate learned from votes (0 turns it "
+        "off)", non_negative(float))
+    router_merit_strength: float = setting(
+        1.0, "COUNCIL_ROUTER_MERIT_STRENGTH", "weight of the merit prior from pairwise wins and "
+        "losses (0 turns it off)", non_negative(float))
+    router_rule_strength: float = setting(
+        0.5, "COUNCIL_ROUTER_RULE_STRENGTH", "how much each of a persona's `prefer` / `avoid` "
+        "rules that holds moves its logit", non_negative(float))
+    router_exploration: float = setting(
+        0.3, "COUNCIL_ROUTER_EXPLORATION", "exploration bonus for rarely shown personas (0 turns "
+        "it off)", non_negative(float))
+    router_max_unseen: int = setting(8, "COUNCIL_ROUTER_MAX_UNSEEN", "a persona unseen for this "
+                                     "many rounds is given a turn", positive(int))
+    sentiment_swing: float = setting(
+        0.25, "COUNCIL_SENTIMENT_SWING", "how much message sentiment moves temperature/top-p "
+        "(±25%, within `COUNCIL_TEMPERATURE_BOUNDS` / `COUNCIL_TOP_P_BOUNDS`)",
+        non_negative(float))
+    temperature_bounds: tuple[float, float] = setting(
+        (0.1, 1.3), "COUNCIL_TEMPERATURE_BOUNDS", "`low,high` a sentiment-tuned temperature stays "
+        "within (a persona's own temperature outside them is kept)", bounds)
+    top_p_bounds: tuple[float, float] = setting(
+        (0.5, 1.0), "COUNCIL_TOP_P_BOUNDS", "`low,high` a sentiment-tuned top-p stays within",
+        bounds)
+    peer_review: bool = setting(
+        False, "COUNCIL_PEER_REVIEW", "`1` adds peer review to every round (the council page "
+        "also has a per-question checkbox)", switch, shown="off")
+    max_upload_mb: int = setting(2048, "COUNCIL_MAX_UPLOAD_MB", "largest chat export the "
+                                 "Discover page accepts, in MiB", positive(int), for_jobs=False)
+    max_rounds_per_client: int = setting(
+        3, "COUNCIL_MAX_ROUNDS_PER_CLIENT", "rounds one browser tab may have running at once",
+        positive(int), for_jobs=False)
+    allowed_hosts: str = setting(
+        "", "COUNCIL_ALLOWED_HOSTS", "extra host names (comma-separated) the app answers to, "
+        "besides localhost, 127.0.0.1, ::1 and the bound address", shown="empty", for_jobs=False)
+    host: str = setting("127.0.0.1", "COUNCIL_HOST", "address to bind; anything but localhost "
+                        "needs `--allow-remote`", for_jobs=False)
+    port: int = setting(5000, "COUNCIL_PORT", "port to bind", positive(int), for_jobs=False)
+    secret_key: str = setting("", "COUNCIL_SECRET_KEY", "Flask session key",
+                              shown="random per start", for_jobs=False, secret=True)
+    demo: bool = False  # set by `council demo`, never by the environment
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -96,78 +240,26 @@ class Settings:
             object.__setattr__(self, "database_url", default_url)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Read the documented environment variables; keyword overrides win (the CLI uses them)."""
-        env = dict(os.environ if env is None else env)
-        data_dir = Path(env.get("COUNCIL_DATA_DIR") or PROJECT_ROOT / "data")
-        values: dict[str, Any] = dict(
-            ollama_host=env.get("OLLAMA_HOST") or cls.ollama_host,
-            backend=_choice(env, "COUNCIL_BACKEND", ("auto", "ollama", "openai", "embedded")),
-            backend_parallel=_number(env, "COUNCIL_BACKEND_PARALLEL", cls.backend_parallel, int,
-                                     allow_zero=True),
-            openai_base_url=env.get("OPENAI_BASE_URL") or cls.openai_base_url,
-            openai_api_key=env.get("OPENAI_API_KEY", ""),
-            worker_model=env.get("COUNCIL_WORKER_MODEL") or cls.worker_model,
-            synth_model=env.get("COUNCIL_SYNTH_MODEL") or cls.synth_model,
-            data_dir=data_dir,
-            database_url=env.get("DATABASE_URL", ""),
-            worker_timeout=_number(env, "COUNCIL_WORKER_TIMEOUT", cls.worker_timeout),
-            synth_timeout=_number(env, "COUNCIL_SYNTH_TIMEOUT", cls.synth_timeout),
-            max_parallel_workers=_number(env, "COUNCIL_MAX_PARALLEL", cls.max_parallel_workers,
-                                         int),
-            num_ctx=_number(env, "COUNCIL_NUM_CTX", cls.num_ctx, int),
-            num_predict=_number(env, "COUNCIL_NUM_PREDICT", cls.num_predict, int),
-            keep_alive=env.get("COUNCIL_KEEP_ALIVE") or cls.keep_alive,
-            engine_worker_gguf=env.get("COUNCIL_ENGINE_WORKER_GGUF", ""),
-            engine_synth_gguf=env.get("COUNCIL_ENGINE_SYNTH_GGUF", ""),
-            engine_threads=_number(env, "COUNCIL_ENGINE_THREADS", cls.engine_threads, int,
-                                   allow_zero=True),
-            embedding_model=env.get("COUNCIL_EMBEDDING_MODEL") or "",
-            model_cache_dir=Path(env.get("COUNCIL_MODEL_CACHE")
-                                 or PROJECT_ROOT / "data" / "models"),
-            loras_dir=Path(env.get("COUNCIL_LORAS_DIR") or PROJECT_ROOT / "loras"),
-            train_base_model=env.get("COUNCIL_TRAIN_BASE_MODEL") or cls.train_base_model,
-            router_top_k=_number(env, "COUNCIL_ROUTER_TOP_K", cls.router_top_k, int),
-            router_temperature=_number(env, "COUNCIL_ROUTER_TEMPERATURE",
-                                       cls.router_temperature),
-            router_min_weight=_number(env, "COUNCIL_ROUTER_MIN_WEIGHT", cls.router_min_weight,
-                                      allow_zero=True),
-            router_exploration=_number(env, "COUNCIL_ROUTER_EXPLORATION",
-                                       cls.router_exploration, allow_zero=True),
-            router_max_unseen=_number(env, "COUNCIL_ROUTER_MAX_UNSEEN", cls.router_max_unseen,
-                                      int),
-            sentiment_swing=_number(env, "COUNCIL_SENTIMENT_SWING", cls.sentiment_swing,
-                                    allow_zero=True),
-            peer_review=(env.get("COUNCIL_PEER_REVIEW") or "").lower() in ("1", "true", "yes",
-                                                                             "on"),
-            max_upload_mb=_number(env, "COUNCIL_MAX_UPLOAD_MB", cls.max_upload_mb, int),
-            max_rounds_per_client=_number(env, "COUNCIL_MAX_ROUNDS_PER_CLIENT",
-                                          cls.max_rounds_per_client, int),
-            host=env.get("COUNCIL_HOST") or cls.host,
-            allowed_hosts=env.get("COUNCIL_ALLOWED_HOSTS", ""),
-            port=_number(env, "COUNCIL_PORT", cls.port, int),
-            secret_key=env.get("COUNCIL_SECRET_KEY", ""),
-        )
-        values.update(overrides)
-        return cls(**values)
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the declared environment variables (empty = unset); keyword overrides win."""
+        env = os.environ if env is None else env
+        values = {variable.attribute: variable.read(env[variable.name])
+                  for variable in VARIABLES if env.get(variable.name)}
+        return cls(**{**values, **overrides})
 
-    def with_changes(self, **changes: Any) -> "Settings":
+    def with_changes(self, **changes: Any) -> Settings:
         """A copy with some fields changed; the database URL follows a new data dir unless given."""
         if "data_dir" in changes and "database_url" not in changes:
             changes["database_url"] = ""
         return replace(self, **changes)
 
+    def job_environment(self) -> dict[str, str]:
+        """The settings a job's subprocess needs, as the variables `from_env` reads back."""
+        return {variable.name: render(getattr(self, variable.attribute))
+                for variable in VARIABLES if variable.for_jobs}
 
-ENVIRONMENT_VARIABLES = (
-    "OLLAMA_HOST", "COUNCIL_BACKEND", "OPENAI_BASE_URL", "OPENAI_API_KEY",
-    "COUNCIL_WORKER_MODEL", "COUNCIL_SYNTH_MODEL", "COUNCIL_DATA_DIR",
-    "DATABASE_URL", "COUNCIL_WORKER_TIMEOUT", "COUNCIL_SYNTH_TIMEOUT", "COUNCIL_MAX_PARALLEL",
-    "COUNCIL_NUM_CTX", "COUNCIL_NUM_PREDICT", "COUNCIL_KEEP_ALIVE", "COUNCIL_HOST", "COUNCIL_PORT",
-    "COUNCIL_SECRET_KEY", "COUNCIL_EMBEDDING_MODEL", "COUNCIL_ROUTER_TOP_K",
-    "COUNCIL_ROUTER_TEMPERATURE", "COUNCIL_ROUTER_MIN_WEIGHT", "COUNCIL_ROUTER_EXPLORATION",
-    "COUNCIL_ROUTER_MAX_UNSEEN", "COUNCIL_SENTIMENT_SWING", "COUNCIL_PEER_REVIEW",
-    "COUNCIL_MAX_UPLOAD_MB", "COUNCIL_MAX_ROUNDS_PER_CLIENT", "COUNCIL_ALLOWED_HOSTS",
-    "COUNCIL_MODEL_CACHE", "COUNCIL_LORAS_DIR", "COUNCIL_TRAIN_BASE_MODEL",
-    "COUNCIL_BACKEND_PARALLEL", "COUNCIL_ENGINE_WORKER_GGUF", "COUNCIL_ENGINE_SYNTH_GGUF",
-    "COUNCIL_ENGINE_THREADS",
-)
+
+VARIABLES: tuple[Variable, ...] = tuple(
+    replace(item.metadata["variable"], attribute=item.name, default=item.default)
+    for item in fields(Settings) if "variable" in item.metadata)
+"""Every declared setting, in declaration order (the README's order)."""

@@ -1,13 +1,13 @@
 """Background jobs: discovery and LoRA work run as subprocesses, one job at a time.
 
 `JobRunner` keeps a queue of `Job` rows and a single worker thread (one GPU job at a time;
-the rest queue). A job starts its CLI script with `--progress json` (an argument list, never a
-shell) and the app's settings in its environment, turns every JSON line it prints into the
-row's progress (committed as it arrives, so the browser can poll it; a training job also keeps
-its loss curve), and writes the script's stderr to `data/jobs/job-<id>.log`. A failed job
-carries the script's `error:` line as its message. Cancelling sends SIGTERM: the trainer
-stops after its current step and keeps a checkpoint. Jobs left queued or running by a previous
-process are marked interrupted on start; their partial outputs stay on disk.
+the rest queue). A job starts its `council` subcommand with `--progress json` (an argument
+list, never a shell) and the app's settings in its environment, turns every JSON line it
+prints into the row's progress (committed as it arrives, so the browser can poll it; a training
+job also keeps its loss curve), and writes the command's stderr to `data/jobs/job-<id>.log`. A
+failed job carries the command's `error:` line as its message. Cancelling sends SIGTERM: the
+trainer stops after its current step and keeps a checkpoint. Jobs left queued or running by a
+previous process are marked interrupted on start; their partial outputs stay on disk.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from sqlalchemy import update
 
 from .config import PROJECT_ROOT, Settings
 from .db import session_scope
+from .extensions import get_jobs as get_jobs
+from .extensions import get_settings
 from .models import Job, utcnow
 
-SCRIPTS = {"discover": "extract_personas.py", "lora-data": "prepare_lora_data.py",
-           "lora-train": "train_lora.py", "lora-register": "register_lora.py"}
+# each job kind is a `council` subcommand (council/commands), run with the app's interpreter
+COMMANDS = {"discover": "discover", "lora-data": "train-data", "lora-train": "train",
+            "lora-register": "register"}
 # figures a progress line may carry besides stage/done/total (training reports these)
 FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
 MAX_LOSS_POINTS = 5000
@@ -48,30 +51,13 @@ def job_payload(job: Job) -> dict[str, Any]:
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
-    """os.environ plus the app's backend settings, so the script talks to the same backend."""
-    env = dict(os.environ)
-    env.update(OLLAMA_HOST=settings.ollama_host, COUNCIL_BACKEND=settings.backend,
-               COUNCIL_BACKEND_PARALLEL=str(settings.backend_parallel),
-               COUNCIL_ENGINE_WORKER_GGUF=settings.engine_worker_gguf,
-               COUNCIL_ENGINE_SYNTH_GGUF=settings.engine_synth_gguf,
-               COUNCIL_ENGINE_THREADS=str(settings.engine_threads),
-               COUNCIL_NUM_CTX=str(settings.num_ctx),
-               COUNCIL_NUM_PREDICT=str(settings.num_predict),
-               OPENAI_BASE_URL=settings.openai_base_url, OPENAI_API_KEY=settings.openai_api_key,
-               COUNCIL_SYNTH_MODEL=settings.synth_model,
-               COUNCIL_WORKER_MODEL=settings.worker_model,
-               COUNCIL_EMBEDDING_MODEL=settings.embedding_model,
-               COUNCIL_MODEL_CACHE=str(settings.model_cache_dir),
-               COUNCIL_LORAS_DIR=str(settings.loras_dir),
-               COUNCIL_TRAIN_BASE_MODEL=settings.train_base_model,
-               DATABASE_URL=settings.database_url,
-               COUNCIL_DATA_DIR=str(settings.data_dir), PYTHONUNBUFFERED="1")
-    return env
+    """os.environ plus the app's settings, so the job talks to the same backend and database."""
+    return {**os.environ, **settings.job_environment(), "PYTHONUNBUFFERED": "1"}
 
 
 def job_command(settings: Settings, kind: str, args: dict[str, Any]) -> list[str]:
     """The CLI invocation of a job, as an argument list (values are never parsed by a shell)."""
-    command = [sys.executable, str(PROJECT_ROOT / "scripts" / SCRIPTS[kind]),
+    command = [sys.executable, "-m", "council", COMMANDS[kind],
                "--data-dir", str(settings.data_dir), "--progress", "json"]
     if kind == "discover":
         clusters = args.get("clusters")
@@ -149,12 +135,12 @@ class JobRunner:
     @property
     def settings(self) -> Settings:
         assert self.app is not None
-        return self.app.config["SETTINGS"]
+        return get_settings(self.app)
 
     # --- public API ------------------------------------------------------------------------
 
     def submit(self, kind: str, args: dict[str, Any]) -> int:
-        if kind not in SCRIPTS:
+        if kind not in COMMANDS:
             raise ValueError(f"unknown job kind {kind!r}")
         with session_scope(self.app) as session:
             job = Job(kind=kind, args=args, state="queued",
@@ -281,11 +267,7 @@ class JobRunner:
                 self._finish(session, job, "done", "\n".join(warnings) or None)
             else:
                 self._finish(session, job, "failed",
-                             error_message(log_path, returncode, SCRIPTS[kind]))
-
-
-def get_jobs(app: Flask) -> JobRunner:
-    return app.extensions["council_jobs"]
+                             error_message(log_path, returncode, f"council {COMMANDS[kind]}"))
 
 
 def init_app(app: Flask) -> JobRunner:

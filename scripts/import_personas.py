@@ -1,68 +1,11 @@
-"""Import discovered personas into the council.
+"""Import discovered personas: `council import`, kept as a script (the project's layout).
 
-    python scripts/import_personas.py [--data-dir DIR] (--all | --only NAME [NAME ...])
-                                      [--on-conflict skip|update]
-
-Reads DATA_DIR/personas/prompts/generated_prompts.json and clusters/cluster_analysis.json,
-written by scripts/extract_personas.py.
+The code is council/commands/import_personas.py; `council import --help` lists the flags.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from council import close_app, create_app  # noqa: E402
-from council.cli import settings_from  # noqa: E402
-from council.db import session_scope  # noqa: E402
-from council.discovery.importer import import_discovered, load_discovery  # noqa: E402
-from council.personas import PersonaError  # noqa: E402
-from council.router import get_router  # noqa: E402
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Import discovered personas.")
-    parser.add_argument("--data-dir", type=Path, help="data folder (default COUNCIL_DATA_DIR)")
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="import every discovered persona")
-    which.add_argument("--only", nargs="+", metavar="NAME", help="names or slugs to import")
-    parser.add_argument("--on-conflict", default="skip", choices=("skip", "update"),
-                        help="what to do with a persona that already exists")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    settings = settings_from(args)
-    data_dir = settings.data_dir / "personas"
-    try:
-        prompts, _ = load_discovery(data_dir)
-        wanted = {name.casefold() for name in args.only or []}
-        chosen = [p for p in prompts if args.all or p["name"].casefold() in wanted
-                  or p["slug"] in wanted]
-        missing = wanted - {p["name"].casefold() for p in chosen} - {p["slug"] for p in chosen}
-        if missing:
-            known = ", ".join(p["name"] for p in prompts)
-            print(f"error: no discovered persona called {', '.join(sorted(missing))}; "
-                  f"choose from: {known}", file=sys.stderr)
-            return 2
-        app = create_app(settings)
-        try:
-            with session_scope(app) as session:
-                summary = import_discovered(session, get_router(app), data_dir, chosen,
-                                            args.on_conflict)
-        finally:
-            close_app(app)
-    except PersonaError as exc:
-        print("error: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()), file=sys.stderr)
-        return 2
-    print(f"imported: {len(summary.created)} new ({', '.join(summary.created) or '-'}), "
-          f"{len(summary.updated)} updated, {len(summary.skipped)} skipped")
-    return 0
-
+from council.commands.import_personas import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,112 @@
+"""`council register`: serve a trained persona adapter and switch the persona to it.
+
+    council register --persona NAME [--data-dir DIR] [--progress bar|json]
+
+With the embedded engine (COUNCIL_BACKEND=embedded, or auto with no Ollama) the adapter is
+exported to LORAS_DIR/<slug>/adapter.gguf, scored on llama.cpp against the held-out pairs with
+and without it (recorded in metadata.json), and applied per request from then on. Otherwise it
+converts LORAS_DIR/<slug>/adapter (`council train`) to LORAS_DIR/<slug>/adapter.gguf,
+uploads it to Ollama (OLLAMA_HOST), creates the model `persona-<slug>` from the persona's
+worker model with that adapter, and makes the persona answer through it (the prompt-only model
+stays recorded; switch back on the Training page). With COUNCIL_BACKEND=openai the PEFT folder
+itself is loaded into the vLLM server at OPENAI_BASE_URL as `persona-<slug>` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..db import standalone_session
+from ..files import AdapterFiles, PersonaFiles
+from ..llm import backend_kind
+from ..llm.base import LLMError
+from ..personas import PersonaError, find_persona
+from ..training.gguf_export import AdapterExportError, export_gguf_adapter
+from ..training.register import (
+    RegistrationError,
+    load_vllm_adapter,
+    register_adapter,
+    register_embedded,
+    switch_persona_model,
+)
+from ..training.train import TrainingError, read_examples
+from .options import add_job_arguments, settings_from
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="council register",
+        description="Serve a persona's trained adapter (embedded engine, Ollama or vLLM).")
+    parser.add_argument("--persona", required=True, help="persona name or slug")
+    add_job_arguments(parser)
+    return parser
+
+
+def held_out_examples(personas_dir: Path, slug: str) -> list[list[dict[str, str]]]:
+    """The eval split, or the training pairs when there is no eval split."""
+    train_path, eval_path, _ = PersonaFiles(personas_dir).training_pairs(slug)
+    held_out = read_examples(eval_path) if eval_path.is_file() else []
+    return held_out or read_examples(train_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    try:
+        with standalone_session(settings.database_url) as session:
+            persona = find_persona(session, args.persona)
+            files = AdapterFiles(settings.loras_dir, persona.slug)
+            metadata = files.read_metadata()
+            if metadata is None:
+                raise RegistrationError(f"{persona.name} has no trained adapter in "
+                                        f"{files.folder}: train it first (`council train`).")
+            if metadata.get("state") != "done":
+                raise RegistrationError(f"The last training of {persona.name} ended "
+                                        f"{metadata.get('state')!r}; train it to the end first.")
+            adapter = Path(metadata["adapter_dir"])
+            backend = backend_kind(settings)
+            if backend == "embedded":
+                registration, loss = register_embedded(
+                    persona.slug, Path(metadata["base_model"]), adapter, files.gguf,
+                    held_out_examples(PersonaFiles.in_data_dir(settings.data_dir).root,
+                                      persona.slug))
+                metadata["llama_cpp_eval"] = loss.summary()
+                files.write_metadata(metadata)
+                line = (f"{persona.name} now answers with {registration.model} on "
+                        f"{Path(registration.base).name} in the embedded engine; held-out loss "
+                        f"under llama.cpp {loss.base:.3f} without the adapter, "
+                        f"{loss.adapter:.3f} with it ({loss.tokens} answer tokens)")
+            elif backend == "openai":
+                registration = load_vllm_adapter(settings.openai_base_url,
+                                                 settings.openai_api_key, persona.slug, adapter)
+                line = (f"{registration.model}: vLLM at {settings.openai_base_url} serves "
+                        f"{adapter}; {persona.name} now answers through it")
+            else:
+                if metadata["base_model"].endswith(".gguf"):
+                    raise RegistrationError(
+                        f"{persona.name}'s adapter was trained on {metadata['base_model']} for "
+                        "the embedded engine; Ollama serves other weights. Train it again with "
+                        "Ollama running (base COUNCIL_TRAIN_BASE_MODEL), or run the app with "
+                        "COUNCIL_BACKEND=embedded.")
+                exported = export_gguf_adapter(adapter, files.gguf, metadata["base_model"])
+                base = persona.model or settings.worker_model
+                registration = register_adapter(settings.ollama_host, persona.slug, base,
+                                                exported.path)
+                line = (f"{registration.model}: {base} + {exported.path.name} "
+                        f"({len(exported.tensors)} tensors, r={exported.rank}, "
+                        f"alpha={exported.alpha:g}); {persona.name} now answers through it")
+            switch_persona_model(persona, registration)
+    except PersonaError as exc:
+        print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)
+        return 2
+    except (RegistrationError, AdapterExportError, LLMError, TrainingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.progress == "json":
+        print(json.dumps({"stage": "done", "model": registration.model}), flush=True)
+    print(line, file=sys.stderr if args.progress == "json" else sys.stdout)
+    return 0
+
