@@ -16,6 +16,8 @@ from types import ModuleType
 
 @dataclass(frozen=True)
 class Command:
+    """A subcommand: its module under council/commands, and its line in `council --help`."""
+
     module: str
     summary: str
 
