@@ -66,14 +66,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.router_data import _iter_array_elements, sharegpt_path
+from council.discovery.parse import sharegpt_role
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARKER = "@@RESULT "
 TARGETS = {"cold": 60.0, "warm": 10.0}
 RSS_TARGET_MB = 1536.0
 BASE_TIME = 1_680_000_000.0  # synthetic timestamps: ShareGPT carries none
-_HUMAN = {"human", "user"}
-_ASSISTANT = {"gpt", "chatgpt", "assistant", "bard", "bing", "model"}
 
 
 # ---- 1. the export ------------------------------------------------------------------------
@@ -116,11 +115,6 @@ def iter_whole_conversations(path: Path) -> Iterator[tuple[str, list[dict[str, A
         yield current, turns
 
 
-def _role(turn: dict[str, Any]) -> str | None:
-    speaker = str(turn.get("from", "")).lower()
-    return "user" if speaker in _HUMAN else "assistant" if speaker in _ASSISTANT else None
-
-
 def chatgpt_conversation(index: int, conv_id: str,
                          turns: list[dict[str, Any]]) -> dict[str, Any]:
     """One ChatGPT-export conversation: a root node, then the turns as a linear chain."""
@@ -129,13 +123,13 @@ def chatgpt_conversation(index: int, conv_id: str,
     mapping: dict[str, Any] = {root: {"id": root, "message": None, "parent": None,
                                       "children": []}}
     parent, title = root, ""
-    for n, turn in enumerate(t for t in turns if _role(t)):
+    for n, turn in enumerate(t for t in turns if sharegpt_role(t)):
         node_id = f"{conv_id}-{n}"
         text = str(turn.get("value") or "")
-        title = title or (" ".join(text.split())[:60] if _role(turn) == "user" else "")
+        title = title or (" ".join(text.split())[:60] if sharegpt_role(turn) == "user" else "")
         mapping[parent]["children"].append(node_id)
         mapping[node_id] = {"id": node_id, "parent": parent, "children": [], "message": {
-            "id": node_id, "author": {"role": _role(turn), "name": None, "metadata": {}},
+            "id": node_id, "author": {"role": sharegpt_role(turn), "name": None, "metadata": {}},
             "create_time": start + 30.0 * n, "update_time": None,
             "content": {"content_type": "text", "parts": [text]},
             "status": "finished_successfully", "end_turn": True, "weight": 1.0,
@@ -157,7 +151,7 @@ def build_export(target_user_messages: int, out: Path, target_mb: float = 0.0) -
         for index, (conv_id, turns) in enumerate(iter_whole_conversations(sharegpt_path())):
             if (handle.tell() >= target_mb * 1e6) if target_mb else users >= target_user_messages:
                 break
-            roles = [_role(t) for t in turns]
+            roles = [sharegpt_role(t) for t in turns]
             if "user" not in roles:
                 continue
             handle.write(",\n" if conversations else "\n")

@@ -51,59 +51,29 @@ class PersonaFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.raw_imports = self.root / "raw_imports"
+        self.default_export = self.raw_imports / "conversations.json"
+        self.all_messages = self.root / "extracted" / "all_messages.jsonl"
+        self.categorized_messages = self.root / "extracted" / "categorized_messages.jsonl"
+        self.clusters = self.root / "clusters"
+        self.cluster_analysis = self.clusters / "cluster_analysis.json"
+        self.cluster_map = self.clusters / "cluster_map.json"
+        self.generated_prompts = self.root / "prompts" / "generated_prompts.json"
+        self.embedding_caches = self.root / "cache" / "embeddings"
+        self.lora_training = self.root / "lora_training"
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> PersonaFiles:
         return cls(Path(data_dir) / "personas")
 
-    @property
-    def raw_imports(self) -> Path:
-        return self.root / "raw_imports"
-
-    @property
-    def default_export(self) -> Path:
-        return self.raw_imports / "conversations.json"
-
-    @property
-    def extracted(self) -> Path:
-        return self.root / "extracted"
-
-    @property
-    def all_messages(self) -> Path:
-        return self.extracted / "all_messages.jsonl"
-
-    @property
-    def categorized_messages(self) -> Path:
-        return self.extracted / "categorized_messages.jsonl"
-
-    @property
-    def clusters(self) -> Path:
-        return self.root / "clusters"
-
     def cluster_messages(self, slug: str) -> Path:
         return self.clusters / f"persona_{slug}.jsonl"
 
-    @property
-    def cluster_analysis(self) -> Path:
-        return self.clusters / "cluster_analysis.json"
-
-    @property
-    def cluster_map(self) -> Path:
-        return self.clusters / "cluster_map.json"
-
-    @property
-    def generated_prompts(self) -> Path:
-        return self.root / "prompts" / "generated_prompts.json"
-
-    @property
-    def embedding_caches(self) -> Path:
-        return self.root / "cache" / "embeddings"
-
     def training_pairs(self, slug: str) -> tuple[Path, Path, Path]:
         """(train, eval, generation log) of a persona's LoRA data."""
-        folder = self.root / "lora_training"
-        return (folder / f"persona_{slug}_train.jsonl", folder / f"persona_{slug}_eval.jsonl",
-                folder / f"persona_{slug}_pairs.jsonl")
+        train, evaluation, log = (self.lora_training / f"persona_{slug}_{part}.jsonl"
+                                  for part in ("train", "eval", "pairs"))
+        return train, evaluation, log
 
     def has_discovery(self) -> bool:
         return self.cluster_analysis.is_file() and self.generated_prompts.is_file()
@@ -127,35 +97,23 @@ class PersonaFiles:
 
 
 class AdapterFiles:
-    """One persona's trained adapter under LORAS_DIR/<slug>."""
+    """One persona's trained adapter under LORAS_DIR/<slug>: the PEFT folder of the last
+    finished training, the trainer's scratch folder, its llama.cpp GGUF (written by
+    registration) and what training recorded (base model, losses, state)."""
 
     def __init__(self, loras_dir: Path, slug: str) -> None:
         self.folder = Path(loras_dir) / slug
-
-    @property
-    def adapter(self) -> Path:
-        """The PEFT folder of the last finished training."""
-        return self.folder / "adapter"
+        self.adapter = self.folder / "adapter"
+        self.trainer_work = self.folder / "trainer"
+        self.gguf = self.folder / "adapter.gguf"
+        self.metadata = self.folder / "metadata.json"
 
     def checkpoint(self, step: int) -> Path:
         """Where a cancelled training keeps the adapter as it was at `step`."""
         return self.folder / f"checkpoint-{step}"
 
-    @property
-    def trainer_work(self) -> Path:
-        return self.folder / "trainer"
-
-    @property
-    def gguf(self) -> Path:
-        """The adapter as a llama.cpp LoRA GGUF, written by registration."""
-        return self.folder / "adapter.gguf"
-
-    @property
-    def metadata(self) -> Path:
-        return self.folder / "metadata.json"
-
     def read_metadata(self) -> dict[str, Any] | None:
-        """What training recorded (base model, losses, state), or None before any training."""
+        """None before any training."""
         return _read_json(self.metadata) if self.metadata.is_file() else None
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ that is refused in one place is refused everywhere with the same message.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,27 +39,101 @@ class PersonaError(ValueError):
         self.errors = errors
 
 
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
+class _Invalid(ValueError):
+    """One field's value cannot be saved; the message says what to do."""
+
+
+def _text(raw: Any, limit: int, too_long: str, missing: str | None = None) -> str:
+    text = str(raw or "").strip()
+    if missing and not text:
+        raise _Invalid(missing)
+    if len(text) > limit:
+        raise _Invalid(too_long)
+    return text
+
+
+def _name(raw: Any) -> str:
+    name = _text(raw, 80, "Keep the name to 80 characters or fewer.", "Give the persona a name.")
+    if not slugify(name):
+        raise _Invalid("The name needs at least one letter or digit.")
+    return name
+
+
+def _model(raw: Any) -> str:
+    model = str(raw or "").strip()
+    if model and not MODEL_NAME.match(model):
+        raise _Invalid("A model name looks like qwen2.5:3b (letters, digits and . _ : / @ + -); "
+                       "leave it empty to use the default worker model.")
+    return model
+
+
+def _bounded(low: float, high: float, label: str) -> Callable[[Any], float]:
+    def clean(raw: Any) -> float:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise _Invalid(f"{label} must be a number between {low:g} and {high:g}.") from None
+        if not low <= value <= high or value != value:
+            raise _Invalid(f"{label} must be between {low:g} and {high:g}.")
         return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "on", "yes"):
+
+    return clean
+
+
+def _enabled(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("1", "true", "on", "yes"):
         return True
-    if isinstance(value, str) and value.lower() in ("0", "false", "off", "no", ""):
+    if isinstance(raw, str) and raw.lower() in ("0", "false", "off", "no", ""):
         return False
-    return None
+    raise _Invalid("Enabled must be true or false.")
 
 
-def _bounded_float(raw: Any, low: float, high: float, label: str,
-                   errors: dict[str, str], key: str) -> float | None:
+def _color(raw: Any) -> str:
+    color = str(raw or PALETTE[0]).strip()
+    if not COLOR.match(color):
+        raise _Invalid("Colour must look like #4f8cff.")
+    return color.lower()
+
+
+def _examples(raw: Any) -> list[str]:
+    examples = raw.splitlines() if isinstance(raw, str) else raw or []
+    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+        raise _Invalid("Example messages must be a list of texts.")
+    examples = [e.strip() for e in examples if e.strip()]
+    if len(examples) > 50 or any(len(e) > 2_000 for e in examples):
+        raise _Invalid("Keep to 50 example messages of under 2,000 characters.")
+    return examples
+
+
+def _rules(raw: Any) -> dict[str, Any]:
     try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        errors[key] = f"{label} must be a number between {low:g} and {high:g}."
-        return None
-    if not low <= value <= high or value != value:
-        errors[key] = f"{label} must be between {low:g} and {high:g}."
-        return None
-    return value
+        if isinstance(raw, str):
+            raw = yaml.safe_load(raw) if raw.strip() else {}
+        return validate_rules(raw)
+    except yaml.YAMLError as exc:
+        raise _Invalid(f"Routing rules are not valid YAML: {exc}") from None
+    except RuleError as exc:
+        raise _Invalid(f"Routing rules: {exc}.") from None
+
+
+# Each field: how it is cleaned, and its value when a new persona leaves it out.
+FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "name": (_name, ""),
+    "system_prompt": (lambda raw: _text(
+        raw, 20_000, "Keep the system prompt under 20,000 characters.",
+        "Write a system prompt: it is what makes this persona differ."), ""),
+    "description": (lambda raw: _text(
+        raw, 2_000, "Keep the description under 2,000 characters."), ""),
+    "model": (_model, ""),
+    "temperature": (_bounded(0.0, 2.0, "Temperature"), 0.7),
+    "top_p": (_bounded(0.01, 1.0, "Top-p"), 0.9),
+    "enabled": (_enabled, True),
+    "color": (_color, None),
+    "example_messages": (_examples, None),
+    "routing_rules": (_rules, None),
+}
 
 
 def validate_persona(data: Mapping[str, Any], partial: bool = False) -> dict[str, Any]:
@@ -70,74 +144,13 @@ def validate_persona(data: Mapping[str, Any], partial: bool = False) -> dict[str
     """
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
-
-    def present(key: str) -> bool:
-        return key in data and data[key] is not None
-
-    if present("name") or not partial:
-        name = str(data.get("name") or "").strip()
-        if not name:
-            errors["name"] = "Give the persona a name."
-        elif len(name) > 80:
-            errors["name"] = "Keep the name to 80 characters or fewer."
-        elif not slugify(name):
-            errors["name"] = "The name needs at least one letter or digit."
-        clean["name"] = name
-    if present("system_prompt") or not partial:
-        prompt = str(data.get("system_prompt") or "").strip()
-        if not prompt:
-            errors["system_prompt"] = "Write a system prompt: it is what makes this persona differ."
-        elif len(prompt) > 20_000:
-            errors["system_prompt"] = "Keep the system prompt under 20,000 characters."
-        clean["system_prompt"] = prompt
-    if present("description") or not partial:
-        description = str(data.get("description") or "").strip()
-        if len(description) > 2_000:
-            errors["description"] = "Keep the description under 2,000 characters."
-        clean["description"] = description
-    if present("model") or not partial:
-        model = str(data.get("model") or "").strip()
-        if model and not MODEL_NAME.match(model):
-            errors["model"] = ("A model name looks like qwen2.5:3b (letters, digits and . _ : / "
-                               "@ + -); leave it empty to use the default worker model.")
-        clean["model"] = model
-    if present("temperature") or not partial:
-        clean["temperature"] = _bounded_float(data.get("temperature", 0.7), 0.0, 2.0,
-                                              "Temperature", errors, "temperature")
-    if present("top_p") or not partial:
-        clean["top_p"] = _bounded_float(data.get("top_p", 0.9), 0.01, 1.0, "Top-p", errors,
-                                        "top_p")
-    if present("enabled") or not partial:
-        enabled = _as_bool(data.get("enabled", True))
-        if enabled is None:
-            errors["enabled"] = "Enabled must be true or false."
-        clean["enabled"] = enabled
-    if present("color") or not partial:
-        color = str(data.get("color") or PALETTE[0]).strip()
-        if not COLOR.match(color):
-            errors["color"] = "Colour must look like #4f8cff."
-        clean["color"] = color.lower()
-    if present("example_messages") or not partial:
-        examples = data.get("example_messages") or []
-        if isinstance(examples, str):
-            examples = examples.splitlines()
-        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
-            errors["example_messages"] = "Example messages must be a list of texts."
-            examples = []
-        examples = [e.strip() for e in examples if e.strip()]
-        if len(examples) > 50 or any(len(e) > 2_000 for e in examples):
-            errors["example_messages"] = "Keep to 50 example messages of under 2,000 characters."
-        clean["example_messages"] = examples
-    if present("routing_rules") or not partial:
-        rules = data.get("routing_rules")
+    for key, (cleaner, default) in FIELDS.items():
+        if partial and data.get(key) is None:
+            continue
         try:
-            if isinstance(rules, str):
-                rules = yaml.safe_load(rules) if rules.strip() else {}
-            clean["routing_rules"] = validate_rules(rules)
-        except yaml.YAMLError as exc:
-            errors["routing_rules"] = f"Routing rules are not valid YAML: {exc}"
-        except RuleError as exc:
-            errors["routing_rules"] = f"Routing rules: {exc}."
+            clean[key] = cleaner(data.get(key, default))
+        except _Invalid as exc:
+            errors[key] = str(exc)
     if errors:
         raise PersonaError(errors)
     return clean

@@ -38,18 +38,12 @@ def answer_room(num_ctx: int, num_predict: int) -> int:
 
 @dataclass(frozen=True)
 class PastRound:
+    """An earlier round of the conversation: the question, the council's answer, and each
+    persona's own answer by persona id."""
+
     question: str
     synthesis: str | None
     answers: dict[int, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LabelledAnswer:
-    name: str
-    weight: float
-    text: str
-    rating: float | None = None
-    peer_position: float | None = None
 
 
 def load_history(session: Session, conversation_id: int, before_round_id: int) -> list[PastRound]:
@@ -106,6 +100,18 @@ def worker_messages(system_prompt: str, persona_id: int | None, history: list[Pa
     return fit_history([{"role": "system", "content": system_prompt}], turns,
                        [{"role": "user", "content": question}], count,
                        num_ctx - answer_room(num_ctx, num_predict))
+
+
+@dataclass(frozen=True)
+class LabelledAnswer:
+    """A worker's answer as the synthesizer is shown it: `rating` is the persona's Bradley–Terry
+    rating (1000 is average; None before any vote), `peer_position` its mean peer rank."""
+
+    name: str
+    weight: float
+    text: str
+    rating: float | None = None
+    peer_position: float | None = None
 
 
 def synthesis_request(question: str, answers: list[LabelledAnswer], share: int) -> str:

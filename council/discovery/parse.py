@@ -20,8 +20,8 @@ import ijson
 FORMATS = ("chatgpt", "claude", "sharegpt")
 MAX_MESSAGE_BYTES = 1024 * 1024
 _TEXT_TYPES = ("text", "multimodal_text")  # a tuple: membership tests never hash odd values
-_SHAREGPT_USER = {"human", "user"}
-_SHAREGPT_ASSISTANT = {"gpt", "chatgpt", "assistant", "bard", "bing", "model"}
+_SHAREGPT_ROLES = {"human": "user", "user": "user", **dict.fromkeys(
+    ("gpt", "chatgpt", "assistant", "bard", "bing", "model"), "assistant")}
 
 
 @dataclass(frozen=True)
@@ -280,14 +280,17 @@ def _claude_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None
                 yield role, _claude_text(message), _iso_seconds(message.get("created_at"))
 
 
+def sharegpt_role(turn: dict[str, Any]) -> str | None:
+    """"user" or "assistant" for a ShareGPT turn, by its `from`; None for anything else."""
+    return _SHAREGPT_ROLES.get(str(turn.get("from", "")).lower())
+
+
 def _sharegpt_turns(item: dict[str, Any]) -> Iterator[tuple[str, str, float | None]]:
     """(role, text, None) for each ShareGPT turn (ShareGPT carries no timestamps)."""
     for turn in _list(item.get("conversations")):
         if not isinstance(turn, dict):
             continue
-        speaker = str(turn.get("from", "")).lower()
-        role = "user" if speaker in _SHAREGPT_USER else None
-        role = "assistant" if speaker in _SHAREGPT_ASSISTANT else role
+        role = sharegpt_role(turn)
         if role:
             yield role, str(turn.get("value") or "").strip(), None
 

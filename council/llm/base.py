@@ -49,6 +49,8 @@ STAT_FIELDS = ("done_reason", "prompt_eval_count", "eval_count", "prompt_eval_du
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A model the backend can serve, as the Status page lists it."""
+
     name: str
     size: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +58,8 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class BackendHealth:
+    """Whether the backend answers now, and what it says about itself."""
+
     reachable: bool
     kind: str
     host: str
@@ -69,29 +73,28 @@ ChatChunk = str | ChatStats
 
 
 class LLMError(Exception):
-    """A failure a user can act on; the message says how."""
-
-    kind = "error"
+    """A failure a user can act on; the message says how. A worker that meets one is marked
+    failed with it, and the round goes on with the others."""
 
 
 class BackendUnreachable(LLMError):
-    kind = "unreachable"
+    """Nothing answers at the backend's address (not started, wrong host or port)."""
 
 
 class ModelNotFound(LLMError):
-    kind = "model_not_found"
+    """The server answers but does not have the model: pull it, or name another."""
 
 
 class StreamError(LLMError):
-    kind = "stream_error"
+    """The answer broke off, or the server sent something that is not an answer."""
 
 
 class LLMTimeout(LLMError):
-    kind = "timeout"
+    """The server went quiet for longer than the request's timeout."""
 
 
 class PromptTooLong(LLMError):
-    kind = "prompt_too_long"
+    """The prompt cannot fit the context window even with the history trimmed away."""
 
 
 class RequestSlots:

@@ -12,12 +12,12 @@ import ollama
 
 from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
                    LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
-from .prompt_size import PromptSizeEstimator
+from .prompt_size import LearnedTokenCounts
 
 OPTION_NAMES = ("temperature", "top_p", "num_ctx", "num_predict", "seed")
 
 
-class OllamaBackend:
+class OllamaBackend(LearnedTokenCounts):
     """One shared client (thread-safe httpx pool) for every worker and the synthesizer.
 
     Ollama does not say how many requests it runs at once (OLLAMA_NUM_PARALLEL); it queues the
@@ -29,14 +29,11 @@ class OllamaBackend:
 
     def __init__(self, host: str, timeout: float = 120.0, keep_alive: str | None = "10m",
                  parallel: int | None = None) -> None:
+        super().__init__()
         self.host = host
         self.keep_alive = keep_alive
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(timeout, connect=5.0))
         self.slots = RequestSlots(parallel)
-        self.prompt_sizes = PromptSizeEstimator()
-
-    def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
-        return self.prompt_sizes.estimate(model, messages)
 
     def stream_chat(self, model: str, messages: list[ChatMessage],
                     options: dict[str, Any] | None = None) -> Iterator[ChatChunk]:

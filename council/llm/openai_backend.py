@@ -24,14 +24,14 @@ import openai
 
 from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
                    LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
-from .prompt_size import PromptSizeEstimator
+from .prompt_size import LearnedTokenCounts
 
 # Ollama option names -> OpenAI request fields
 OPTION_FIELDS = {"temperature": "temperature", "top_p": "top_p", "num_predict": "max_tokens",
                  "seed": "seed"}
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(LearnedTokenCounts):
     """One shared client for every worker and the synthesizer."""
 
     kind = "openai"
@@ -39,6 +39,7 @@ class OpenAICompatibleBackend:
 
     def __init__(self, base_url: str, api_key: str = "", timeout: float = 120.0,
                  parallel: int | None = None) -> None:
+        super().__init__()
         self.host = base_url.rstrip("/")
         self.client = openai.OpenAI(base_url=self.host, api_key=api_key or "not-needed",
                                     timeout=timeout, max_retries=0)
@@ -46,10 +47,6 @@ class OpenAICompatibleBackend:
         if not parallel:
             parallel, self.parallel_source = probe_parallel(self.host, api_key)
         self.slots = RequestSlots(parallel)
-        self.prompt_sizes = PromptSizeEstimator()
-
-    def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
-        return self.prompt_sizes.estimate(model, messages)
 
     def stream_chat(self, model: str, messages: list[ChatMessage],
                     options: dict[str, Any] | None = None) -> Iterator[ChatChunk]:

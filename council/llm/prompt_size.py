@@ -42,3 +42,14 @@ class PromptSizeEstimator:
         ratio = max(prompt_tokens - TOKENS_PER_MESSAGE * len(messages), 1) / chars
         with self.lock:
             self.ratios[model] = max(ratio, self.ratios.get(model, 0.0))
+
+
+class LearnedTokenCounts:
+    """`count_tokens` for backends that have no tokenizer (Ollama, OpenAI-compatible servers):
+    the estimate their own reports teach `prompt_sizes`."""
+
+    def __init__(self) -> None:
+        self.prompt_sizes = PromptSizeEstimator()
+
+    def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
+        return self.prompt_sizes.estimate(model, messages)

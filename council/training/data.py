@@ -3,8 +3,9 @@
 The user side of each pair is one of the user's own messages from the persona's discovered
 cluster; the assistant side is written by the synthesizer model (through the same backend as
 the council) under the persona's system prompt. Every generation, kept or dropped, is appended
-to the persona's generation log (`PersonaFiles.training_pairs`) as it arrives, so an interrupted run continues where it stopped
-and never asks twice; the train/eval files are then rewritten atomically from that log.
+to the persona's generation log (`PersonaFiles.training_pairs`) as it arrives, so an
+interrupted run continues where it stopped and never asks twice; the train/eval files are then
+rewritten atomically from that log.
 """
 
 from __future__ import annotations
