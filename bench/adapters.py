@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bench.engine import Served, machine
+from bench.report import print_medians
 from council.config import PROJECT_ROOT, Settings
 from council.db import session_scope
 from council.embeddings.sentence import SentenceEmbedder
@@ -161,14 +162,16 @@ def main() -> int:
                       f"{values['mix/prompt per token']:.2f}x {tokens:>13} "
                       f"{os.getloadavg()[0]:>5.1f}")
     med = {key: statistics.median(values) for key, values in rows.items()}
-    print(f"median adapter load time {statistics.median(loads) * 1000:.1f} ms "
-          f"({', '.join(f'{t * 1000:.1f}' for t in loads)} ms)")
-    print(f"median 3-worker round: prompt-only {med['prompt']:.2f} s, own adapters "
-          f"{med['lora']:.2f} s, router mix {med['mix']:.2f} s")
-    print(f"median ratio own adapters / prompt-only {med['lora/prompt']:.2f}x wall, "
-          f"{med['lora/prompt per token']:.2f}x per token (target <= 1.2x)")
-    print(f"median ratio router mix / prompt-only {med['mix/prompt']:.2f}x wall, "
-          f"{med['mix/prompt per token']:.2f}x per token")
+    print_medians({
+        "adapter load time": f"{statistics.median(loads) * 1000:.1f} ms "
+                             f"({', '.join(f'{t * 1000:.1f}' for t in loads)} ms)",
+        "3-worker round:": f"prompt-only {med['prompt']:.2f} s, own adapters "
+                           f"{med['lora']:.2f} s, router mix {med['mix']:.2f} s",
+        "ratio own adapters / prompt-only": f"{med['lora/prompt']:.2f}x wall, "
+                                            f"{med['lora/prompt per token']:.2f}x per token "
+                                            "(target <= 1.2x)",
+        "ratio router mix / prompt-only": f"{med['mix/prompt']:.2f}x wall, "
+                                          f"{med['mix/prompt per token']:.2f}x per token"})
     return 0
 
 

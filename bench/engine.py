@@ -37,6 +37,7 @@ import yaml
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from bench.report import print_medians
 from council import close_app, create_app
 from council.config import PROJECT_ROOT, Settings
 from council.embeddings.sentence import SentenceEmbedder
@@ -240,14 +241,15 @@ def main() -> int:
         finally:
             engine.close()
     med = {key: statistics.median(values) for key, values in rows.items()}
-    print(f"median llama.cpp alone {med['engine']:.1f} tokens/s")
-    print(f"median one worker at the socket {med['one']:.1f} tokens/s, "
-          f"{med['app/engine']:.2f}x the engine alone (target >= 0.9x)")
-    print(f"median 4-worker round {med['four']:.1f} tokens/s, "
-          f"{med['four/one']:.2f}x one worker (target >= 1.4x)")
-    print(f"median of per-round median time to first token (4 workers) {med['ttft']:.2f} s")
-    print(f"median 4-worker vs one-worker tokens/s counted from the question (prompts "
-          f"included) {med['phase four/one']:.2f}x")
+    print_medians({
+        "llama.cpp alone": f"{med['engine']:.1f} tokens/s",
+        "one worker at the socket": f"{med['one']:.1f} tokens/s, {med['app/engine']:.2f}x the "
+                                    "engine alone (target >= 0.9x)",
+        "4-worker round": f"{med['four']:.1f} tokens/s, {med['four/one']:.2f}x one worker "
+                          "(target >= 1.4x)",
+        "of per-round median time to first token (4 workers)": f"{med['ttft']:.2f} s",
+        "4-worker vs one-worker tokens/s counted from the question (prompts included)":
+            f"{med['phase four/one']:.2f}x"})
     return 0
 
 

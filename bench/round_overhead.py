@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Flask
 
+from bench.report import print_medians
 from council import close_app, create_app
 from council.config import Settings
 from council.db import session_scope
@@ -103,9 +104,10 @@ def main() -> int:
                   f"{speedup:>7.2f}x {parallel['worker_sum'] / parallel['worker_max']:>6.2f}x")
         for app in (parallel_app, sequential_app):
             close_app(app)
-    print(f"median overhead ratio {statistics.median(overheads):.3f} (target <= 1.05)")
-    print(f"median speed-up over sequential workers {statistics.median(speedups):.2f}x "
-          f"(target >= 3.6x; sum/max is the most the answer lengths allow)")
+    print_medians({
+        "overhead ratio": f"{statistics.median(overheads):.3f} (target <= 1.05)",
+        "speed-up over sequential workers": f"{statistics.median(speedups):.2f}x (target >= "
+                                            "3.6x; sum/max is the most the answer lengths allow)"})
     return 0
 
 
