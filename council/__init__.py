@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
 
 def close_app(app: Flask) -> None:
-    """Stop running rounds and release connections (tests, and `run.py` on exit)."""
+    """Stop running rounds and release connections (tests, and `council run` on exit)."""
     get_jobs(app).shutdown()
     council = get_council(app)
     for round_id in list(council.active):

@@ -83,8 +83,8 @@ class PersonaFiles:
         clusters), each file read once."""
         for path in (self.generated_prompts, self.cluster_analysis):
             if not path.is_file():
-                raise MissingDiscovery(f"{path} is missing: run `python scripts/"
-                                       "extract_personas.py` (or the Discover page) first.")
+                raise MissingDiscovery(f"{path} is missing: run `council discover` (or the "
+                                       "Discover page) first.")
         return _read_json(self.generated_prompts)["personas"], _read_json(self.cluster_analysis)
 
     def read_map(self) -> dict[str, Any]:

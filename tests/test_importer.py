@@ -67,7 +67,7 @@ def test_missing_discovery_output_says_what_to_run(tmp_path: Path, discovered: P
         load_discovery(tmp_path)
     message = nothing.value.errors["file"]
     assert str(tmp_path / "prompts" / "generated_prompts.json") in message
-    assert "extract_personas.py" in message and "Discover page" in message
+    assert "council discover" in message and "Discover page" in message
 
     partial = tmp_path / "partial"
     shutil.copytree(discovered, partial)

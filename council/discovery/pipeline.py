@@ -1,6 +1,6 @@
 """Persona discovery, start to finish: parse → extract → embed → cluster → name → prompts.
 
-One orchestrator for the CLI (`scripts/extract_personas.py`) and the browser. Each stage takes
+One orchestrator for the CLI (`council discover`) and the browser. Each stage takes
 the previous stage's output; progress goes through one callback as (stage, done, total).
 Outputs follow the layout in `council/files.py` and are written atomically.
 """

@@ -1,7 +1,7 @@
 """A server that speaks Ollama's HTTP API (and, under /v1, the OpenAI-compatible one) over a real
 socket, with canned answers and faults.
 
-Used by the tests, the benchmarks and `python run.py --demo`: the app talks to it through the
+Used by the tests, the benchmarks and `council demo`: the app talks to it through the
 official `ollama` client exactly as it talks to Ollama. Faults are set per model name (in
 process with `set_fault`, or `POST /demo/faults {"model": ..., "fault": ...}`).
 """

@@ -145,7 +145,7 @@ def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: C
     if not questions:
         raise TrainingDataError(
             f"Persona {persona.name!r} has no messages to learn from: run discovery (Discover "
-            "page or scripts/extract_personas.py) or give it example messages first.")
+            "page or `council discover`) or give it example messages first.")
     train_path, eval_path, log_path = PersonaFiles(personas_dir).training_pairs(persona.slug)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     done = _read_log(log_path)

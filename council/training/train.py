@@ -85,7 +85,7 @@ class TrainSettings:
 def read_examples(path: Path) -> list[list[dict[str, str]]]:
     if not path.is_file():
         raise TrainingError(f"{path} does not exist: prepare the training data first "
-                            "(scripts/prepare_lora_data.py or the Training page).")
+                            "(`council train-data` or the Training page).")
     conversations = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -183,7 +183,7 @@ def _load_unsloth(settings: TrainSettings, source: str) -> tuple[Any, Any]:
 def choose_backend(settings: TrainSettings, report: EnvironmentReport) -> str:
     if settings.backend == "unsloth" and not report.can_train_gpu:
         raise TrainingError("unsloth needs a CUDA GPU and requirements-train.txt installed; "
-                            "run scripts/train_lora.py --check-only to see what is missing.")
+                            "run `council train --check-only` to see what is missing.")
     if settings.backend in ("unsloth", "peft"):
         return settings.backend
     if report.can_train_gpu:

@@ -43,7 +43,7 @@ def uploads_dir() -> Path:
 
 def _too_large(limit_mb: int) -> Any:
     return json_error(f"The file is larger than the upload limit of {limit_mb} MB. Raise "
-                      f"COUNCIL_MAX_UPLOAD_MB, or run scripts/extract_personas.py --input FILE "
+                      f"COUNCIL_MAX_UPLOAD_MB, or run `council discover --input FILE` "
                       f"from the command line.", 413)
 
 
@@ -159,7 +159,7 @@ def result() -> Any:
         prompts, analysis = files.read_discovery()
     except MissingDiscovery:
         return json_error("No discovery has run yet: upload a chat export on the Discover "
-                          "page (or run scripts/extract_personas.py) first.", 404)
+                          "page (or run `council discover`) first.", 404)
     by_slug = {p["slug"]: p for p in prompts}
     clusters = []
     for cluster in analysis["clusters"]:
