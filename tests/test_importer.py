@@ -4,7 +4,6 @@ prototype, the cluster's messages as labelled routing examples, and never a dupl
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from council.discovery import importer
 from council.discovery.importer import import_discovered, load_discovery
 from council.discovery.pipeline import DiscoveryOptions, run_discovery
 from council.embeddings.sentence import SentenceEmbedder
+from council.files import PersonaFiles
 from council.models import Persona, RoutingExample
 from council.personas import PersonaError
 from council.router import get_router
@@ -45,9 +45,8 @@ def chosen(discovered: Path) -> list[dict[str, Any]]:
 
 
 def cluster_texts(data_dir: Path, slug: str) -> list[str]:
-    """What the cluster's messages are embedded as (the run's `persona_<slug>.jsonl`)."""
-    lines = (data_dir / "clusters" / f"persona_{slug}.jsonl").read_text().splitlines()
-    return [json.loads(line)["embedding_text"] for line in lines]
+    """What the cluster's messages are embedded as."""
+    return [row["embedding_text"] for row in PersonaFiles(data_dir).cluster_rows(slug)]
 
 
 def examples(session: Session, **where: Any) -> list[RoutingExample]:
@@ -66,12 +65,12 @@ def test_missing_discovery_output_says_what_to_run(tmp_path: Path, discovered: P
     with pytest.raises(PersonaError) as nothing:
         load_discovery(tmp_path)
     message = nothing.value.errors["file"]
-    assert str(tmp_path / "prompts" / "generated_prompts.json") in message
+    assert str(PersonaFiles(tmp_path).generated_prompts) in message
     assert "council discover" in message and "Discover page" in message
 
     partial = tmp_path / "partial"
     shutil.copytree(discovered, partial)
-    (partial / "clusters" / "cluster_analysis.json").unlink()
+    PersonaFiles(partial).cluster_analysis.unlink()
     with pytest.raises(PersonaError, match="cluster_analysis.json is missing"):
         load_discovery(partial)
     with session_scope(app) as session, pytest.raises(PersonaError, match="is missing"):
