@@ -1,4 +1,4 @@
-"""Persona leaderboard: Bradley–Terry ratings on the Elo scale with bootstrap intervals.
+"""Bradley–Terry ratings on the Elo scale with bootstrap intervals: the leaderboard's arithmetic.
 
 Fitted as Chatbot Arena does: each outcome is a row of a logistic regression without intercept,
 +log(BASE) in the winner's column and -log(BASE) in the loser's, so the coefficients are the
