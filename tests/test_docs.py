@@ -80,3 +80,19 @@ def test_quick_start_is_the_two_make_targets() -> None:
     makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^run:", makefile, re.MULTILINE)
     assert re.search(r"^test:", makefile, re.MULTILINE)
+
+
+def test_the_architecture_map_names_every_module() -> None:
+    """docs/architecture.md lists each module by its path, or its package and file name."""
+    architecture = (PROJECT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for path in sorted((PROJECT_ROOT / "council").rglob("*.py")):
+        module = path.relative_to(PROJECT_ROOT)
+        if "migrations" in module.parts:
+            continue
+        package = f"{module.parent}/"
+        named = str(module) in architecture or (package in architecture and (
+            module.name == "__init__.py" or f"`{module.name}`" in architecture))
+        if not named:
+            missing.append(str(module))
+    assert not missing, f"docs/architecture.md lacks {missing}"
