@@ -56,9 +56,10 @@ from bench.router_data import load_labelled_messages
 from council import close_app, create_app
 from council.config import Settings
 from council.db import session_scope
+from council.extensions import get_router
 from council.models import Persona
 from council.personas import create_persona, list_personas
-from council.router import Router, get_router
+from council.router import Router
 
 WARMUP_ROUTES = 20
 LATENCY_TARGET_MS = 15.0

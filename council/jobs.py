@@ -26,7 +26,6 @@ from sqlalchemy import update
 
 from .config import PROJECT_ROOT, Settings
 from .db import session_scope
-from .extensions import get_jobs as get_jobs
 from .extensions import get_settings
 from .models import Job, utcnow
 

@@ -13,7 +13,6 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, I
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -10,7 +10,7 @@ from flask import Flask
 
 from council.config import Settings
 from council.db import session_scope
-from council.jobs import get_jobs
+from council.extensions import get_jobs
 from council.models import Job
 from council.personas import list_personas
 from tests.exports import write_sharegpt_export

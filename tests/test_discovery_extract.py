@@ -9,8 +9,8 @@ import pytest
 
 from council.discovery.categorize import dedupe_key, is_filler
 from council.discovery.extract import extract_messages, load_previous, write_extraction
-from council.files import PersonaFiles
 from council.discovery.parse import parse_export
+from council.files import PersonaFiles
 from tests.exports import PKUPPENS
 
 

@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from council.features.traits import categorize
 from council.discovery.cluster import (
     Clustering,
     DiscoveryError,
     cluster_embeddings,
     project_map,
 )
+from council.discovery.naming import class_tfidf_keywords, describe_clusters
 from council.discovery.pipeline import MODE_BATCH_SIZES
 from council.embeddings.cache import EmbeddingCache
-from council.discovery.naming import class_tfidf_keywords, describe_clusters
-from council.embeddings.sentence import SentenceEmbedder
 from council.embeddings.int8 import Int8Embedder
+from council.embeddings.sentence import SentenceEmbedder
+from council.features.traits import categorize
 
 PYTHON = [
     "Why does my Python script raise KeyError when I read the config dict?",

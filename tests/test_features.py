@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from council.features import FeatureExtractor
-from council.features.traits import (LENGTHS, QUESTION_TYPES, REASONING_MARKERS, TONES, TOPICS,
-                                     categorize)
+from council.features.traits import (
+    LENGTHS,
+    QUESTION_TYPES,
+    REASONING_MARKERS,
+    TONES,
+    TOPICS,
+    categorize,
+)
 from council.router.rules import RuleError, condition_holds, validate_rules
 
 MESSAGES = [

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from council.db import session_scope
 from council.discovery.extract import extract_messages
 from council.discovery.parse import ExportError, parse_export
+from council.extensions import get_router
 from council.features.traits import (
     QUESTION_TYPES,
     REASONING_MARKERS,
@@ -24,7 +25,6 @@ from council.features.traits import (
     categorize,
 )
 from council.personas import list_personas
-from council.router import get_router
 from tests.exports import REALAZTHAT
 
 # The two problems an export error may state without naming the file: both are about bytes

@@ -19,10 +19,10 @@ from council.discovery import importer
 from council.discovery.importer import import_discovered, load_discovery
 from council.discovery.pipeline import DiscoveryOptions, run_discovery
 from council.embeddings.sentence import SentenceEmbedder
+from council.extensions import get_router
 from council.files import PersonaFiles
 from council.models import Persona, RoutingExample
 from council.personas import PersonaError
-from council.router import get_router
 from tests.exports import write_sharegpt_export
 
 

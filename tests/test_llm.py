@@ -7,10 +7,10 @@ from collections.abc import Callable
 import ollama
 import pytest
 
-from council.llm.base import (BackendUnreachable, ChatStats, LLMTimeout, ModelNotFound,
-                              StreamError)
+from council.llm.base import BackendUnreachable, ChatStats, LLMTimeout, ModelNotFound, StreamError
 from council.llm.demo_server import DemoServer
 from council.llm.ollama_backend import OllamaBackend
+
 
 @pytest.fixture
 def make_backend(closing) -> Callable[..., OllamaBackend]:

@@ -12,9 +12,16 @@ from sqlalchemy import select
 from council.config import PROJECT_ROOT
 from council.db import session_scope
 from council.models import Persona
-from council.personas import (PersonaError, create_persona, export_personas, import_personas,
-                              list_personas, seed_default_personas, update_persona,
-                              validate_persona)
+from council.personas import (
+    PersonaError,
+    create_persona,
+    export_personas,
+    import_personas,
+    list_personas,
+    seed_default_personas,
+    update_persona,
+    validate_persona,
+)
 
 pytestmark = pytest.mark.both_databases
 

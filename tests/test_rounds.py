@@ -7,11 +7,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from council.db import session_scope
+from council.extensions import get_council
 from council.llm.demo_server import DemoServer
 from council.models import Round, Synthesis, WorkerAnswer
 from council.personas import create_persona, list_personas
-from council.extensions import get_council
-
 
 
 def test_full_round_streams_four_workers_and_one_synthesis(app: Flask, sio) -> None:

@@ -8,10 +8,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from council.db import session_scope
+from council.extensions import get_router
 from council.llm.demo_server import DemoServer
 from council.models import Persona, Round, WorkerAnswer
 from council.personas import create_persona, list_personas
-from council.router import get_router
 from council.router.gate import bound_weights, select_top_k, softmax
 from council.router.generation import tune_for_sentiment
 from council.router.rules import RuleError, validate_rules

@@ -15,6 +15,7 @@ from safetensors.numpy import load_file
 from sqlalchemy import select
 
 from council.db import session_scope
+from council.files import PersonaFiles
 from council.llm.demo_server import DemoServer
 from council.models import Persona, WorkerAnswer
 from council.personas import list_personas
@@ -24,12 +25,11 @@ from council.training.data import (
     drop_reason,
     prepare_training_data,
 )
-from council.files import PersonaFiles
+from council.training.environment import EnvironmentReport, check_environment
 from council.training.gguf_export import (
     AdapterExportError,
     gguf_tensor_name,
 )
-from council.training.environment import EnvironmentReport, check_environment
 from council.training.train import StopFlag, TrainSettings, train_adapter
 from scripts import prepare_lora_data, register_lora, train_lora
 from tests.training_data import memorisable_set

@@ -11,9 +11,9 @@ from flask import Flask
 
 from council import close_app
 from council.db import session_scope
+from council.files import PersonaFiles
 from council.models import Job
 from council.personas import list_personas
-from council.files import PersonaFiles
 from tests.jobs import wait_for_job
 
 

@@ -26,8 +26,7 @@ from ..variants import plan_answer
 from ..votes import merit_counts
 from .plan import Emit, PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .store import RoundStore
-from .streams import (Generation, RoundControl, prepared_generation, run_generations,
-                      usable_answers)
+from .streams import Generation, RoundControl, prepared_generation, run_generations, usable_answers
 
 SYNTH_TEMPERATURE = 0.4
 

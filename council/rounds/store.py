@@ -18,8 +18,15 @@ from sqlalchemy.orm import Session
 from ..db import session_scope
 from ..leaderboard import point_ratings
 from ..llm.base import STAT_FIELDS, ChatStats
-from ..models import (NEW_CONVERSATION_TITLE, Conversation, PeerReview, Round, Synthesis,
-                      WorkerAnswer, utcnow)
+from ..models import (
+    NEW_CONVERSATION_TITLE,
+    Conversation,
+    PeerReview,
+    Round,
+    Synthesis,
+    WorkerAnswer,
+    utcnow,
+)
 from ..prompts import load_history
 from .plan import PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .streams import Generation

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..embeddings import Embedder, unit_rows
 from ..embeddings.sentence import SentenceEmbedder
-from ..extensions import get_router as get_router
 from ..extensions import get_settings
 from ..features import FeatureExtractor, MessageFeatures
 from ..models import AppState, Persona, RouterStats, RoutingExample

@@ -8,8 +8,8 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
 
 from ..db import session_scope
 from ..extensions import get_router
-from ..personas import list_personas
 from ..leaderboard import LeaderboardRow, VariantRow, leaderboard, variant_comparison
+from ..personas import list_personas
 from ..votes import mark_router_reset
 
 bp = Blueprint("leaderboard", __name__)

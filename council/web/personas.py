@@ -6,15 +6,30 @@ import json
 from typing import Any
 
 import yaml
-
-from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from ..db import session_scope
 from ..extensions import get_settings
 from ..models import Persona
-from ..personas import (PALETTE, PersonaError, create_persona, export_personas, import_personas,
-                        list_personas, update_persona)
+from ..personas import (
+    PALETTE,
+    PersonaError,
+    create_persona,
+    export_personas,
+    import_personas,
+    list_personas,
+    update_persona,
+)
 
 bp = Blueprint("personas", __name__, url_prefix="/personas")
 

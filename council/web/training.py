@@ -22,8 +22,8 @@ from ..jobs import job_payload
 from ..models import Job, Persona
 from ..personas import list_personas
 from ..training.base_model import base_problem, training_base
-from ..training.register import RegistrationError, set_variant
 from ..training.environment import check_environment
+from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES
 from ..variants import has_adapter_file, plan_answer
 from .responses import json_error
