@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from council.db import session_scope
+from council.extensions import get_council
 from council.models import Conversation, Round, RoutingExample, Vote, WorkerAnswer
 from council.personas import list_personas
 from council.votes import pairwise_outcomes
@@ -111,7 +112,7 @@ def test_simultaneous_first_rounds_all_start_and_count(app: Flask, settings, con
         thread.join(60)
     assert len(acks) == 8 and all(a["ok"] for a in acks), acks
     for ack in acks:
-        app.extensions["council"].wait(ack["round_id"], timeout=30)
+        get_council(app).wait(ack["round_id"], timeout=30)
     with session_scope(app) as session:
         assert session.get(AppState, ROUNDS_KEY).value == 8
         shown = session.scalar(select(func.sum(RouterStats.shown)))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from council.config import Settings
 from council.db import session_scope
+from council.extensions import get_backend, get_settings
 from council.llm import connect_backend
 from council.llm.base import ChatStats, ModelNotFound, PromptTooLong
 from council.llm.embedded import EmbeddedBackend, bundled_model_path, model_name
@@ -194,7 +195,7 @@ def test_stop_mid_generation(make_app, engine_settings: Settings, connect) -> No
     assert client.call("stop_round", {"round_id": ack["round_id"]})["ok"]
     events = client.collect_until("round_done", ack["round_id"], timeout=60)
     assert next(d for e, d in events if e == "round_done")["status"] == "stopped"
-    assert wait_idle(app.extensions["council_llm"]) == 0, "every generation really stopped"
+    assert wait_idle(get_backend(app)) == 0, "every generation really stopped"
     with session_scope(app) as session:
         answers = session.scalars(select(WorkerAnswer).where(
             WorkerAnswer.round_id == ack["round_id"])).all()
@@ -207,8 +208,8 @@ def test_a_long_conversation_is_trimmed_to_a_512_token_window(
     settings = engine_settings.with_changes(num_ctx=512, num_predict=64, router_top_k=2)
     app = make_app(settings)
     client = connect(app)
-    engine = app.extensions["council_llm"]
-    model = app.config["SETTINGS"].worker_model
+    engine = get_backend(app)
+    model = get_settings(app).worker_model
     conversation_id = None
     for topic in ("gardening", "sailing", "baking bread", "chess openings", "beekeeping"):
         question = (f"Tell me about {topic}. " + "I want practical advice that a beginner "

@@ -12,6 +12,7 @@ import pytest
 from council.commands import main as council_command
 from council.commands import run
 from council.config import PROJECT_ROOT, Settings
+from council.extensions import get_settings
 
 
 def test_binding_a_public_address_needs_allow_remote(capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,7 +46,7 @@ def test_demo_is_run_with_the_demo_server(monkeypatch: pytest.MonkeyPatch, tmp_p
                                           capsys: pytest.CaptureFixture[str]) -> None:
     served: list[Settings] = []
     monkeypatch.setattr(run.socketio, "run",
-                        lambda app, **kwargs: served.append(app.config["SETTINGS"]))
+                        lambda app, **kwargs: served.append(get_settings(app)))
     monkeypatch.setenv("COUNCIL_DATA_DIR", str(tmp_path / "data"))
     assert council_command(["demo", "--demo-token-delay", "0"]) == 0
     assert served[-1].demo and served[-1].ollama_host.startswith("http://127.0.0.1:")
