@@ -10,19 +10,8 @@ from typing import Any
 import httpx
 import ollama
 
-from .base import (
-    BackendHealth,
-    BackendUnreachable,
-    ChatChunk,
-    ChatMessage,
-    ChatStats,
-    LLMError,
-    LLMTimeout,
-    ModelInfo,
-    ModelNotFound,
-    RequestSlots,
-    StreamError,
-)
+from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
+                   LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
 from .prompt_size import LearnedTokenCounts
 
 OPTION_NAMES = ("temperature", "top_p", "num_ctx", "num_predict", "seed")

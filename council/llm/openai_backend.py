@@ -22,19 +22,8 @@ from typing import Any
 import httpx
 import openai
 
-from .base import (
-    BackendHealth,
-    BackendUnreachable,
-    ChatChunk,
-    ChatMessage,
-    ChatStats,
-    LLMError,
-    LLMTimeout,
-    ModelInfo,
-    ModelNotFound,
-    RequestSlots,
-    StreamError,
-)
+from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
+                   LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
 from .prompt_size import LearnedTokenCounts
 
 # Ollama option names -> OpenAI request fields
