@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+import engineio
 import socketio as socketio_client
 from flask import Flask
 from werkzeug.serving import make_server
@@ -32,12 +33,26 @@ class LiveServer:
         self.server.server_close()
 
 
+class InOrderEngineIOClient(engineio.Client):
+    """python-engineio's client hands every incoming message to a thread of its own, so a
+    round's events can overtake one another on the way to the test; a browser gets them in the
+    order they were sent, and so do the tests (the handler only queues them)."""
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        return super()._trigger_event(event, *args, **{**kwargs, "run_async": False})
+
+
+class InOrderClient(socketio_client.Client):
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return InOrderEngineIOClient
+
+
 class CouncilClient:
     """A python-socketio client over a real websocket; every event lands in a thread-safe queue."""
 
     def __init__(self, url: str) -> None:
         self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self.client = socketio_client.Client(reconnection=False)
+        self.client = InOrderClient(reconnection=False)
         self.client.on("*", lambda event, data: self.events.put((event, data)))
         self.client.connect(url, transports=["websocket"], wait_timeout=10)
 
