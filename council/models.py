@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
+                        false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -70,6 +71,9 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # a new conversation is named after its first question (council/rounds/store.py)
     title: Mapped[str] = mapped_column(String(200), default=NEW_CONVERSATION_TITLE)
+    # the last round of the branch the user looks at (rounds form a tree: regenerate and edit
+    # start a sibling); None until the first round
+    current_round_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -85,6 +89,9 @@ class Round(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
                                                  index=True)
+    # the round this one follows in its branch; None for a conversation's first question
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"),
+                                                  nullable=True, index=True)
     user_message: Mapped[str] = mapped_column(Text)
     # running | done | stopped | failed | interrupted
     status: Mapped[str] = mapped_column(String(16), default="running")
@@ -207,6 +214,8 @@ class Vote(Base):
     persona_id: Mapped[int | None] = mapped_column(
         ForeignKey("personas.id", ondelete="SET NULL"), nullable=True, index=True)
     weights: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # cast while names and colours were hidden, so it judged the answer, not the persona
+    blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     round: Mapped[Round] = relationship(back_populates="votes")
