@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-
-def full_name(name: str) -> str:
-    return name if ":" in name else f"{name}:latest"
+from .served import full_name
 
 
 class ModelRoutes:

@@ -19,9 +19,10 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .demo_models import ModelRoutes, full_name
+from .demo_models import ModelRoutes
 from .demo_openai import OpenAIRoutes
 from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, compose_answer, tokenize
+from .served import full_name
 
 VERSION = "0.12.6-demo"
 DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b", ECHO_MODEL)

@@ -6,14 +6,13 @@ With the embedded engine it also says which model files answer, that the bundled
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 
 from ..db import session_scope
 from ..extensions import get_backend, get_settings
-from ..llm.base import LLMError
+from ..llm.served import ServedModels
 from ..personas import list_personas
 
 bp = Blueprint("status", __name__)
@@ -30,20 +29,6 @@ BETTER_ANSWERS = [
 ]
 
 
-def _full_name(model: str) -> str:
-    return model if ":" in model else f"{model}:latest"
-
-
-def _missing_fix(kind: str, model: str) -> str:
-    if kind == "embedded":
-        return (f"{model}: give the persona a .gguf path on this machine (or clear its model "
-                "field to use the worker model)")
-    if kind == "openai":
-        return (f"serve {model} on the OpenAI-compatible server "
-                f"(e.g. vllm serve ... --served-model-name {model})")
-    return f"ollama pull {model}"
-
-
 def _start_fix(kind: str, host: str) -> str:
     if kind == "openai":
         return f"start your OpenAI-compatible server   # or set OPENAI_BASE_URL (now {host})"
@@ -52,46 +37,30 @@ def _start_fix(kind: str, host: str) -> str:
     return f"ollama serve   # or set OLLAMA_HOST (now {host})"
 
 
-def _present(kind: str, model: str, served: set[str]) -> bool:
-    if kind == "embedded" and model.endswith(".gguf"):
-        return Path(model).expanduser().is_file()
-    return _full_name(model) in served
-
-
 def backend_status() -> dict[str, Any]:
     settings = get_settings()
-    backend = get_backend()
-    health = backend.health()
+    served = ServedModels.of(get_backend())
+    health = served.health
     with session_scope() as session:
         needed: dict[str, list[str]] = {settings.synth_model: ["synthesizer"]}
         for persona in list_personas(session, enabled_only=True):
             needed.setdefault(persona.model or settings.worker_model, []).append(persona.name)
-    served: list[Any] = []
-    error = health.error
-    if health.reachable:
-        try:
-            served = backend.list_models()
-        except LLMError as exc:
-            error = str(exc)
-    names = {_full_name(m.name) for m in served}
-    any_name = bool(health.details.get("any_model_name"))
-    models = [{"name": name, "used_by": users,
-               "present": any_name or _present(health.kind, name, names)}
+    models = [{"name": name, "used_by": users, "present": served.has(name)}
               for name, users in needed.items()]
     for model in models:
-        model["fix"] = None if model["present"] else _missing_fix(health.kind, model["name"])
+        model["fix"] = None if model["present"] else served.fix(model["name"])
     fixes = ([_start_fix(health.kind, health.host)] if not health.reachable
              else [m["fix"] for m in models if m["fix"]])
     engine = None
     if health.kind == "embedded":
         files = [{"name": m.name, "path": m.details["path"], "size_mb": round(m.size / 2**20),
-                  "bundled": m.details["bundled"]} for m in served if m.size]
+                  "bundled": m.details["bundled"]} for m in served.models if m.size]
         engine = {**health.details, "files": files,
                   "bundled_only": bool(files) and all(f["bundled"] for f in files),
                   "better_answers": BETTER_ANSWERS}
     return {"backend": {"kind": health.kind, "name": BACKEND_NAMES.get(health.kind, health.kind),
                         "host": health.host, "reachable": health.reachable,
-                        "version": health.version, "error": error, "demo": settings.demo,
+                        "version": health.version, "error": served.error, "demo": settings.demo,
                         "details": health.details},
             "engine": engine, "models": models,
             "ready": health.reachable and all(m["present"] for m in models), "fixes": fixes}
