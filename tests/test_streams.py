@@ -79,10 +79,10 @@ class ScriptedBackend:
 
 
 def generation(model: str, tokens: list[str] | None = None, row_id: int = 1,
-               on_token: Callable[[str], None] | None = None) -> Generation:
+               on_token: Callable[[str, int], None] | None = None) -> Generation:
     sink = tokens if tokens is not None else []
     return Generation(row_id=row_id, model=model, messages=[{"role": "user", "content": "Hi?"}],
-                      options={}, on_token=on_token or sink.append)
+                      options={}, on_token=on_token or (lambda delta, _: sink.append(delta)))
 
 
 def run(backend: ScriptedBackend, gens: list[Generation], timeout: float = 30.0,
@@ -235,7 +235,7 @@ def test_a_generation_that_goes_quiet_times_out_and_keeps_its_partial_text() -> 
 def test_stop_mid_answer_keeps_what_was_streamed() -> None:
     backend = ScriptedBackend()
     control = RoundControl(round_id=1)
-    first = generation("hangs", row_id=1, on_token=lambda _: control.stop())
+    first = generation("hangs", row_id=1, on_token=lambda *_: control.stop())
     second = generation("hangs", row_id=2)
     finished = run(backend, [first, second], control=control)
     assert sorted(g.row_id for g in finished) == [1, 2]

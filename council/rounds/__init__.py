@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from typing import Any
 
 from flask import Flask
 
@@ -37,7 +38,7 @@ class Council:
     def __init__(self, app: Flask, backend: ChatBackend, settings: Settings) -> None:
         self.app, self.backend, self.settings = app, backend, settings
         self.store = RoundStore(app)
-        self.active: dict[int, RoundControl] = {}
+        self.active: dict[int, RoundRun] = {}
         self.threads: dict[int, threading.Thread] = {}
         self.owners: dict[int, str] = {}  # round -> the client (Socket.IO sid) that asked
         self.in_flight: Counter[str] = Counter()  # rounds starting or running, per client
@@ -69,7 +70,7 @@ class Council:
         thread = threading.Thread(target=self._run_round, args=(run, plan),
                                   name=f"round-{plan.round_id}", daemon=True)
         with self.lock:
-            self.active[plan.round_id] = control
+            self.active[plan.round_id] = run
             self.threads[plan.round_id] = thread
             self.owners[plan.round_id] = owner
         emit("round_started", plan.started_payload())
@@ -79,11 +80,20 @@ class Council:
     def stop_round(self, round_id: int) -> bool:
         """Ask a running round to stop; partial answers are kept and marked stopped."""
         with self.lock:
-            control = self.active.get(round_id)
-        if control is None:
+            run = self.active.get(round_id)
+        if run is None:
             return False
-        control.stop()
+        run.control.stop()
         return True
+
+    def live_state(self, round_id: int) -> dict[int | str, dict[str, Any]]:
+        """What a running round's generations have streamed so far (by answer id, and
+        "synthesis"); empty once it has ended, when the stored rows say everything."""
+        with self.lock:
+            run = self.active.get(round_id)
+        if run is None:
+            return {}
+        return {key: gen.snapshot() for key, gen in list(run.live.items())}
 
     def wait(self, round_id: int, timeout: float | None = None) -> bool:
         """Block until a round's thread has finished (tests, benchmarks, shutdown)."""

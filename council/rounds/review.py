@@ -31,7 +31,7 @@ def review(run: RoundRun, plan: RoundPlan, workers: list[Generation]) -> dict[in
                        for request, gen in zip(requests, usable, strict=True)])
     by_review = dict(zip(review_ids, requests, strict=True))
     reviews = [Generation(row_id=review_id, model=gen.model, options=gen.options,
-                          messages=request.messages, on_token=lambda _: None)
+                          messages=request.messages, on_token=lambda *_: None)
                for review_id, request, gen in zip(review_ids, requests, usable, strict=True)]
     run.emit("review_started", {"round_id": run.round_id, "reviews": [
         _review_payload(review_id, request) for review_id, request in by_review.items()]})

@@ -12,7 +12,7 @@ stages emit the round's events through `RoundRun.emit`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings
@@ -33,13 +33,16 @@ SYNTH_TEMPERATURE = 0.4
 
 @dataclass(frozen=True)
 class RoundRun:
-    """What the stages of one running round share."""
+    """What the stages of one running round share. `live` holds its generations while they
+    stream (a worker's by answer id, the synthesis under "synthesis"), for pages that open the
+    conversation mid-round."""
 
     backend: ChatBackend
     settings: Settings
     store: RoundStore
     control: RoundControl
     emit: Emit
+    live: dict[int | str, Generation] = field(default_factory=dict)
 
     @property
     def round_id(self) -> int:
@@ -100,9 +103,9 @@ def run_workers(run: RoundRun, plan: RoundPlan) -> list[Generation]:
                                     plan.question, settings.num_ctx, settings.num_predict,
                                     run.counter(worker.model)),
             dict(worker.options),
-            lambda delta: run.emit("worker_token", {"round_id": run.round_id,
-                                                    "answer_id": worker.answer_id,
-                                                    "delta": delta}))
+            lambda delta, index: run.emit("worker_token", {
+                "round_id": run.round_id, "answer_id": worker.answer_id, "delta": delta,
+                "index": index}))
 
     def finished(gen: Generation) -> None:
         run.store.save(WorkerAnswer, gen)
@@ -110,6 +113,7 @@ def run_workers(run: RoundRun, plan: RoundPlan) -> list[Generation]:
                                  **gen.outcome()})
 
     workers = [generation(worker) for worker in plan.workers]
+    run.live.update((gen.row_id, gen) for gen in workers)
     run.stream(workers, settings.worker_timeout, finished)
     return workers
 
@@ -137,7 +141,9 @@ def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
                                    settings.num_predict, run.counter(plan.synth_model)),
         {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
          "temperature": SYNTH_TEMPERATURE},
-        lambda delta: run.emit("synth_token", {"round_id": run.round_id, "delta": delta}))
+        lambda delta, index: run.emit("synth_token", {"round_id": run.round_id, "delta": delta,
+                                                      "index": index}))
+    run.live["synthesis"] = gen
     run.emit("synth_started", {"round_id": run.round_id, "model": gen.model,
                                "answers": [answer.name for answer in labelled]})
     run.stream([gen], settings.synth_timeout, lambda done: run.store.save(Synthesis, done))

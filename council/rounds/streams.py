@@ -34,7 +34,9 @@ class Generation:
     model: str
     messages: list[ChatMessage]
     options: dict[str, Any]
-    on_token: Callable[[str], None]
+    # called with each delta and its index among the deltas, so a page that joins mid-answer
+    # can tell the tokens it already has (`snapshot`) from the ones it still needs
+    on_token: Callable[[str, int], None]
     parts: list[str] = field(default_factory=list)
     stats: ChatStats | None = None
     status: str = "running"
@@ -62,8 +64,13 @@ class Generation:
                 self.first_token_at = time.time()
                 self.first_token_clock = time.monotonic()
             self.parts.append(delta)
-            self.on_token(delta)
+            self.on_token(delta, len(self.parts) - 1)
             return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """Its text so far and how many deltas that is, taken between two tokens."""
+        with self.lock:
+            return {"status": self.status, "text": self.text, "tokens": len(self.parts)}
 
     def finish(self, status: str, error: str | None = None) -> bool:
         with self.lock:
@@ -87,7 +94,8 @@ class Generation:
 
 
 def prepared_generation(row_id: int, model: str, build: Callable[[], list[ChatMessage]],
-                        options: dict[str, Any], on_token: Callable[[str], None]) -> Generation:
+                        options: dict[str, Any],
+                        on_token: Callable[[str, int], None]) -> Generation:
     """A generation whose messages `build` makes. A prompt that cannot be built (its model is
     missing, or the question alone overflows the context window) fails that one generation,
     which then finishes through the same path as any other, not the whole round."""

@@ -1,7 +1,10 @@
-"""Socket.IO events: the browser asks and stops; the round's events go back to that browser.
+"""Socket.IO events: the browser opens a conversation, asks and stops.
 
-Handlers attach at import, before the shared SocketIO object is first bound, so every app
-that `init_app` binds later gets them too.
+A round's events go to everyone watching its conversation (a Socket.IO room per
+conversation) as well as to the tab that asked: a reload or a second tab opens the conversation
+with `open_conversation`, gets what running rounds have streamed so far, and streams the rest.
+Handlers attach at import, before the shared SocketIO object is first bound, so every app that
+`init_app` binds later gets them too.
 """
 
 from __future__ import annotations
@@ -10,13 +13,52 @@ import logging
 from typing import Any
 
 from flask import current_app, request
+from flask_socketio import join_room, leave_room, rooms
 
 from ..db import session_scope
 from ..extensions import get_council, socketio
 from ..models import Conversation
 from ..rounds import RoundError
+from .payloads import conversation_payload
 
 log = logging.getLogger(__name__)
+ROOM_PREFIX = "conversation-"
+
+
+def conversation_room(conversation_id: int) -> str:
+    return f"{ROOM_PREFIX}{conversation_id}"
+
+
+def watch(conversation_id: int | None) -> None:
+    """This tab follows one conversation at a time: the one it shows."""
+    for room in rooms():
+        if room.startswith(ROOM_PREFIX) and room != conversation_room(conversation_id or 0):
+            leave_room(room)
+    if conversation_id is not None:
+        join_room(conversation_room(conversation_id))
+
+
+@socketio.on("open_conversation")
+def open_conversation(data: Any) -> dict[str, Any]:
+    """Follow a conversation (or none); the acknowledgement carries its rounds as they are now.
+
+    The tab joins the room first and reads the rounds after, so every token either is in the
+    snapshot or arrives as an event; events carry their index, so the page drops repeats.
+    """
+    conversation_id = data.get("conversation_id") if isinstance(data, dict) else None
+    if conversation_id is not None and (not isinstance(conversation_id, int)
+                                        or isinstance(conversation_id, bool)):
+        return {"ok": False, "error": "conversation_id must be a number or null."}
+    watch(conversation_id)
+    if conversation_id is None:
+        return {"ok": True, "conversation": None}
+    with session_scope() as session:
+        payload = conversation_payload(session, conversation_id, get_council())
+    if payload is None:
+        watch(None)
+        return {"ok": False, "error": "That conversation no longer exists."}
+    return {"ok": True, "conversation": payload}
+
 
 @socketio.on("ask")
 def ask(data: Any) -> dict[str, Any]:
@@ -34,14 +76,17 @@ def ask(data: Any) -> dict[str, Any]:
             conversation_id = conversation.id
     if not isinstance(conversation_id, int):
         return {"ok": False, "error": "conversation_id must be a number."}
+    watch(conversation_id)
+    # everyone watching the conversation, and the asker even once it looks at another one
+    recipients = [conversation_room(conversation_id), sid]
 
-    def emit_to_asker(event: str, payload: dict[str, Any]) -> None:
-        socketio.emit(event, payload, to=sid)
+    def emit_to_watchers(event: str, payload: dict[str, Any]) -> None:
+        socketio.emit(event, payload, to=recipients)
 
     try:
         peer_review = data.get("peer_review")
         round_id = get_council(app).start_round(
-            conversation_id, str(data.get("text") or ""), emit_to_asker,
+            conversation_id, str(data.get("text") or ""), emit_to_watchers,
             peer_review if isinstance(peer_review, bool) else None, owner=sid)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}
@@ -54,6 +99,7 @@ def ask(data: Any) -> dict[str, Any]:
 
 @socketio.on("stop_round")
 def stop_round(data: Any) -> dict[str, Any]:
+    """Any tab watching the round's conversation may stop it."""
     round_id = data.get("round_id") if isinstance(data, dict) else None
     if not isinstance(round_id, int):
         return {"ok": False, "error": "round_id must be a number."}
