@@ -6,9 +6,11 @@ that is refused in one place is refused everywhere with the same message.
 
 from __future__ import annotations
 
+import colorsys
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, count
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,11 @@ EXPORT_VERSION = 1
 EXPORTED_FIELDS = ("slug", "name", "description", "system_prompt", "model", "temperature",
                    "top_p", "enabled", "color", "example_messages", "routing_rules")
 PALETTE = ("#4f8cff", "#ef5b5b", "#b061ff", "#2fbf71", "#f5a623", "#17becf", "#e377c2",
-           "#8c8c8c")
+           "#bcbd22", "#a0673a", "#8c8c8c")
+GOLDEN_ANGLE = 137.508  # degrees: successive hues never land near one another
 SEEDED_KEY = "seeded_personas"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+GGUF_PATH = re.compile(r"^[^\x00-\x1f\x7f]{1,195}\.gguf$")  # the embedded engine's files
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -61,9 +65,10 @@ def _name(raw: Any) -> str:
 
 def _model(raw: Any) -> str:
     model = str(raw or "").strip()
-    if model and not MODEL_NAME.match(model):
-        raise _Invalid("A model name looks like qwen2.5:3b (letters, digits and . _ : / @ + -); "
-                       "leave it empty to use the default worker model.")
+    if model and not MODEL_NAME.match(model) and not GGUF_PATH.match(model):
+        raise _Invalid("A model name looks like qwen2.5:3b (letters, digits and . _ : / @ + -), "
+                       "a GGUF file is its path ending in .gguf; leave it empty to use the "
+                       "default worker model.")
     return model
 
 
@@ -90,8 +95,11 @@ def _enabled(raw: Any) -> bool:
     raise _Invalid("Enabled must be true or false.")
 
 
-def _color(raw: Any) -> str:
-    color = str(raw or PALETTE[0]).strip()
+def _color(raw: Any) -> str | None:
+    """A #rrggbb colour, or None (left out) so that `create_persona` picks a free one."""
+    color = str(raw or "").strip()
+    if not color:
+        return None
     if not COLOR.match(color):
         raise _Invalid("Colour must look like #4f8cff.")
     return color.lower()
@@ -173,6 +181,23 @@ def find_persona(session: Session, name_or_slug: str) -> Persona:
     raise PersonaError({"persona": f"No persona called {wanted!r}; choose from: {known}."})
 
 
+def _hue_step(step: int) -> str:
+    red, green, blue = colorsys.hls_to_rgb((step * GOLDEN_ANGLE % 360) / 360, 0.55, 0.65)
+    return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+
+
+def next_color(used: set[str]) -> str:
+    """The first palette colour nobody uses; past the palette, hues a golden angle apart."""
+    candidates = chain(PALETTE, (_hue_step(step) for step in count()))
+    return next(color for color in candidates if color not in used)
+
+
+def default_color(session: Session) -> str:
+    """The colour a new persona gets unless the user picks one: one no persona has yet, so
+    router bars, cards and charts tell personas apart."""
+    return next_color({color.lower() for color in session.scalars(select(Persona.color))})
+
+
 def _slug_taken(session: Session, slug: str, except_id: int | None = None) -> bool:
     query = select(Persona.id).where(Persona.slug == slug)
     if except_id is not None:
@@ -186,10 +211,10 @@ def create_persona(session: Session, data: Mapping[str, Any], source: str = "use
     if _slug_taken(session, slug):
         raise PersonaError({"name": f"A persona called {clean['name']!r} already exists; "
                                     f"pick another name or edit that one."})
-    count = session.scalar(select(func.count(Persona.id))) or 0
-    if "color" not in data or not data.get("color"):
-        clean["color"] = PALETTE[count % len(PALETTE)]
-    persona = Persona(slug=slug, position=count, source=source, **clean)
+    position = session.scalar(select(func.count(Persona.id))) or 0
+    if clean["color"] is None:
+        clean["color"] = default_color(session)
+    persona = Persona(slug=slug, position=position, source=source, **clean)
     session.add(persona)
     session.flush()
     return persona
@@ -203,7 +228,8 @@ def update_persona(session: Session, persona: Persona, data: Mapping[str, Any]) 
             raise PersonaError({"name": f"A persona called {clean['name']!r} already exists."})
         persona.slug = slug
     for key, value in clean.items():
-        setattr(persona, key, value)
+        if value is not None:  # a colour left empty keeps the persona's own
+            setattr(persona, key, value)
     session.flush()
     return persona
 

@@ -56,7 +56,8 @@ def test_hostile_text_renders_as_text(council_page: tuple[Page, list[str]],
     page.fill("input[name=name]", f"Evil {IMG}"[:80])
     page.fill("input[name=description]", PAYLOAD)
     page.fill("textarea[name=system_prompt]", f"You are {SCRIPT} {IMG}")
-    page.fill("input[name=model]", "echo")
+    page.select_option("#model-choice", "other")  # a typed model name
+    page.fill("#model-input", "echo")
     page.click("form.persona-form button[type=submit]")
     expect(page.locator("table.personas")).to_contain_text("Evil <img src=x")
     assert page.evaluate(CHECK_NOTHING_RAN) == CLEAN

@@ -19,12 +19,13 @@ from flask import (
 )
 
 from ..db import session_scope
-from ..extensions import get_settings
+from ..extensions import get_backend, get_settings
+from ..llm.served import ServedModels
 from ..models import Persona
 from ..personas import (
-    PALETTE,
     PersonaError,
     create_persona,
+    default_color,
     export_personas,
     import_personas,
     list_personas,
@@ -34,12 +35,28 @@ from ..personas import (
 bp = Blueprint("personas", __name__, url_prefix="/personas")
 
 
+OTHER_MODEL = "other"  # the model menu's "type a name or path" entry
+
+
 def _form_data() -> dict[str, Any]:
+    """The form's fields; a typed model name or path wins over the model menu."""
     data: dict[str, Any] = {key: request.form.get(key) for key in
-                            ("name", "description", "system_prompt", "model", "temperature",
+                            ("name", "description", "system_prompt", "temperature",
                              "top_p", "color", "example_messages", "routing_rules")}
+    typed = (request.form.get("model") or "").strip()
+    chosen = request.form.get("model_choice", "")
+    data["model"] = typed or ("" if chosen == OTHER_MODEL else chosen)
     data["enabled"] = request.form.get("enabled") == "on"
     return data
+
+
+def _model_menu(model: str, served: ServedModels) -> tuple[str, str]:
+    """What the model menu selects and the text box holds for a persona's `model`."""
+    if not model:
+        return "", ""
+    if served.listed and any(m.name == model for m in served.models):
+        return model, ""
+    return OTHER_MODEL, model
 
 
 def _as_text(value: Any, lines: bool) -> str:
@@ -54,17 +71,29 @@ def _as_text(value: Any, lines: bool) -> str:
 def _render_form(persona: Any, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
     settings = get_settings()
     get = persona.get if isinstance(persona, dict) else lambda key: getattr(persona, key, None)
+    served = ServedModels.of(get_backend())
+    chosen, typed = _model_menu(get("model") or "", served)
+    with session_scope() as session:
+        suggested_color = default_color(session)
     return render_template("personas/form.html", persona=persona, errors=errors,
-                           default_model=settings.worker_model, palette=PALETTE,
+                           default_model=settings.worker_model, served=served,
+                           model_chosen=chosen, model_typed=typed, other_model=OTHER_MODEL,
+                           color=get("color") or suggested_color,
+                           suggested_color=suggested_color,
                            examples_text=_as_text(get("example_messages"), lines=True),
                            rules_text=_as_text(get("routing_rules"), lines=False)), status
 
 
 @bp.get("/")
 def index() -> str:
+    default_model = get_settings().worker_model
+    served = ServedModels.of(get_backend())
     with session_scope() as session:
-        return render_template("personas/index.html", personas=list_personas(session),
-                               default_model=get_settings().worker_model)
+        personas = list_personas(session)
+        missing = {p.id: served.fix(p.model or default_model) for p in personas
+                   if served.listed and not served.has(p.model or default_model)}
+        return render_template("personas/index.html", personas=personas, served=served,
+                               missing=missing, default_model=default_model)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -72,6 +101,8 @@ def create() -> Any:
     if request.method == "GET":
         return _render_form({"enabled": True, "temperature": 0.7, "top_p": 0.9}, {})
     data = _form_data()
+    if data["color"] == request.form.get("suggested_color"):
+        data["color"] = None  # the suggestion kept: the colour still free now, at saving
     try:
         with session_scope() as session:
             persona = create_persona(session, data)
