@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, selectinload
 from .embeddings import Embedder
 from .embeddings.cache import EmbeddingCache
 from .leaderboard import LeaderboardRow, leaderboard
-from .models import Persona, Round
+from .models import Persona, Round, as_utc
 from .personas import list_personas
 
 # Utilisation and entropy look at the most recent rounds only: enough for a trend, cheap to chart.
@@ -81,11 +81,6 @@ def _ref_for(persona: Persona) -> PersonaRef:
     return PersonaRef(str(persona.id), persona.id, persona.name, persona.color)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 # --- utilisation ---------------------------------------------------------------------------
 
 
@@ -123,7 +118,7 @@ def selected_personas(round_: Round) -> list[tuple[int | None, str, str]]:
 
 def _buckets(rounds: list[Round]) -> tuple[str, int, list[str], list[int]]:
     """Unit, block size, labels and each round's bucket index: days, or blocks of rounds."""
-    days = [_as_utc(r.started_at).date() for r in rounds]
+    days = [as_utc(r.started_at).date() for r in rounds]
     distinct: list[date] = sorted(set(days))
     if len(distinct) >= MIN_DAYS_FOR_DAILY:
         index = {day: k for k, day in enumerate(distinct)}
@@ -186,7 +181,7 @@ def _entropy_point(round_: Round) -> EntropyPoint | None:
     decisions = routing.get("decisions") or []
     question = " ".join(round_.user_message.split())
     return EntropyPoint(
-        round_.id, _as_utc(round_.started_at).isoformat(),
+        round_.id, as_utc(round_.started_at).isoformat(),
         question if len(question) <= 80 else question[:79] + "…",
         float(routing["entropy"]), round(math.log2(len(decisions)), 3) if decisions else 0.0,
         len(decisions), sum(1 for d in decisions if d.get("selected")))

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import html
+import json
+import os
+import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from council.config import Settings
 from council.db import session_scope
 from council.extensions import get_jobs
-from council.models import Job
+from council.models import Job, as_utc
 from council.personas import list_personas
 from tests.exports import write_sharegpt_export
 from tests.jobs import upload, wait_for_job
+
+# passes the upload's check (its first item is a ShareGPT conversation), fails the job: no
+# message in it was written by the user
+NO_USER_MESSAGES = b'[{"conversations": [{"from": "gpt", "value": "Hello."}]}]'
 
 
 def sharegpt_bytes(tmp_path: Path) -> bytes:
     export = tmp_path / "export.json"
     write_sharegpt_export(export)
     return export.read_bytes()
+
+
+def last_job_on_page(client: FlaskClient) -> Any:
+    """The last discovery job as the Discover page hands it to its script."""
+    page = client.get("/discover").get_data(as_text=True)
+    found = re.search(r'data-last-job="([^"]*)"', page)
+    assert found, "the page hands its script the last job"
+    return json.loads(html.unescape(found.group(1)))
 
 
 def test_upload_run_review_and_import(app: Flask, settings: Settings, tmp_path: Path) -> None:
@@ -51,6 +71,11 @@ def test_upload_run_review_and_import(app: Flask, settings: Settings, tmp_path: 
     result = client.get("/api/discover/result")
     assert result.status_code == 200
     data = result.get_json()
+    run = data["run"]
+    assert (run["job_id"], run["upload"]) == (final["id"], name)
+    assert (datetime.fromisoformat(run["finished_at"])
+            == as_utc(datetime.fromisoformat(final["finished_at"])))
+    assert last_job_on_page(client)["state"] == "done"
     assert len(data["clusters"]) == 3
     assert sorted(c["size"] for c in data["clusters"]) == [21, 21, 21]
     for cluster in data["clusters"]:
@@ -101,14 +126,62 @@ def test_upload_needs_a_usable_name(app: Flask) -> None:
     assert client.post("/api/discover/run", json={"upload": "nope.json"}).status_code == 404
 
 
+@pytest.mark.parametrize(("data", "says"), [
+    (b"hello, not json", "is not JSON"),
+    (b'{"not": "an export"}', "not a list of conversations"),
+    (b'[{"title": "no messages"}]', "Unknown export format"),
+    (b'[{"conversations": [', "not valid JSON"),
+])
+def test_upload_refuses_what_is_not_an_export(app: Flask, settings: Settings, tmp_path: Path,
+                                              data: bytes, says: str) -> None:
+    client = app.test_client()
+    good = sharegpt_bytes(tmp_path)
+    assert upload(client, good, "conversations.json").status_code == 200
+    response = upload(client, data, "conversations.json")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert says in error and "conversations.json" in error and ".upload-" not in error, error
+    stored = settings.data_dir / "personas" / "raw_imports" / "conversations.json"
+    assert stored.read_bytes() == good, "a refused upload never replaces the earlier file"
+    assert [p.name for p in stored.parent.iterdir()] == ["conversations.json"]
+
+
 def test_bad_export_fails_with_the_scripts_message(app: Flask) -> None:
     client = app.test_client()
-    name = upload(client, b'{"not": "an export"}', "bad.json").get_json()["upload"]
-    job_id = client.post("/api/discover/run", json={"upload": name}).get_json()["job_id"]
+    response = upload(client, NO_USER_MESSAGES, "bad.json")
+    assert response.get_json() == {"upload": "bad.json", "size": len(NO_USER_MESSAGES),
+                                   "format": "sharegpt"}
+    job_id = client.post("/api/discover/run", json={"upload": "bad.json"}).get_json()["job_id"]
     final = wait_for_job(client, job_id)[-1]
     assert final["state"] == "failed"
-    assert final["message"] and not final["message"].startswith("error:")
+    assert "no messages written by the user" in final["message"], final["message"]
+    assert not final["message"].startswith("error:")
     assert "exit code" not in final["message"], final["message"]
+    on_page = last_job_on_page(client)
+    assert (on_page["id"], on_page["state"], on_page["message"]) == (job_id, "failed",
+                                                                     final["message"])
+
+
+def test_results_name_the_run_that_wrote_them(app: Flask, settings: Settings,
+                                              tmp_path: Path) -> None:
+    """A failed run leaves the earlier results, still credited to the run that wrote them;
+    results written outside any job (the command line) are credited to none."""
+    client = app.test_client()
+    upload(client, sharegpt_bytes(tmp_path), "good.json")
+    good = client.post("/api/discover/run", json={"upload": "good.json", "clusters": 3})
+    assert wait_for_job(client, good.get_json()["job_id"])[-1]["state"] == "done"
+    upload(client, NO_USER_MESSAGES, "bad.json")
+    bad = client.post("/api/discover/run", json={"upload": "bad.json"}).get_json()["job_id"]
+    assert wait_for_job(client, bad)[-1]["state"] == "failed"
+
+    assert last_job_on_page(client)["id"] == bad
+    run = client.get("/api/discover/result").get_json()["run"]
+    assert run["job_id"] == good.get_json()["job_id"] and run["upload"] == "good.json"
+
+    prompts = settings.data_dir / "personas" / "prompts" / "generated_prompts.json"
+    os.utime(prompts)  # rewritten now, after every job: as `council discover` would
+    result = client.get("/api/discover/result").get_json()
+    assert result["run"] is None and result["written_at"]
 
 
 def test_cancel_a_running_job(app: Flask, tmp_path: Path) -> None:

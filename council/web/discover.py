@@ -1,14 +1,19 @@
 """The Discover page: upload a chat export, run persona discovery, review the clusters, import.
 
-Discovery runs as a background job (`council.jobs`); the page polls `/api/jobs/<id>`. The
-result endpoint reads the files the script wrote under `data/personas/` and adds a 2-D PCA map
-of the kept messages' embeddings (from the on-disk embedding cache).
+Discovery runs as a background job (`council.jobs`); the page polls `/api/jobs/<id>` and is
+handed the last discovery job's state, so a failed or interrupted run shows as such. An upload
+is checked to be a readable export before it is stored (a bad file never replaces a good one).
+The result endpoint reads the files the script wrote under `data/personas/`, adds a 2-D PCA map
+of the kept messages' embeddings, and says which job wrote them, so the page can tell the
+results of an earlier run from those of the run it just watched.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,10 +25,11 @@ from werkzeug.utils import secure_filename
 
 from ..db import session_scope
 from ..discovery.importer import import_discovered, load_discovery
+from ..discovery.parse import ExportError, detect_format
 from ..extensions import get_jobs, get_router, get_settings
 from ..files import MissingDiscovery, PersonaFiles
-from ..jobs import ACTIVE_STATES
-from ..models import Job
+from ..jobs import job_payload
+from ..models import Job, as_utc
 from ..personas import PersonaError
 from .responses import json_error
 
@@ -49,18 +55,17 @@ def _too_large(limit_mb: int) -> Any:
 
 @bp.get("/discover")
 def page() -> str:
+    """The page, handed the last discovery job (running, done, failed…) and the file it ran on
+    if that is still there, so it opens on that job's outcome rather than on older results."""
     with session_scope() as session:
-        active = session.scalars(select(Job).where(Job.kind == "discover",
-                                                   Job.state.in_(ACTIVE_STATES))
-                                 .order_by(Job.id.desc())).first()
-        active_id = active.id if active is not None else None
         last = session.scalars(select(Job).where(Job.kind == "discover")
                                .order_by(Job.id.desc())).first()
-        last_upload = str(last.args.get("upload") or "") if last is not None else ""
+        last_job = job_payload(last) if last is not None else None
+    last_upload = str(last_job["args"].get("upload") or "") if last_job else ""
     if last_upload and not (uploads_dir() / last_upload).is_file():
         last_upload = ""
-    return render_template("discover/index.html", active_job=active_id, last_upload=last_upload,
-                           max_upload_mb=get_settings().max_upload_mb,
+    return render_template("discover/index.html", last_job=json.dumps(last_job),
+                           last_upload=last_upload, max_upload_mb=get_settings().max_upload_mb,
                            has_result=persona_files().has_discovery())
 
 
@@ -119,8 +124,14 @@ def upload() -> Any:
             return _too_large(limit_mb)
         if size == 0:
             return json_error("The uploaded file is empty.", 400)
+        try:
+            export_format = detect_format(temp_path)
+        except ExportError as exc:
+            # the parser names the file it read: the temporary one, not the user's
+            return json_error(f"{name} is not a chat export discovery can read. "
+                              f"{str(exc).replace(temp_path.name, name)}", 400)
         os.replace(temp_path, target_dir / name)
-        return jsonify({"upload": name, "size": size})
+        return jsonify({"upload": name, "size": size, "format": export_format})
     finally:
         for handle in opened:
             Path(handle.name).unlink(missing_ok=True)
@@ -175,9 +186,27 @@ def result() -> Any:
                        "system_prompt": prompt.get("system_prompt", ""),
                        "source": prompt.get("source"), "model": prompt.get("model"),
                        "note": prompt.get("note")}})
+    written_at = datetime.fromtimestamp(files.generated_prompts.stat().st_mtime, UTC)
     return jsonify({"k": analysis.get("k"), "silhouette": analysis.get("silhouette"),
                     "warning": analysis.get("warning"), "clusters": clusters,
-                    "map": files.read_map()})
+                    "map": files.read_map(), "written_at": written_at.isoformat(),
+                    "run": job_that_wrote(written_at)})
+
+
+def job_that_wrote(written_at: datetime) -> dict[str, Any] | None:
+    """The finished discovery job that was running when the results were written ({job_id,
+    upload, finished_at}), or None when no job did (e.g. `council discover` on the command
+    line)."""
+    with session_scope() as session:
+        jobs = session.scalars(select(Job).where(Job.kind == "discover", Job.state == "done")
+                               .order_by(Job.id.desc()))
+        for job in jobs:
+            if job.started_at is None or job.finished_at is None:
+                continue
+            if as_utc(job.started_at) <= written_at <= as_utc(job.finished_at):
+                return {"job_id": job.id, "upload": job.args.get("upload"),
+                        "finished_at": as_utc(job.finished_at).isoformat()}
+    return None
 
 
 @bp.post("/api/discover/import")

@@ -1,6 +1,10 @@
 // The Discover page: upload an export, run discovery as a job (polled), review and import.
-// Every piece of data reaches the page through textContent, input values or Chart.js (canvas),
-// never innerHTML.
+// Every piece of data reaches the page through textContent or input values, never innerHTML.
+//
+// The page always says which file "Run again" uses, and refuses to run when the last upload
+// failed (or the last run on that file did). Each attempt hides the results on screen; a run
+// that fails, is cancelled or was interrupted shows as such, and results still on disk from an
+// earlier run are shown only when asked for, labelled as that earlier run.
 (function () {
   "use strict";
 
@@ -10,12 +14,15 @@
   const urls = script.dataset;
   const POLL_MS = 500;
   const STAGES = ["parse", "extract", "embed", "cluster", "name", "prompts"];
-  const PALETTE = ["#4f8cff", "#f5a524", "#3ccf91", "#ef5b5b", "#b07cff", "#2ec4d6", "#ff7ab6",
-                   "#c8d34a", "#ff9966", "#8fa3bf", "#6be0a4", "#e0c36b"];
+  const {api, postJSON} = window.councilApi;
+  const {drawMap, drawCards} = window.councilDiscoverCards;
 
-  let currentUpload = urls.lastUpload || null;
-  let currentJob = null;
-  let chart = null;
+  let currentUpload = urls.lastUpload || null;  // the file "Run again" runs on
+  let runRefusal = "";  // why "Run again" is off: the last upload, or the last run on it, failed
+  let busy = false;
+  let currentJob = null;  // the job being polled
+  let resultsOnDisk = Boolean(urls.hasResult);
+  let earlierResult = null;  // results on disk from before the attempt that just failed
   let clusters = [];
 
   function showError(message) {
@@ -24,16 +31,34 @@
     box.hidden = !message;
   }
 
-  const {api, postJSON} = window.councilApi;
-
   function clustersValue(input) {
     const value = input.value.trim();
     return value === "" ? null : Number(value);
   }
 
-  function setBusy(busy) {
-    $("upload-button").disabled = busy;
-    $("rerun-button").disabled = busy;
+  // The "Run again" form: shown once there is a file to run on, or a reason there is none.
+  function showRunFile() {
+    const runnable = Boolean(currentUpload) && !runRefusal;
+    $("rerun-form").hidden = !currentUpload && !runRefusal;
+    $("run-file").textContent = runRefusal || `Runs on ${currentUpload}, the last file uploaded.`;
+    $("run-file").classList.toggle("error", Boolean(runRefusal));
+    $("rerun-button").textContent = runnable ? `Run again on ${currentUpload}` : "Run again";
+    $("rerun-button").disabled = busy || !runnable;
+  }
+
+  function setBusy(value) {
+    busy = value;
+    $("upload-button").disabled = value;
+    showRunFile();
+  }
+
+  // A new attempt: nothing on screen may pass for its outcome until it has one.
+  function beginAttempt() {
+    showError("");
+    $("result-section").hidden = true;
+    $("earlier-results").hidden = true;
+    $("job-outcome").hidden = true;
+    $("progress-section").hidden = true;
   }
 
   // --- upload (XMLHttpRequest, for upload progress) -----------------------------------------
@@ -78,8 +103,10 @@
     }
   }
 
+  const runName = (job) => `Run #${job.id} on ${(job.args && job.args.upload) || "an export"}`;
+
   async function startJob(clusterCount) {
-    showError("");
+    beginAttempt();
     setBusy(true);
     try {
       const data = await postJSON(urls.run, {upload: currentUpload, clusters: clusterCount});
@@ -87,6 +114,7 @@
     } catch (error) {
       setBusy(false);
       showError(error.message);
+      offerEarlierResults();
     }
   }
 
@@ -94,6 +122,7 @@
     currentJob = jobId;
     setBusy(true);
     $("cancel-button").hidden = false;
+    $("progress-run").textContent = `Run #${jobId}`;
     showProgress("starting", 0, 1);
     poll();
   }
@@ -109,6 +138,7 @@
       return;
     }
     if (job.args && job.args.upload) currentUpload = job.args.upload;
+    $("progress-run").textContent = runName(job);
     const progress = job.progress || {};
     showProgress(progress.stage || job.state, progress.done || 0, progress.total || 0);
     if (job.state === "queued" || job.state === "running") {
@@ -116,93 +146,71 @@
       return;
     }
     currentJob = null;
-    setBusy(false);
     $("cancel-button").hidden = true;
+    await showOutcome(job);
+    setBusy(false);
+  }
+
+  // What a finished job's outcome means for the page, and what the user can do next.
+  const OUTCOMES = {
+    failed: ["failed", "Fix the export (or choose another) and upload it; running the same " +
+             "file again would fail the same way."],
+    cancelled: ["was cancelled", "Press Run again to start it over."],
+    interrupted: ["was interrupted", "Press Run again to start it over."],
+  };
+
+  async function showOutcome(job) {
     if (job.state === "done") {
+      runRefusal = "";
       $("progress-label").textContent = job.message ? `done (${job.message})` : "done";
-      await loadResult();
-    } else if (job.state === "failed") {
-      $("progress-label").textContent = "failed";
-      showError(`Discovery failed: ${job.message || "no reason given"}`);
-    } else {
-      $("progress-label").textContent = job.state;
-      showError(job.state === "cancelled" ? "Discovery was cancelled."
-        : `Discovery did not finish (${job.state}): ${job.message || ""}`);
+      await loadResult(job.id);
+      return;
     }
+    const [verb, advice] = OUTCOMES[job.state] || [`ended (${job.state})`, ""];
+    $("progress-label").textContent = job.state;
+    $("job-outcome-message").textContent =
+      `${runName(job)} ${verb}${job.message ? `: ${job.message}` : "."}`;
+    $("job-outcome-advice").textContent = advice;
+    $("job-outcome").hidden = false;
+    runRefusal = job.state === "failed"
+      ? `The last run on ${currentUpload || "its file"} failed: upload an export to run again.`
+      : "";
+    await offerEarlierResults();
   }
 
   // --- result -------------------------------------------------------------------------------
 
-  const colourOf = (index) => PALETTE[index % PALETTE.length];
+  const when = (iso) => new Date(iso).toLocaleString();
 
-  function drawMap(result) {
-    const map = result.map;
-    const index = new Map(result.clusters.map((c, i) => [c.slug, i]));
-    const datasets = result.clusters.map((c, i) => ({
-      label: c.name, data: [], backgroundColor: colourOf(i) + "b3", borderColor: colourOf(i),
-      pointRadius: 3,
-    }));
-    for (const point of map.points) {
-      const i = index.get(point.cluster);
-      if (i !== undefined) datasets[i].data.push({x: point.x, y: point.y});
-    }
-    if (chart) chart.destroy();
-    if (window.Chart) {
-      chart = new Chart($("map-chart"), {
-        type: "scatter",
-        data: {datasets},
-        options: {animation: false, maintainAspectRatio: false,
-                  scales: {x: {title: {display: true, text: "PC 1"}},
-                           y: {title: {display: true, text: "PC 2"}}}},
-      });
-    }
-    const shown = map.points.length;
-    const variance = map.explained_variance.length
-      ? ` The two axes explain ${Math.round((map.explained_variance[0] + map.explained_variance[1]) * 100)}% of the variance.`
-      : "";
-    $("map-hint").textContent = `Each dot is one of your messages (${shown}` +
-      (map.total > shown ? ` of ${map.total}, sampled` : "") +
-      `), placed by PCA of its MiniLM embedding and coloured by persona.${variance}`;
+  function describeOrigin(result) {
+    const run = result.run;
+    return run ? `run #${run.job_id} on ${run.upload || "an export"}, finished ${when(run.finished_at)}`
+      : `a run outside this page (e.g. \`council discover\`), written ${when(result.written_at)}`;
   }
 
-  function fillList(list, items) {
-    list.replaceChildren(...items.map((text) => {
-      const li = document.createElement("li");
-      li.textContent = text;
-      return li;
-    }));
-  }
-
-  function drawCards(result) {
-    const template = $("cluster-card-template");
-    const cards = result.clusters.map((cluster, i) => {
-      const card = template.content.firstElementChild.cloneNode(true);
-      card.dataset.slug = cluster.slug;
-      card.querySelector(".dot").style.background = colourOf(i);
-      card.querySelector(".size").textContent = `${cluster.size} messages`;
-      card.querySelector(".name-input").value = cluster.prompt.name || cluster.name;
-      card.querySelector(".keyword-list").textContent = cluster.keywords.slice(0, 10).join(", ");
-      fillList(card.querySelector(".characteristics"), cluster.characteristics);
-      fillList(card.querySelector(".samples"), cluster.representatives.slice(0, 3));
-      card.querySelector(".prompt-input").value = cluster.prompt.system_prompt;
-      const p = cluster.prompt;
-      card.querySelector(".prompt-source").textContent = p.source === "llm"
-        ? `Prompt written by ${p.model || "the synthesizer model"}.`
-        : `Prompt from the template: ${p.note || "no model was used"}.`;
-      return card;
-    });
-    $("cluster-cards").replaceChildren(...cards);
-  }
-
-  async function loadResult() {
-    let result;
+  // The results on disk, or null (asked only when there are some: a 404 is a console error).
+  async function fetchResult() {
+    if (!resultsOnDisk) return null;
     try {
-      result = await api(urls.result);
+      return await api(urls.result);
     } catch (error) {
-      if (urls.hasResult) showError(error.message);
-      return;
+      return null;
     }
+  }
+
+  async function offerEarlierResults() {
+    earlierResult = await fetchResult();
+    $("earlier-results").hidden = earlierResult === null;
+  }
+
+  // `earlier`: the results are not those of the attempt the page shows (they are labelled so).
+  function showResult(result, earlier) {
     clusters = result.clusters;
+    $("result-origin").textContent = earlier
+      ? `Earlier results: these come from ${describeOrigin(result)}, not from the latest attempt.`
+      : `Results of ${describeOrigin(result)}.`;
+    $("result-origin").className = earlier ? "warning" : "hint";
+    $("earlier-results").hidden = true;
     $("discover-empty").hidden = true;
     $("result-section").hidden = false;
     const silhouette = typeof result.silhouette === "number"
@@ -214,6 +222,18 @@
     $("import-result").hidden = true;
     drawMap(result);
     drawCards(result);
+  }
+
+  // The results of job `jobId` (null: whatever is on disk, no attempt made on this page).
+  async function loadResult(jobId) {
+    resultsOnDisk = true;
+    const result = await fetchResult();
+    if (result === null) {
+      showError("The run finished but its results could not be read; run it again.");
+      return;
+    }
+    const fromJob = Boolean(result.run) && result.run.job_id === jobId;
+    showResult(result, jobId !== null && !fromJob);
   }
 
   // --- import -------------------------------------------------------------------------------
@@ -258,19 +278,24 @@
 
   $("upload-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    showError("");
     const file = $("upload-file").files[0];
     if (!file) { showError("Choose an export file first."); return; }
     const count = clustersValue($("upload-clusters"));
+    beginAttempt();
     setBusy(true);
+    $("progress-run").textContent = `Uploading ${file.name}`;
     $("cancel-button").hidden = true;
     try {
-      const data = await upload(file);
-      currentUpload = data.upload;
+      currentUpload = (await upload(file)).upload;
+      runRefusal = "";
     } catch (error) {
+      currentUpload = null;
+      runRefusal = `The upload of ${file.name} failed, so there is no file to run on: ` +
+        "choose an export and upload it.";
       setBusy(false);
       $("progress-section").hidden = true;
       showError(error.message);
+      await offerEarlierResults();
       return;
     }
     await startJob(count);
@@ -278,10 +303,7 @@
 
   $("rerun-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!currentUpload) {
-      showError("Upload the export again to re-run discovery (the page does not know which file was used).");
-      return;
-    }
+    if (!currentUpload || runRefusal) return;  // the button is off; Enter in the field is not
     startJob(clustersValue($("rerun-clusters")));
   });
 
@@ -291,8 +313,21 @@
     catch (error) { showError(error.message); }
   });
 
+  $("show-earlier").addEventListener("click", () => {
+    if (earlierResult) showResult(earlierResult, true);
+  });
   $("import-button").addEventListener("click", importSelected);
 
-  if (urls.activeJob) watch(Number(urls.activeJob));
-  else if (urls.hasResult) loadResult();
+  const lastJob = JSON.parse(urls.lastJob || "null");
+  if (lastJob && (lastJob.state === "queued" || lastJob.state === "running")) watch(lastJob.id);
+  else if (lastJob && lastJob.state !== "done") {
+    $("progress-run").textContent = runName(lastJob);
+    $("cancel-button").hidden = true;
+    const progress = lastJob.progress || {};
+    showProgress(progress.stage || lastJob.state, progress.done || 0, progress.total || 0);
+    showOutcome(lastJob).then(showRunFile);
+  } else {
+    showRunFile();
+    if (resultsOnDisk) loadResult(lastJob ? lastJob.id : null);
+  }
 })();
