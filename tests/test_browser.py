@@ -182,6 +182,7 @@ def test_router_chart_and_votes(council_page: tuple[Page, list[str]]) -> None:
     VOTES_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(VOTES_SCREENSHOT), full_page=True)
 
+    conversation_url = page.url  # the conversation's own address, /c/<id>
     page.goto("/leaderboard")
     first_row = page.locator("#leaderboard tbody tr").first
     expect(first_row).to_contain_text(names[0])
@@ -189,7 +190,7 @@ def test_router_chart_and_votes(council_page: tuple[Page, list[str]]) -> None:
     page.screenshot(path=str(LEADERBOARD_SCREENSHOT), full_page=True)
 
     # Keyboard: "2" marks the second card of the latest round, when not typing.
-    page.goto("/")
+    page.goto(conversation_url)
     expect(page.locator("article.round")).to_have_count(1)
     latest = ask(page, FOLLOW_UP)
     latest.locator(".user-message").click()

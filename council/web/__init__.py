@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     # events: importing it registers the Socket.IO handlers
     from . import (  # noqa: F401
         analytics,
+        conversations,
         discover,
         errors,
         events,
@@ -24,8 +25,8 @@ def init_app(app: Flask) -> None:
     )
     from . import council as council_pages
 
-    for feature in (council_pages, personas, status, leaderboard, analytics, discover, jobs,
-                    training):
+    for feature in (council_pages, conversations, personas, status, leaderboard, analytics,
+                    discover, jobs, training):
         app.register_blueprint(feature.bp)
     app.context_processor(status.template_globals)
     errors.init_app(app)

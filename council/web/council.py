@@ -20,8 +20,15 @@ bp = Blueprint("council", __name__)
 
 
 @bp.get("/")
-def index() -> str:
-    return render_template("council/index.html")
+@bp.get("/c/<int:conversation_id>")
+def index(conversation_id: int | None = None) -> tuple[str, int]:
+    """The council page; /c/<id> opens that conversation (a 404 when there is none, with the
+    page still drawn so that its list and question box work and the page says so)."""
+    status = 200
+    if conversation_id is not None:
+        with session_scope() as session:
+            status = 200 if session.get(Conversation, conversation_id) is not None else 404
+    return render_template("council/index.html"), status
 
 
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:
@@ -82,14 +89,6 @@ def _title_from(payload: Any) -> str:
     if len(title) > 200:
         abort(400, "Keep the title to 200 characters or fewer.")
     return title
-
-
-@bp.get("/api/conversations")
-def list_conversations() -> Any:
-    with session_scope() as session:
-        conversations = session.scalars(select(Conversation)
-                                        .order_by(Conversation.updated_at.desc()))
-        return jsonify([conversation_summary(c) for c in conversations])
 
 
 @bp.post("/api/conversations")

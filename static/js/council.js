@@ -1,19 +1,19 @@
-// The council page: conversations on the left, rounds streaming in on the right. How one
-// round looks is round_view.js; this file keeps the list, asks, and routes each event there.
+// The council page: rounds streaming into the thread, the question box and the events of a
+// round. How one round looks is round_view.js; which conversation is open (the list, its
+// address) is conversations.js; the thread's scrolling is thread_follow.js.
 (function () {
   "use strict";
 
   const $ = (id) => document.getElementById(id);
   const els = {
-    list: $("conversation-list"), listEmpty: $("conversation-empty"), thread: $("thread"),
-    threadEmpty: $("thread-empty"), form: $("ask-form"), question: $("question"), send: $("send"),
-    stop: $("stop"), error: $("ask-error"), newConversation: $("new-conversation"),
+    thread: $("thread"), threadEmpty: $("thread-empty"), form: $("ask-form"), question: $("question"),
+    send: $("send"), stop: $("stop"), error: $("ask-error"),
   };
-  const state = {conversations: [], current: null, activeRound: null, rounds: new Map()};
+  const state = {activeRound: null, rounds: new Map()};
   const socket = io({transports: ["websocket", "polling"]});
 
-  const {api, postJSON, sendJSON} = window.councilApi;
   const view = window.councilRoundView;
+  const follow = window.councilFollow(els.thread, $("jump-latest"));
 
   function showError(message) {
     els.error.textContent = message || "";
@@ -21,11 +21,10 @@
   }
 
   function addRound(data) {
-    els.threadEmpty.hidden = true;
+    els.thread.querySelectorAll(".intro").forEach((placeholder) => { placeholder.hidden = true; });
     const round = view.buildRound(data);
     state.rounds.set(data.round_id, round);
     els.thread.appendChild(round.el);
-    round.el.scrollIntoView({block: "end"});
   }
 
   function clearThread() {
@@ -34,71 +33,14 @@
     els.threadEmpty.hidden = false;
   }
 
-  // --- conversations ---------------------------------------------------------------------
-
-  function renderConversationList() {
-    els.list.replaceChildren();
-    els.listEmpty.hidden = state.conversations.length > 0;
-    for (const c of state.conversations) {
-      const li = document.createElement("li");
-      li.dataset.conversationId = c.id;
-      if (c.id === state.current) li.setAttribute("aria-current", "true");
-      const open = document.createElement("button");
-      open.type = "button"; open.className = "open"; open.textContent = c.title;
-      open.addEventListener("click", () => selectConversation(c.id));
-      const rename = document.createElement("button");
-      rename.type = "button"; rename.className = "icon"; rename.title = "Rename"; rename.textContent = "✎";
-      rename.addEventListener("click", () => renameConversation(c));
-      const remove = document.createElement("button");
-      remove.type = "button"; remove.className = "icon"; remove.title = "Delete"; remove.textContent = "×";
-      remove.addEventListener("click", () => deleteConversation(c));
-      li.append(open, rename, remove);
-      els.list.appendChild(li);
-    }
-  }
-
-  async function refreshConversations() {
-    state.conversations = await api("/api/conversations");
-    renderConversationList();
-  }
-
-  async function selectConversation(id) {
-    state.current = id;
-    renderConversationList();
+  // A conversation from the conversations API (null: a new one) replaces the thread.
+  function showConversation(conversation) {
     clearThread();
-    if (id === null) return;
-    try {
-      const conversation = await api(`/api/conversations/${id}`);
-      conversation.rounds.forEach(addRound);
-    } catch (err) {
-      showError(`Could not load that conversation: ${err.message}`);
-    }
+    if (conversation) conversation.rounds.forEach(addRound);
+    follow.toLatest();
   }
 
-  async function newConversation() {
-    const created = await postJSON("/api/conversations", {});
-    await refreshConversations();
-    await selectConversation(created.id);
-    els.question.focus();
-  }
-
-  async function renameConversation(c) {
-    const title = prompt("Rename conversation", c.title);
-    if (title === null || !title.trim()) return;
-    try {
-      await sendJSON("PATCH", `/api/conversations/${c.id}`, {title: title.trim()});
-      await refreshConversations();
-    } catch (err) { showError(err.message); }
-  }
-
-  async function deleteConversation(c) {
-    if (!confirm(`Delete “${c.title}” and all its rounds?`)) return;
-    try {
-      await api(`/api/conversations/${c.id}`, {method: "DELETE"});
-      if (state.current === c.id) await selectConversation(null);
-      await refreshConversations();
-    } catch (err) { showError(err.message); }
-  }
+  const conversations = window.councilConversations.start({show: showConversation, showError});
 
   // --- asking and streaming ----------------------------------------------------------------
 
@@ -114,23 +56,22 @@
     showError("");
     els.send.disabled = true;
     const peerReview = document.getElementById("peer-review").checked;
-    socket.emit("ask", {conversation_id: state.current, text, peer_review: peerReview}, (ack) => {
+    socket.emit("ask", {conversation_id: conversations.current(), text, peer_review: peerReview}, (ack) => {
       if (!ack || !ack.ok) {
         els.send.disabled = false;
         showError((ack && ack.error) || "The server did not accept the question.");
         return;
       }
       els.question.value = "";
-      if (state.current !== ack.conversation_id) {
-        state.current = ack.conversation_id;
-        refreshConversations();
-      }
+      conversations.adopt(ack.conversation_id);
     });
   }
 
   socket.on("round_started", (data) => {
-    if (data.conversation_id !== state.current && state.current !== null) return;
+    const current = conversations.current();
+    if (data.conversation_id !== current && current !== null) return;
     addRound({...data, status: "running"});
+    follow.toLatest();
     setBusy(data.round_id);
   });
   // Events of a round this page shows; the others (another conversation's) are ignored.
@@ -166,7 +107,7 @@
     const round = state.rounds.get(data.round_id);
     if (round) view.endRound(round, data);
     if (state.activeRound === data.round_id) setBusy(null);
-    refreshConversations();
+    conversations.refresh();
   });
   socket.on("connect_error", () => showError("Lost the connection to the app; retrying…"));
   socket.on("connect", () => showError(""));
@@ -180,7 +121,6 @@
   els.stop.addEventListener("click", () => {
     if (state.activeRound !== null) socket.emit("stop_round", {round_id: state.activeRound});
   });
-  els.newConversation.addEventListener("click", () => newConversation().catch((e) => showError(e.message)));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && state.activeRound !== null) els.stop.click();
     const typing = ["TEXTAREA", "INPUT"].includes(document.activeElement?.tagName);
@@ -189,10 +129,5 @@
       const part = last && [...last.workers.values()][Number(e.key) - 1];
       if (part && !part.el.querySelector(".votes").hidden) part.el.querySelector(".vote-best").click();
     }
-    if (e.altKey && (e.key === "n" || e.key === "N")) { e.preventDefault(); els.newConversation.click(); }
   });
-
-  refreshConversations()
-    .then(() => selectConversation(state.conversations.length ? state.conversations[0].id : null))
-    .catch((e) => showError(`Could not load conversations: ${e.message}`));
 })();

@@ -29,8 +29,9 @@
     }
   });
 
-  function renderMarkdown(element, text) {
-    element.innerHTML = DOMPurify.sanitize(marked.parse(text || ""), PURIFY);
+  // `options` are marked's, per call: {breaks: true} keeps a typed message's line breaks.
+  function renderMarkdown(element, text, options) {
+    element.innerHTML = DOMPurify.sanitize(marked.parse(text || "", options), PURIFY);
     element.querySelectorAll("pre code").forEach((block) => {
       if (window.hljs) hljs.highlightElement(block);
     });

@@ -206,7 +206,7 @@
   function buildRound(data) {
     const node = document.getElementById("round-template").content.firstElementChild.cloneNode(true);
     node.dataset.roundId = data.round_id;
-    node.querySelector(".user-message").textContent = data.user_message;
+    renderMarkdown(node.querySelector(".user-message"), data.user_message, {breaks: true});
     const round = {id: data.round_id, el: node, workers: new Map(), reviews: new Map(), synth: null};
     const workersEl = node.querySelector(".workers");
     workersEl.style.setProperty("--columns", Math.min(data.workers.length, 4));
