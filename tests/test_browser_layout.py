@@ -210,8 +210,10 @@ def test_every_conversation_has_an_address(council_page: tuple[Page, list[str]],
     expect(page.locator("article.round .user-message")).to_contain_text("vegetable garden")
     expect(page.locator("#conversation-title")).to_have_text("First: how do I plan a vegetable garden?")
 
-    page.click("#new-conversation")
+    page.locator("article.round .user-message").click()  # not typing: Alt+N is the app's
+    page.keyboard.press("Alt+n")
     expect(page).to_have_url(app_url + "/")
+    expect(page.locator("#question")).to_be_focused()
     expect(page.locator("article.round")).to_have_count(0)
     expect(page.locator("#thread-empty")).to_be_visible()
     assert [c["id"] for c in api(page, "/api/conversations")] == [first]
@@ -277,7 +279,9 @@ def test_rename_search_and_export(council_page: tuple[Page, list[str]], app_url:
 
     # Search by title, and by a question's text (the list says which question matched).
     items = page.locator("#conversation-list li")
-    page.fill("#conversation-search", "sourdough")
+    page.keyboard.press("Control+k")
+    expect(page.locator("#conversation-search")).to_be_focused()
+    page.keyboard.type("sourdough")
     expect(items).to_have_count(1)
     expect(items.first).to_have_attribute("data-conversation-id", str(bread))
     page.fill("#conversation-search", "GEOGRAPHY")
