@@ -1,12 +1,14 @@
 """The leaderboard: personas rated from the votes, and LoRA vs prompt-only per persona.
 
-Ratings are Bradley–Terry fits over every verdict (`council.ratings`); they are kept until
-the votes change (`votes.VOTE_FIGURES`), so the Leaderboard page, Analytics and every round's
-synthesizer share one fit instead of each refitting on every view.
+Ratings are Bradley–Terry fits over every verdict (`council.ratings`), or over the blind ones
+only (cast while names and colours were hidden, so they judge the answers rather than the
+names); they are kept until the votes change (`votes.VOTE_FIGURES`), so the Leaderboard page,
+Analytics and every round's synthesizer share one fit instead of each refitting on every view.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +31,18 @@ class LeaderboardRow:
     rounds_shown: int
     votes_received: int
     win_rate: float | None
+    blind_votes: int  # of the rounds_shown, those whose verdict was cast blind
 
 
-def _verdict_rounds(session: Session) -> list[Round]:
-    """Rounds with a best/tie verdict: the ones whose answers were compared."""
-    return list(session.scalars(
-        select(Round).where(Round.id.in_(select(Vote.round_id).where(
-            Vote.kind.in_(VERDICTS)))).options(selectinload(Round.answers))))
+def _verdicts(session: Session) -> list[Vote]:
+    """Best/tie votes (at most one a round) with their rounds' answers: what was compared."""
+    return list(session.scalars(select(Vote).where(Vote.kind.in_(VERDICTS)).options(
+        selectinload(Vote.round).selectinload(Round.answers))))
+
+
+def _blind_rounds(session: Session) -> set[int]:
+    return set(session.scalars(select(Vote.round_id).where(Vote.kind.in_(VERDICTS),
+                                                           Vote.blind.is_(True))))
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,8 @@ def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow
     from scipy.stats import binomtest
 
     shown: dict[tuple[int, str], int] = {}
-    for round_ in _verdict_rounds(session):
-        for answer in finished_answers(round_):
+    for verdict in _verdicts(session):
+        for answer in finished_answers(verdict.round):
             key = (answer.persona_id, answer.variant)
             shown[key] = shown.get(key, 0) + 1
     best: dict[tuple[int, str], int] = {}
@@ -85,11 +92,19 @@ def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow
 
 
 def persona_ratings(session: Session, personas: list[Any],
-                    bootstrap_rounds: int = BOOTSTRAP_ROUNDS) -> dict[int, RatingInterval]:
+                    bootstrap_rounds: int = BOOTSTRAP_ROUNDS,
+                    blind_only: bool = False) -> dict[int, RatingInterval]:
     """Every persona's rating with its bootstrap interval, refit only when the votes change."""
     ids = [p.id for p in personas]
-    return VOTE_FIGURES.get(session, f"ratings:{bootstrap_rounds}:{ids}", lambda: {
-        r.persona: r for r in rate_personas(pairwise_outcomes(session), ids, bootstrap_rounds)})
+
+    def fit() -> dict[int, RatingInterval]:
+        outcomes = pairwise_outcomes(session)
+        if blind_only:  # an outcome's group is its verdict's round
+            blind = _blind_rounds(session)
+            outcomes = [o for o in outcomes if o.group in blind]
+        return {r.persona: r for r in rate_personas(outcomes, ids, bootstrap_rounds)}
+
+    return VOTE_FIGURES.get(session, f"ratings:{blind_only}:{bootstrap_rounds}:{ids}", fit)
 
 
 def point_ratings(session: Session) -> dict[int, float]:
@@ -102,22 +117,28 @@ def point_ratings(session: Session) -> dict[int, float]:
     return VOTE_FIGURES.get(session, "points", fit)
 
 
-def leaderboard(session: Session, personas: list[Any],
-                bootstrap_rounds: int = BOOTSTRAP_ROUNDS) -> list[LeaderboardRow]:
-    """Bradley–Terry ratings with intervals, plus the plain counts behind them."""
-    ratings = persona_ratings(session, personas, bootstrap_rounds)
-    shown: dict[int, int] = {}
-    for round_ in _verdict_rounds(session):
-        for answer in finished_answers(round_):
-            shown[answer.persona_id] = shown.get(answer.persona_id, 0) + 1
-    received: dict[int, int] = {}
-    for persona_id in session.scalars(select(Vote.persona_id).where(Vote.kind == "best")):
-        received[persona_id] = received.get(persona_id, 0) + 1
+def leaderboard(session: Session, personas: list[Any], bootstrap_rounds: int = BOOTSTRAP_ROUNDS,
+                blind_only: bool = False) -> list[LeaderboardRow]:
+    """Bradley–Terry ratings with intervals, plus the plain counts behind them: from every
+    verdict, or (`blind_only`) from those cast blind."""
+    ratings = persona_ratings(session, personas, bootstrap_rounds, blind_only)
+    shown: Counter[int] = Counter()
+    blind: Counter[int] = Counter()
+    received: Counter[int] = Counter()
+    for verdict in _verdicts(session):
+        if blind_only and not verdict.blind:
+            continue
+        for answer in finished_answers(verdict.round):
+            shown[answer.persona_id] += 1
+            blind[answer.persona_id] += verdict.blind
+        if verdict.kind == "best":
+            received[verdict.persona_id] += 1
     rows = []
     for persona in personas:
-        rounds = shown.get(persona.id, 0)
+        rounds = shown[persona.id]
         rows.append(LeaderboardRow(
             persona.id, persona.name, persona.color, ratings[persona.id], rounds,
-            received.get(persona.id, 0), received.get(persona.id, 0) / rounds if rounds else None))
+            received[persona.id], received[persona.id] / rounds if rounds else None,
+            blind[persona.id]))
     rows.sort(key=lambda row: (row.rating.comparisons == 0, -row.rating.rating))
     return rows

@@ -1,15 +1,17 @@
-"""The leaderboard (Bradley–Terry ratings from votes) and resetting what the router learned."""
+"""The leaderboard (Bradley–Terry ratings from votes, all or blind ones only) and resetting what
+the router learned."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from ..db import session_scope
 from ..extensions import get_router
 from ..leaderboard import LeaderboardRow, VariantRow, leaderboard, variant_comparison
 from ..personas import list_personas
+from ..ratings import PRIOR_SD, PROVISIONAL_VOTES
 from ..votes import mark_router_reset
 
 bp = Blueprint("leaderboard", __name__)
@@ -19,8 +21,10 @@ def row_payload(row: LeaderboardRow) -> dict[str, Any]:
     return {"persona_id": row.persona_id, "name": row.name, "color": row.color,
             "rating": round(row.rating.rating), "lower": round(row.rating.lower),
             "upper": round(row.rating.upper), "comparisons": row.rating.comparisons,
+            "votes": row.rating.votes, "provisional": row.rating.provisional,
             "rounds_shown": row.rounds_shown, "votes_received": row.votes_received,
-            "win_rate": None if row.win_rate is None else round(row.win_rate, 3)}
+            "win_rate": None if row.win_rate is None else round(row.win_rate, 3),
+            "blind_votes": row.blind_votes}
 
 
 def variant_payload(row: VariantRow) -> dict[str, Any]:
@@ -33,9 +37,15 @@ def variant_payload(row: VariantRow) -> dict[str, Any]:
             "interval": [share(v) for v in row.interval] if row.interval else None}
 
 
-def current_leaderboard() -> list[dict[str, Any]]:
+def current_leaderboard(blind_only: bool = False) -> list[dict[str, Any]]:
     with session_scope() as session:
-        return [row_payload(r) for r in leaderboard(session, list_personas(session))]
+        return [row_payload(r) for r in leaderboard(session, list_personas(session),
+                                                    blind_only=blind_only)]
+
+
+def blind_only_asked() -> bool:
+    """`?votes=blind`: ratings and counts from the votes cast with names hidden."""
+    return request.args.get("votes") == "blind"
 
 
 def current_variants() -> list[dict[str, Any]]:
@@ -45,13 +55,15 @@ def current_variants() -> list[dict[str, Any]]:
 
 @bp.get("/leaderboard")
 def page() -> str:
-    return render_template("leaderboard/index.html", rows=current_leaderboard(),
-                           variants=current_variants())
+    blind_only = blind_only_asked()
+    return render_template("leaderboard/index.html", rows=current_leaderboard(blind_only),
+                           blind_only=blind_only, variants=current_variants(),
+                           provisional_votes=PROVISIONAL_VOTES, prior_sd=round(PRIOR_SD))
 
 
 @bp.get("/api/leaderboard")
 def api() -> Any:
-    return jsonify(current_leaderboard())
+    return jsonify(current_leaderboard(blind_only_asked()))
 
 
 @bp.get("/api/leaderboard/variants")

@@ -110,7 +110,7 @@
     new Chart($("leaderboard-chart"), {
       type: "bar",
       data: {
-        labels: rated.map((r) => r.name),
+        labels: rated.map((r) => (r.provisional ? `${r.name} (provisional)` : r.name)),
         datasets: [
           {type: "bar", label: "95% interval", data: rated.map((r) => [r.lower, r.upper]),
            backgroundColor: rated.map((r) => withAlpha(r.color, "66")),
@@ -130,8 +130,9 @@
               label: (item) => {
                 const r = rated[item.dataIndex];
                 const rate = r.win_rate === null ? "" : `, won ${Math.round(r.win_rate * 100)}%`;
-                return [`rating ${r.rating} (95% interval ${r.lower} to ${r.upper})`,
-                        `${plural(r.comparisons, "comparison")}${rate}`];
+                const settled = r.provisional ? ", provisional" : "";
+                return [`rating ${r.rating} (95% interval ${r.lower} to ${r.upper})${settled}`,
+                        `${plural(r.votes, "vote")}, ${plural(r.comparisons, "comparison")}${rate}`];
               },
             },
           },
