@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .models import Round, Vote, WorkerAnswer
 from .ratings import RatingInterval, fit_bradley_terry, rate_personas
-from .votes import VERDICTS, VOTE_FIGURES, finished_answers, pairwise_outcomes
+from .votes import VERDICTS, VOTE_FIGURES, pairwise_outcomes, votable_answers
 
 BOOTSTRAP_ROUNDS = 200
 
@@ -66,7 +66,7 @@ def variant_comparison(session: Session, personas: list[Any]) -> list[VariantRow
 
     shown: dict[tuple[int, str], int] = {}
     for verdict in _verdicts(session):
-        for answer in finished_answers(verdict.round):
+        for answer in votable_answers(verdict.round):
             key = (answer.persona_id, answer.variant)
             shown[key] = shown.get(key, 0) + 1
     best: dict[tuple[int, str], int] = {}
@@ -128,7 +128,7 @@ def leaderboard(session: Session, personas: list[Any], bootstrap_rounds: int = B
     for verdict in _verdicts(session):
         if blind_only and not verdict.blind:
             continue
-        for answer in finished_answers(verdict.round):
+        for answer in votable_answers(verdict.round):
             shown[answer.persona_id] += 1
             blind[answer.persona_id] += verdict.blind
         if verdict.kind == "best":

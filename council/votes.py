@@ -1,8 +1,9 @@
 """Votes: the user's judgement on a round, turned into pairwise outcomes and router lessons.
 
 A round has at most one verdict, `best` (one answer beats every other answer shown) or `tie`
-(every answer shown counts half a win against each other); changing it replaces the old one.
-Thumbs down (`down`) are per answer and toggle. Every vote keeps the router's weights of that
+(every answer shown counts half a win against each other); changing it replaces the old one,
+and repeating it undoes it. Thumbs down (`down`) are per answer and toggle; best and thumbs
+down on the same answer exclude each other. A stopped answer counts with the text it got to. Every vote keeps the router's weights of that
 round; the router learns from it at once (the winner is a positive label for the message, the
 answers it beat and a thumbs-down answer negative ones).
 """
@@ -38,14 +39,20 @@ class RoundNotFound(VoteError, NotFound):
     """The round voted on does not exist (its conversation was deleted)."""
 
 
-def finished_answers(round_: Round) -> list[WorkerAnswer]:
-    """Answers that were shown in full: the ones that can win or lose."""
-    return [a for a in round_.answers if a.status == "done" and a.persona_id is not None]
+def votable_answers(round_: Round) -> list[WorkerAnswer]:
+    """Answers the user saw: finished ones, and the text a stopped answer got to. These can
+    win or lose; failed and empty answers cannot."""
+    return [a for a in round_.answers if a.persona_id is not None and (
+        a.status == "done" or (a.status == "stopped" and a.text.strip()))]
 
 
 def record_vote(session: Session, router: Router, round_id: int, kind: str,
-                answer_id: int | None = None) -> Vote | None:
-    """Record a vote (or undo a repeated thumbs down, returning None) and teach the router."""
+                answer_id: int | None = None, blind: bool = False) -> Vote | None:
+    """Record a vote and teach the router; the same vote again undoes it (returning None).
+
+    Best and thumbs down exclude each other on one answer: either replaces the other. `blind`
+    says the persona names and colours were hidden when the user chose.
+    """
     if kind not in VOTE_KINDS:
         raise VoteError(f"Unknown vote {kind!r}; use one of {', '.join(VOTE_KINDS)}.")
     round_ = session.get(Round, round_id)
@@ -53,34 +60,32 @@ def record_vote(session: Session, router: Router, round_id: int, kind: str,
         raise RoundNotFound("That round no longer exists.")
     if round_.status == "running":
         raise VoteError("Wait for the round to finish before voting.")
-    answered = finished_answers(round_)
+    answered = votable_answers(round_)
     answer = None
     if kind in ("best", "down"):
         answer = next((a for a in round_.answers if a.id == answer_id), None)
         if answer is None:
             raise VoteError("That answer is not part of this round.")
         if answer not in answered:
-            raise VoteError(f"{answer.persona_name}'s answer did not finish ({answer.status}); "
-                            f"only finished answers can be voted on.")
+            raise VoteError(f"{answer.persona_name}'s answer has no text to judge "
+                            f"({answer.status}); only answers you saw can be voted on.")
     elif len(answered) < 2:
-        raise VoteError("A tie needs at least two finished answers.")
+        raise VoteError("A tie needs at least two answers to compare.")
 
-    if kind == "down":
-        existing = session.scalar(select(Vote).where(Vote.round_id == round_id,
-                                                     Vote.kind == "down",
-                                                     Vote.answer_id == answer_id))
-        if existing is not None:
-            _retract(session, router, existing)
-            return None
-    else:
-        for verdict in session.scalars(select(Vote).where(Vote.round_id == round_id,
-                                                          Vote.kind.in_(VERDICTS))):
-            _retract(session, router, verdict)
+    votes = list(session.scalars(select(Vote).where(Vote.round_id == round_id)))
+    repeated = next((v for v in votes if v.kind == kind and v.answer_id == answer_id), None)
+    replaced = [v for v in votes if v is not repeated and (
+        (kind in VERDICTS and v.kind in VERDICTS)
+        or (answer_id is not None and v.answer_id == answer_id))]
+    for old in ([repeated] if repeated else []) + replaced:
+        _retract(session, router, old)
+    if repeated is not None:
+        return None
 
     weights = {str(d["persona_id"]): d["weight"]
                for d in (round_.routing or {}).get("decisions", [])}
     vote = Vote(round_id=round_id, kind=kind, answer_id=answer.id if answer else None,
-                persona_id=answer.persona_id if answer else None, weights=weights)
+                persona_id=answer.persona_id if answer else None, weights=weights, blind=blind)
     session.add(vote)
     session.flush()
     labels: dict[int, int] = {}
@@ -132,8 +137,9 @@ def _vote_state(session: Session) -> str:
     """A fingerprint of what the derived figures depend on: the verdicts, the personas that
     exist (deleting one drops its outcomes) and when the router was last reset."""
     digest = hashlib.sha256()
-    for row in session.execute(select(Vote.id, Vote.kind, Vote.round_id, Vote.answer_id)
-                               .where(Vote.kind.in_(VERDICTS)).order_by(Vote.id)):
+    for row in session.execute(select(Vote.id, Vote.kind, Vote.round_id, Vote.answer_id,
+                                      Vote.blind).where(Vote.kind.in_(VERDICTS))
+                               .order_by(Vote.id)):
         digest.update(repr(tuple(row)).encode())
     digest.update(repr(session.scalars(select(Persona.id).order_by(Persona.id)).all()).encode())
     digest.update(repr(AppState.read(session, RESET_KEY, 0)).encode())
@@ -150,7 +156,7 @@ def pairwise_outcomes(session: Session, after_vote_id: int = 0) -> list[PairOutc
         .order_by(Vote.id).options(selectinload(Vote.round).selectinload(Round.answers)))
     outcomes = []
     for vote in verdicts:
-        answered = finished_answers(vote.round)
+        answered = votable_answers(vote.round)
         if vote.kind == "best":
             outcomes += [PairOutcome(vote.persona_id, a.persona_id, group=vote.round_id)
                          for a in answered if a.id != vote.answer_id

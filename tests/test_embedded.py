@@ -109,8 +109,10 @@ def test_closing_the_stream_stops_generation_and_frees_the_sequence(
 
 
 def test_four_streams_at_once_share_one_batch(engine: EmbeddedBackend) -> None:
+    # long enough that none can finish while the others' first tokens arrive, even when a
+    # loaded machine decodes their prompts a few steps apart
     streams = [engine.stream_chat(engine.worker_model, MESSAGES,
-                                  {"num_predict": 8, "seed": i}) for i in range(4)]
+                                  {"num_predict": 48, "seed": i}) for i in range(4)]
     firsts = [next(s) for s in streams]  # all four are generating at the same time
     model = engine.model(engine.worker_model)
     assert len(model.running) == 4 and not model.free_seqs

@@ -73,7 +73,7 @@ def test_bad_votes_get_clear_errors(app: Flask, sio, demo_server: DemoServer) ->
     failed = sio.ask("Another question")
     broken = next(d for d in failed.named("worker_done") if d["status"] == "failed")
     refused = _vote(client, failed.round_id, "best", broken["answer_id"])
-    assert refused.status_code == 400 and "did not finish" in refused.get_json()["error"]
+    assert refused.status_code == 400 and "no text to judge" in refused.get_json()["error"]
 
 
 def test_leaderboard_ranks_the_preferred_persona_first(app: Flask, sio) -> None:
@@ -172,3 +172,69 @@ def test_cached_ratings_follow_every_change_of_the_votes(app: Flask, sio) -> Non
         session.delete(session.get(Persona, second["persona_id"]))
     _, points, merit = top()
     assert second["persona_id"] not in points and second["persona_id"] not in merit
+
+
+def test_best_undoes_itself_and_excludes_a_thumbs_down_on_the_same_answer(app: Flask,
+                                                                        sio) -> None:
+    result = sio.ask("Should we use Postgres or SQLite for a small app?")
+    first, second = (w["answer_id"] for w in result.one("round_started")["workers"][:2])
+    client = app.test_client()
+
+    def kinds(response) -> list[tuple[str, int | None]]:
+        return [(v["kind"], v["answer_id"]) for v in response.get_json()["votes"]]
+
+    assert kinds(_vote(client, result.round_id, "down", first)) == [("down", first)]
+    assert kinds(_vote(client, result.round_id, "best", first)) == [("best", first)], \
+        "best replaces the thumbs down on the same answer"
+    assert kinds(_vote(client, result.round_id, "down", first)) == [("down", first)], \
+        "and the other way round"
+    _vote(client, result.round_id, "best", second)
+    assert kinds(_vote(client, result.round_id, "best", second)) == [("down", first)], \
+        "the same best again undoes it"
+    _vote(client, result.round_id, "tie")
+    assert kinds(_vote(client, result.round_id, "tie")) == [("down", first)]
+    with session_scope(app) as session:
+        assert pairwise_outcomes(session) == []
+        assert {e.vote_id for e in session.scalars(select(RoutingExample))} == {
+            session.scalar(select(Vote.id).where(Vote.kind == "down"))}
+
+
+def test_a_stopped_round_is_judged_on_the_text_it_got_to(app: Flask, sio,
+                                                        demo_server: DemoServer) -> None:
+    demo_server.token_delay = 0.05
+    ack = sio.call("ask", {"conversation_id": None, "text": "Explain B-trees in depth."})
+    while True:
+        event, data = sio.events.get(timeout=30)
+        if event == "worker_token":
+            break
+    sio.call("stop_round", {"round_id": ack["round_id"]})
+    events = sio.collect_until("round_done", ack["round_id"])
+    stopped = {d["answer_id"]: d for e, d in events if e == "worker_done"}
+    partial = [a for a, d in stopped.items() if d["status"] == "stopped" and d["text"].strip()]
+    empty = [a for a, d in stopped.items() if not d["text"].strip()]
+    assert partial, "at least the worker that streamed a token has text"
+    client = app.test_client()
+    best = _vote(client, ack["round_id"], "best", partial[0])
+    assert best.status_code == 200, best.get_json()
+    for answer in empty:
+        refused = _vote(client, ack["round_id"], "down", answer)
+        assert refused.status_code == 400 and "no text to judge" in refused.get_json()["error"]
+    tie = _vote(client, ack["round_id"], "tie")
+    if len(partial) < 2:
+        assert tie.status_code == 400 and "at least two answers" in tie.get_json()["error"]
+    else:
+        assert tie.status_code == 200
+
+
+def test_a_blind_vote_is_kept_as_blind(app: Flask, sio) -> None:
+    result = sio.ask("Which editor should I learn?")
+    answer = result.one("round_started")["workers"][0]["answer_id"]
+    client = app.test_client()
+    votes = client.post(f"/api/rounds/{result.round_id}/votes",
+                        json={"kind": "best", "answer_id": answer, "blind": True}).get_json()
+    assert [v["blind"] for v in votes["votes"]] == [True]
+    bad = client.post(f"/api/rounds/{result.round_id}/votes",
+                      json={"kind": "tie", "blind": "yes"})
+    assert bad.status_code == 400 and "blind" in bad.get_json()["error"]
+    with session_scope(app) as session:
+        assert session.scalar(select(Vote.blind)) is True

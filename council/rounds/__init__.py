@@ -45,11 +45,13 @@ class Council:
         self.lock = threading.Lock()
 
     def start_round(self, conversation_id: int, text: str, emit: Emit,
-                    peer_review: bool | None = None, owner: str = "") -> int:
+                    peer_review: bool | None = None, owner: str = "",
+                    personas: object = ()) -> int:
         """Store the round and its planned answers, then run it in the background.
 
-        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round; an `owner`
-        (one browser tab) may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
+        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round; `personas`
+        (ids or "everyone") overrides the router's choice of who speaks; an `owner` (one browser
+        tab) may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
         """
         limit = self.settings.max_rounds_per_client
         with self.lock:
@@ -60,7 +62,7 @@ class Council:
         try:
             request = RoundRequest.validated(
                 conversation_id, text,
-                self.settings.peer_review if peer_review is None else peer_review)
+                self.settings.peer_review if peer_review is None else peer_review, personas)
             plan = route(get_router(self.app), self.store, self.backend, self.settings, request)
         except BaseException:
             self._release(owner)

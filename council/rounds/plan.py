@@ -24,16 +24,23 @@ class RoundRequest:
     conversation_id: int
     question: str
     peer_review: bool
+    personas: tuple[int, ...] | str = ()  # picked on the page: ids, "everyone", or the router
 
     @classmethod
-    def validated(cls, conversation_id: int, text: str, peer_review: bool) -> RoundRequest:
+    def validated(cls, conversation_id: int, text: str, peer_review: bool,
+                  personas: object = ()) -> RoundRequest:
+        if personas not in (None, (), "everyone") and not (
+                isinstance(personas, list | tuple)
+                and all(isinstance(p, int) and not isinstance(p, bool) for p in personas)):
+            raise RoundError('Pick personas as a list of ids, or "everyone".')
         question = (text or "").strip()
         if not question:
             raise RoundError("Type a question first.")
         if len(question) > MAX_MESSAGE_CHARS:
             raise RoundError(f"That message is {len(question):,} characters; the limit is "
                              f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it in parts.")
-        return cls(conversation_id, question, peer_review)
+        return cls(conversation_id, question, peer_review,
+                   personas if isinstance(personas, str) else tuple(personas or ()))
 
 
 @dataclass(frozen=True)

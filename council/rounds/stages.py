@@ -24,6 +24,7 @@ from ..router import RouteDecision, Router
 from ..router.generation import tune_for_sentiment
 from ..variants import plan_answer
 from ..votes import merit_counts
+from .choice import chosen_personas
 from .plan import Emit, PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .store import RoundStore
 from .streams import Generation, RoundControl, prepared_generation, run_generations, usable_answers
@@ -62,8 +63,9 @@ def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Set
     """Weigh every persona for the question, plan what each selected one answers with, and
     store the round; exploration counts move only for a round that was stored."""
     with store.session() as session:
-        decision = router.route(session, list_personas(session), request.question,
-                                merit_counts(session))
+        personas = list_personas(session)
+        decision = router.route(session, personas, request.question, merit_counts(session),
+                                chosen_personas(request.question, request.personas, personas))
     if not decision.selected:
         raise RoundError("No persona is enabled. Enable one on the Personas page.")
     compound = decision.features.sentiment["compound"]

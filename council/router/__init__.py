@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ class RouteDecision:
 class Route:
     features: MessageFeatures
     decisions: list[RouteDecision]
+    chosen_by_user: bool = False  # the user picked who speaks, not the router
 
     @property
     def selected(self) -> list[RouteDecision]:
@@ -59,6 +61,7 @@ class Route:
     def record(self) -> dict[str, Any]:
         """What the round stores and the browser charts."""
         return {"features": self.features.summary(), "entropy": round(self.entropy(), 3),
+                "chosen_by_user": self.chosen_by_user,
                 "decisions": [{"persona_id": d.persona.id, "name": d.persona.name,
                                "color": d.persona.color, "weight": round(d.weight, 4),
                                "selected": d.selected, "reason": d.reason}
@@ -105,8 +108,13 @@ class Router:
     # --- routing ---------------------------------------------------------------------------
 
     def route(self, session: Session, personas: list[Persona], text: str,
-              merit: dict[int, tuple[float, float]] | None = None) -> Route:
-        """Weigh every enabled persona for `text`; `merit` is (wins, losses) per persona."""
+              merit: dict[int, tuple[float, float]] | None = None,
+              chosen_by_user: Collection[int] = ()) -> Route:
+        """Weigh every enabled persona for `text`; `merit` is (wins, losses) per persona.
+
+        `chosen_by_user` (persona ids) overrides who speaks; the weights are still the
+        router's, so the synthesizer and the chart say how well each suits the question.
+        """
         merit = merit or {}
         features = self.extractor.extract(text)
         enabled = [p for p in personas if p.enabled]
@@ -143,11 +151,17 @@ class Router:
             softmax(logits, settings.router_temperature),
             [(p.routing_rules or {}).get("min_weight", 0.0) for p in enabled],
             [(p.routing_rules or {}).get("max_weight", 1.0) for p in enabled])
-        chosen = select_top_k(weights, settings.router_top_k, settings.router_min_weight, forced)
+        if chosen_by_user:
+            chosen = [i for i, p in enumerate(enabled) if p.id in chosen_by_user]
+            for i in chosen:
+                reasons[i].append("chosen by you")
+        else:
+            chosen = select_top_k(weights, settings.router_top_k, settings.router_min_weight,
+                                  forced)
         decisions = [RouteDecision(p, float(weights[i]), i in chosen, "; ".join(reasons[i]))
                      for i, p in enumerate(enabled)]
         decisions.sort(key=lambda d: -d.weight)
-        return Route(features, decisions)
+        return Route(features, decisions, bool(chosen_by_user))
 
     def record_shown(self, session: Session, route: Route) -> None:
         """Count this routing for exploration: who was shown, and in which round."""

@@ -87,7 +87,8 @@ def ask(data: Any) -> dict[str, Any]:
         peer_review = data.get("peer_review")
         round_id = get_council(app).start_round(
             conversation_id, str(data.get("text") or ""), emit_to_watchers,
-            peer_review if isinstance(peer_review, bool) else None, owner=sid)
+            peer_review if isinstance(peer_review, bool) else None, owner=sid,
+            personas=data.get("personas") or ())
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001  (the browser must always get an answer)
