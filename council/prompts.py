@@ -46,13 +46,19 @@ class PastRound:
     answers: dict[int, str] = field(default_factory=dict)
 
 
-def load_history(session: Session, conversation_id: int, before_round_id: int) -> list[PastRound]:
-    """Earlier rounds of a conversation, oldest first, with whatever text each produced."""
-    rounds = session.scalars(
-        select(Round).where(Round.conversation_id == conversation_id, Round.id < before_round_id)
-        .order_by(Round.id).options(selectinload(Round.answers), selectinload(Round.synthesis)))
+def load_history(session: Session, conversation_id: int,
+                 parent_id: int | None) -> list[PastRound]:
+    """The rounds a new round follows: `parent_id` and its ancestors (its branch of the
+    conversation, not the siblings a regenerate or an edit left), oldest first."""
+    rounds = {r.id: r for r in session.scalars(
+        select(Round).where(Round.conversation_id == conversation_id)
+        .options(selectinload(Round.answers), selectinload(Round.synthesis)))}
+    branch = []
+    while parent_id is not None and parent_id in rounds:
+        branch.append(rounds[parent_id])
+        parent_id = rounds[parent_id].parent_id
     history = []
-    for past in rounds:
+    for past in reversed(branch):
         synthesis = past.synthesis.text if past.synthesis and past.synthesis.text else None
         answers = {a.persona_id: a.text for a in past.answers if a.persona_id and a.text}
         history.append(PastRound(past.user_message, synthesis, answers))

@@ -238,17 +238,10 @@ def test_round_refuses_empty_and_unknown_input(app: Flask, sio) -> None:
 
 def test_council_runs_without_socketio(app: Flask) -> None:
     """The round library works for any caller (benchmarks, scripts): events are a callable."""
-    from council.models import Conversation
-
     events: list[tuple[str, dict]] = []
-    with session_scope(app) as session:
-        conversation = Conversation()
-        session.add(conversation)
-        session.flush()
-        conversation_id = conversation.id
     council = get_council(app)
-    round_id = council.start_round(conversation_id, "Plan a weekend trip.",
-                                   lambda e, d: events.append((e, d)))
+    plan = council.start_round(None, "Plan a weekend trip.", lambda e, d: events.append((e, d)))
+    round_id, conversation_id = plan.round_id, plan.conversation_id
     assert council.wait(round_id, timeout=30)
     assert events[-1] == ("round_done", {"round_id": round_id, "conversation_id": conversation_id,
                                          "status": "done", "error": None})

@@ -22,7 +22,7 @@ from flask import Flask
 from ..config import Settings
 from ..extensions import get_router, get_settings
 from ..llm.base import ChatBackend
-from .plan import Emit, RoundError, RoundOutcome, RoundPlan, RoundRequest
+from .plan import LATEST, Emit, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .review import review
 from .stages import RoundRun, route, run_workers, synthesize
 from .store import RoundStore
@@ -44,14 +44,17 @@ class Council:
         self.in_flight: Counter[str] = Counter()  # rounds starting or running, per client
         self.lock = threading.Lock()
 
-    def start_round(self, conversation_id: int, text: str, emit: Emit,
+    def start_round(self, conversation_id: int | None, text: str, emit: Emit,
                     peer_review: bool | None = None, owner: str = "",
-                    personas: object = ()) -> int:
+                    personas: object = (), parent_id: object = LATEST) -> RoundPlan:
         """Store the round and its planned answers, then run it in the background.
 
-        `peer_review` overrides the COUNCIL_PEER_REVIEW setting for this round; `personas`
-        (ids or "everyone") overrides the router's choice of who speaks; an `owner` (one browser
-        tab) may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
+        `conversation_id` None starts a new conversation (stored only if the round starts);
+        `parent_id` says which round it follows (default: the branch the conversation shows;
+        a regenerate or an edit names the round before the one it replaces). `peer_review`
+        overrides the COUNCIL_PEER_REVIEW setting for this round; `personas` (ids or
+        "everyone") overrides the router's choice of who speaks; an `owner` (one browser tab)
+        may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
         """
         limit = self.settings.max_rounds_per_client
         with self.lock:
@@ -62,7 +65,8 @@ class Council:
         try:
             request = RoundRequest.validated(
                 conversation_id, text,
-                self.settings.peer_review if peer_review is None else peer_review, personas)
+                self.settings.peer_review if peer_review is None else peer_review, personas,
+                parent_id)
             plan = route(get_router(self.app), self.store, self.backend, self.settings, request)
         except BaseException:
             self._release(owner)
@@ -77,7 +81,7 @@ class Council:
             self.owners[plan.round_id] = owner
         emit("round_started", plan.started_payload())
         thread.start()
-        return plan.round_id
+        return plan
 
     def stop_round(self, round_id: int) -> bool:
         """Ask a running round to stop; partial answers are kept and marked stopped."""
@@ -127,7 +131,7 @@ class Council:
         if outcome.status == "failed":
             run.emit("round_error", {"round_id": plan.round_id, "error": outcome.error})
         run.emit("round_done", {"round_id": plan.round_id,
-                                "conversation_id": plan.request.conversation_id,
+                                "conversation_id": plan.conversation_id,
                                 "status": outcome.status, "error": outcome.error})
         with self.lock:
             self.threads.pop(plan.round_id, None)

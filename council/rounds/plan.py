@@ -11,6 +11,7 @@ from ..variants import adapters_shown
 
 Emit = Callable[[str, dict[str, Any]], None]
 MAX_MESSAGE_CHARS = 20_000
+LATEST = "latest"  # a new round follows the branch its conversation shows
 
 
 class RoundError(ValueError):
@@ -21,14 +22,17 @@ class RoundError(ValueError):
 class RoundRequest:
     """A question the council has agreed to answer."""
 
-    conversation_id: int
+    conversation_id: int | None  # None: a new conversation, stored with its first round
     question: str
     peer_review: bool
     personas: tuple[int, ...] | str = ()  # picked on the page: ids, "everyone", or the router
+    # the round this one follows: LATEST (the conversation's shown branch), a round id (a
+    # regenerate or an edit starts a sibling there), or None (a new first question)
+    parent_id: int | None | str = LATEST
 
     @classmethod
-    def validated(cls, conversation_id: int, text: str, peer_review: bool,
-                  personas: object = ()) -> RoundRequest:
+    def validated(cls, conversation_id: int | None, text: str, peer_review: bool,
+                  personas: object = (), parent_id: object = LATEST) -> RoundRequest:
         if personas not in (None, (), "everyone") and not (
                 isinstance(personas, list | tuple)
                 and all(isinstance(p, int) and not isinstance(p, bool) for p in personas)):
@@ -39,8 +43,11 @@ class RoundRequest:
         if len(question) > MAX_MESSAGE_CHARS:
             raise RoundError(f"That message is {len(question):,} characters; the limit is "
                              f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it in parts.")
+        if parent_id != LATEST and parent_id is not None and (
+                not isinstance(parent_id, int) or isinstance(parent_id, bool)):
+            raise RoundError("parent_round_id must be a round's id or null.")
         return cls(conversation_id, question, peer_review,
-                   personas if isinstance(personas, str) else tuple(personas or ()))
+                   personas if isinstance(personas, str) else tuple(personas or ()), parent_id)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ class RoundPlan:
     """A stored round: who speaks with what, and the conversation so far."""
 
     round_id: int
+    conversation_id: int
+    parent_id: int | None
     request: RoundRequest
     routing: dict[str, Any]
     history: list[PastRound]
@@ -83,7 +92,8 @@ class RoundPlan:
         return next(w for w in self.workers if w.answer_id == answer_id)
 
     def started_payload(self) -> dict[str, Any]:
-        return {"round_id": self.round_id, "conversation_id": self.request.conversation_id,
+        return {"round_id": self.round_id, "conversation_id": self.conversation_id,
+                "parent_id": self.parent_id,
                 "user_message": self.question, "synth_model": self.synth_model,
                 "routing": self.routing, "workers": [w.payload() for w in self.workers]}
 

@@ -28,7 +28,7 @@ from ..models import (
     utcnow,
 )
 from ..prompts import load_history
-from .plan import PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
+from .plan import LATEST, PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .streams import Generation
 
 
@@ -43,27 +43,36 @@ class RoundStore:
 
     def create_round(self, request: RoundRequest, routing: dict[str, Any],
                      workers: list[PlannedWorker], synth_model: str) -> RoundPlan:
-        """The round and one running answer per worker; a new conversation takes its title
-        from the first question."""
+        """The round and one running answer per worker, in a new conversation or on the branch
+        the request names (which becomes the one the conversation shows); a new conversation
+        takes its title from its first question. Nothing is stored for a refused request."""
         with self.session() as session:
-            conversation = session.get(Conversation, request.conversation_id)
+            if request.conversation_id is None:
+                conversation = Conversation()
+                session.add(conversation)
+                session.flush()
+            else:
+                conversation = session.get(Conversation, request.conversation_id)
             if conversation is None:
                 raise RoundError("That conversation no longer exists; start a new one.")
+            parent_id = _parent(conversation, request.parent_id)
             if conversation.title == NEW_CONVERSATION_TITLE and not conversation.rounds:
                 conversation.title = request.question.splitlines()[0][:60]
             round_ = Round(conversation_id=conversation.id, user_message=request.question,
-                           routing=routing)
+                           routing=routing, parent_id=parent_id)
             session.add(round_)
             conversation.updated_at = utcnow()
             session.flush()
+            conversation.current_round_id = round_.id
             rows = [WorkerAnswer(round_id=round_.id, persona_id=w.persona_id,
                                  persona_name=w.name, persona_color=w.color, model=w.model,
                                  variant=w.variant, weight=w.weight, options=w.options)
                     for w in workers]
             session.add_all(rows)
             session.flush()
-            return RoundPlan(round_id=round_.id, request=request, routing=routing,
-                             history=load_history(session, conversation.id, round_.id),
+            return RoundPlan(round_id=round_.id, conversation_id=conversation.id,
+                             parent_id=parent_id, request=request, routing=routing,
+                             history=load_history(session, conversation.id, parent_id),
                              workers=[replace(w, answer_id=row.id)
                                       for w, row in zip(workers, rows, strict=True)],
                              synth_model=synth_model)
@@ -119,3 +128,15 @@ class RoundStore:
             if round_ is not None:
                 round_.status, round_.error = outcome.status, outcome.error
                 round_.finished_at = utcnow()
+
+
+def _parent(conversation: Conversation, wanted: int | None | str) -> int | None:
+    """The round a new one follows: the shown branch's last round (the newest round for a
+    conversation from before branches), or the round the request names."""
+    if wanted == LATEST:
+        if conversation.current_round_id is not None:
+            return conversation.current_round_id
+        return max((r.id for r in conversation.rounds), default=None)
+    if wanted is not None and wanted not in {r.id for r in conversation.rounds}:
+        raise RoundError("That round is not part of this conversation; reload the page.")
+    return wanted  # type: ignore[return-value]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..db import session_scope
 from ..extensions import get_council, get_router
-from ..models import Conversation, Vote, utcnow
+from ..models import Conversation, Round, Vote, utcnow
 from ..votes import VoteError, record_vote
 from .errors import status_for
 from .payloads import conversation_payload, conversation_summary, vote_payload
@@ -102,3 +102,22 @@ def delete_conversation(conversation_id: int) -> Any:
             council.stop_round(round_.id)
         session.delete(conversation)
     return "", 204
+
+
+@bp.post("/api/conversations/<int:conversation_id>/current")
+def show_branch(conversation_id: int) -> Any:
+    """Show another branch: `{"round_id": N}`, the last round of the branch; the next question
+    follows it, and a reload opens it."""
+    payload = request.get_json(silent=True)
+    round_id = payload.get("round_id") if isinstance(payload, dict) else None
+    if not isinstance(round_id, int) or isinstance(round_id, bool):
+        abort(400, 'Send JSON like {"round_id": 12}.')
+    with session_scope() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            abort(404, "No such conversation.")
+        round_ = session.get(Round, round_id)
+        if round_ is None or round_.conversation_id != conversation_id:
+            abort(404, "That round is not part of this conversation.")
+        conversation.current_round_id = round_id
+        return jsonify({"id": conversation_id, "current_round_id": round_id})

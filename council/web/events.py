@@ -17,8 +17,8 @@ from flask_socketio import join_room, leave_room, rooms
 
 from ..db import session_scope
 from ..extensions import get_council, socketio
-from ..models import Conversation
 from ..rounds import RoundError
+from ..rounds.plan import LATEST
 from .payloads import conversation_payload
 
 log = logging.getLogger(__name__)
@@ -68,34 +68,36 @@ def ask(data: Any) -> dict[str, Any]:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     sid = request.sid  # type: ignore[attr-defined]
     conversation_id = data.get("conversation_id")
-    if conversation_id is None:
-        with session_scope(app) as session:
-            conversation = Conversation()
-            session.add(conversation)
-            session.flush()
-            conversation_id = conversation.id
-    if not isinstance(conversation_id, int):
+    if conversation_id is not None and (not isinstance(conversation_id, int)
+                                        or isinstance(conversation_id, bool)):
         return {"ok": False, "error": "conversation_id must be a number."}
-    watch(conversation_id)
-    # everyone watching the conversation, and the asker even once it looks at another one
-    recipients = [conversation_room(conversation_id), sid]
+    # everyone watching the conversation, and the asker even once it looks at another one;
+    # a new conversation has no watchers until the round has stored it
+    recipients = [sid]
+    if conversation_id is not None:
+        watch(conversation_id)
+        recipients.insert(0, conversation_room(conversation_id))
 
     def emit_to_watchers(event: str, payload: dict[str, Any]) -> None:
-        socketio.emit(event, payload, to=recipients)
+        socketio.emit(event, payload, to=list(recipients))
 
     try:
         peer_review = data.get("peer_review")
-        round_id = get_council(app).start_round(
+        plan = get_council(app).start_round(
             conversation_id, str(data.get("text") or ""), emit_to_watchers,
             peer_review if isinstance(peer_review, bool) else None, owner=sid,
-            personas=data.get("personas") or ())
+            personas=data.get("personas") or (),
+            parent_id=data["parent_round_id"] if "parent_round_id" in data else LATEST)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}
     except Exception as exc:  # noqa: BLE001  (the browser must always get an answer)
         log.exception("could not start a round")
         return {"ok": False, "error": f"The server could not start this round "
                                       f"({type(exc).__name__}); try again, and see its log."}
-    return {"ok": True, "round_id": round_id, "conversation_id": conversation_id}
+    if conversation_id is None:
+        watch(plan.conversation_id)
+        recipients.insert(0, conversation_room(plan.conversation_id))
+    return {"ok": True, "round_id": plan.round_id, "conversation_id": plan.conversation_id}
 
 
 @socketio.on("stop_round")
