@@ -7,17 +7,18 @@ override `app_args` / `app_env` to start the app the way they need.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Error, Locator, Page, expect, sync_playwright
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "browser"
@@ -25,6 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run"]
 START_TIMEOUT_S = 60.0
 ROUND_TIMEOUT_MS = 30_000
+PERSONAS = {"Architect", "Skeptic", "Explorer", "Pragmatist"}  # the shipped council
 
 
 def free_port() -> int:
@@ -98,3 +100,32 @@ def chromium_page(base_url: str) -> Iterator[tuple[Page, list[str]]]:
         finally:
             browser.close()
 
+
+def ask(page: Page, text: str, streaming: bool = False) -> Locator:
+    """Send `text` with Enter and return its round once the round is done (with `streaming`,
+    as soon as its first worker shows text, while it still runs)."""
+    rounds = page.locator("article.round")
+    before = rounds.count()
+    page.fill("#question", text)
+    page.press("#question", "Enter")
+    # The first round of a fresh app also loads the sentence embedder: allow for that.
+    expect(rounds).to_have_count(before + 1, timeout=ROUND_TIMEOUT_MS)
+    if streaming:
+        expect(rounds.last.locator("section.worker .body").first).not_to_have_text(
+            "", timeout=ROUND_TIMEOUT_MS)
+    else:
+        expect(rounds.last).to_have_attribute("data-status", "done", timeout=ROUND_TIMEOUT_MS)
+    return rounds.last
+
+
+def expect_votes(round_: Locator, best: int | None, down: Collection[int] = ()) -> None:
+    """The round's cards show `best` (a card index) as the best answer and `down` as thumbs down."""
+    cards = round_.locator(".workers > section.worker")
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        expect(card.locator(".vote-best")).to_have_attribute("aria-pressed", str(i == best).lower())
+        expect(card.locator(".vote-down")).to_have_attribute("aria-pressed", str(i in down).lower())
+        if i == best:
+            expect(card).to_have_class(re.compile(r"\bis-best\b"))
+        else:
+            expect(card).not_to_have_class(re.compile(r"\bis-best\b"))

@@ -7,19 +7,15 @@ a council answer, a conversation in the sidebar, and a round that comes back aft
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection
-
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser import ROUND_TIMEOUT_MS, SCREENSHOTS
+from tests.browser import PERSONAS, ROUND_TIMEOUT_MS, SCREENSHOTS, ask, expect_votes
 
 SCREENSHOT = SCREENSHOTS / "council-round.png"
 VOTES_SCREENSHOT = SCREENSHOTS / "council-votes.png"
 LEADERBOARD_SCREENSHOT = SCREENSHOTS / "leaderboard.png"
 ANALYTICS_SCREENSHOT = SCREENSHOTS / "analytics.png"
-PERSONAS = {"Architect", "Skeptic", "Explorer", "Pragmatist"}
 QUESTION = "How should a small team structure a Flask app that streams answers over websockets?"
 
 # Installed before the question is sent: remembers whether a worker card was ever seen
@@ -106,31 +102,6 @@ def test_round_streams_live_and_survives_reload(council_page: tuple[Page, list[s
 TOP_K = 3
 VOTE_QUESTION = "Should we rewrite our billing service in Rust, or is that too risky?"
 FOLLOW_UP = "What would you measure first to decide?"
-
-
-def ask(page: Page, text: str) -> Locator:
-    """Send `text` with Enter and return its round once the round is done."""
-    rounds = page.locator("article.round")
-    before = rounds.count()
-    page.fill("#question", text)
-    page.press("#question", "Enter")
-    # The first round of a fresh app also loads the sentence embedder: allow for that.
-    expect(rounds).to_have_count(before + 1, timeout=ROUND_TIMEOUT_MS)
-    expect(rounds.last).to_have_attribute("data-status", "done", timeout=ROUND_TIMEOUT_MS)
-    return rounds.last
-
-
-def expect_votes(round_: Locator, best: int | None, down: Collection[int] = ()) -> None:
-    """The round's cards show `best` (a card index) as the best answer and `down` as thumbs down."""
-    cards = round_.locator(".workers > section.worker")
-    for i in range(cards.count()):
-        card = cards.nth(i)
-        expect(card.locator(".vote-best")).to_have_attribute("aria-pressed", str(i == best).lower())
-        expect(card.locator(".vote-down")).to_have_attribute("aria-pressed", str(i in down).lower())
-        if i == best:
-            expect(card).to_have_class(re.compile(r"\bis-best\b"))
-        else:
-            expect(card).not_to_have_class(re.compile(r"\bis-best\b"))
 
 
 @pytest.mark.browser

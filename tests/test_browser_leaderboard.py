@@ -16,8 +16,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from council.models import Round, Vote
-from tests.browser import SCREENSHOTS
-from tests.test_browser import PERSONAS, ask
+from tests.browser import PERSONAS, SCREENSHOTS, ask
 
 BLIND_SCREENSHOT = SCREENSHOTS / "leaderboard-blind.png"
 

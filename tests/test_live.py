@@ -73,4 +73,4 @@ def test_a_tab_follows_only_the_conversation_it_shows(
         "a tab that left the conversation gets none of its events"
     assert second.round_id != own.round_id
     missing = elsewhere.call("open_conversation", {"conversation_id": 10**6})
-    assert missing == {"ok": False, "error": "That conversation no longer exists."}
+    assert missing == {"ok": False, "error": "No such conversation: it may have been deleted."}

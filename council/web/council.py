@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..db import session_scope
 from ..extensions import get_council, get_router
 from ..models import Conversation, Round, Vote, utcnow
+from ..personas import list_personas
 from ..votes import VoteError, record_vote
 from .errors import status_for
 from .payloads import conversation_payload, conversation_summary, vote_payload
@@ -22,11 +23,11 @@ bp = Blueprint("council", __name__)
 def index(conversation_id: int | None = None) -> tuple[str, int]:
     """The council page; /c/<id> opens that conversation (a 404 when there is none, with the
     page still drawn so that its list and question box work and the page says so)."""
-    status = 200
-    if conversation_id is not None:
-        with session_scope() as session:
-            status = 200 if session.get(Conversation, conversation_id) is not None else 404
-    return render_template("council/index.html"), status
+    with session_scope() as session:
+        missing = conversation_id is not None and session.get(Conversation,
+                                                               conversation_id) is None
+        personas = list_personas(session, enabled_only=True)
+        return render_template("council/index.html", personas=personas), 404 if missing else 200
 
 
 @bp.post("/api/rounds/<int:round_id>/votes")

@@ -56,7 +56,7 @@ def open_conversation(data: Any) -> dict[str, Any]:
         payload = conversation_payload(session, conversation_id, get_council())
     if payload is None:
         watch(None)
-        return {"ok": False, "error": "That conversation no longer exists."}
+        return {"ok": False, "error": "No such conversation: it may have been deleted."}
     return {"ok": True, "conversation": payload}
 
 

@@ -22,9 +22,10 @@
     return button;
   }
 
-  // `show(conversation)` draws a conversation's rounds (null: an empty, new one);
+  // `load(id)` follows conversation `id` (null: none) and resolves with its rounds;
+  // `show(conversation)` draws them (null: an empty, new one);
   // `showError(message)` reports a failure next to the question box.
-  function start({show, showError}) {
+  function start({load, show, showError}) {
     const $ = (id) => document.getElementById(id);
     const els = {
       frame: document.querySelector("main.council"), list: $("conversation-list"), listEmpty: $("conversation-empty"),
@@ -126,9 +127,8 @@
       setDrawer(false);
       els.missing.hidden = true;
       renderList();
-      if (id === null) { show(null); return; }
       try {
-        const conversation = await api(`/api/conversations/${id}`);
+        const conversation = await load(id);
         if (opening === state.opening) show(conversation);
       } catch (err) {
         if (opening !== state.opening) return;
@@ -225,7 +225,8 @@
 
     refreshReporting();
     openConversation(idFromLocation());
-    return {current: () => state.current, adopt, refresh: refreshReporting};
+    return {current: () => state.current, adopt, refresh: refreshReporting,
+            reopen: () => openConversation(state.current)};
   }
 
   window.councilConversations = {start};

@@ -43,9 +43,13 @@
   }
 
   // A worker's or the synthesizer's next piece of text; rendered once per animation frame.
-  function appendToken(part, delta) {
+  // `index` counts the part's deltas: a page that opened mid-round already has the first
+  // `part.tokens` of them, so a repeat (or one past a gap the snapshot fills) is dropped.
+  function appendToken(part, delta, index) {
+    if (index !== undefined && index !== part.tokens) return;
     if (!part.text) part.stateEl.textContent = stateLabel("running", delta);
     part.text += delta;
+    part.tokens += 1;
     scheduleRender(part);
   }
 
@@ -97,6 +101,7 @@
     const mood = routing.features ? routing.features.sentiment.compound : 0;
     section.querySelector(".routing-meta").textContent =
       `entropy ${routing.entropy} bits · sentiment ${mood >= 0 ? "+" : ""}${mood.toFixed(2)}`;
+    section.querySelector(".chosen").hidden = !routing.chosen_by_user;
     section.hidden = false;
   }
 
@@ -142,6 +147,7 @@
   function showVotes(round, votes) {
     const best = votes.find((v) => v.kind === "best");
     const tie = votes.some((v) => v.kind === "tie");
+    if (best || tie) round.el.classList.add("revealed");  // a blind round shows who said what
     const down = new Set(votes.filter((v) => v.kind === "down").map((v) => v.answer_id));
     for (const [answerId, part] of round.workers) {
       const isBest = best !== undefined && best.answer_id === answerId;
@@ -155,17 +161,28 @@
   async function vote(round, kind, answerId) {
     const errorEl = round.el.querySelector(".vote-error");
     errorEl.textContent = "";
+    const blind = round.el.classList.contains("blind") && !round.el.classList.contains("revealed");
     try {
-      const result = await postJSON(`/api/rounds/${round.id}/votes`, {kind, answer_id: answerId});
+      const result = await postJSON(`/api/rounds/${round.id}/votes`, {kind, answer_id: answerId, blind});
       showVotes(round, result.votes);
     } catch (err) { errorEl.textContent = err.message; }
   }
 
+  // What the user saw can be judged: finished answers, and what a stopped one got to.
+  function votable(part) {
+    const status = part.el.dataset.status;
+    return status === "done" || (status === "stopped" && part.text.trim() !== "");
+  }
+
   function enableVoting(round) {
     round.el.querySelector(".round-votes").hidden = false;
+    let shown = 0;
     for (const part of round.workers.values()) {
-      part.el.querySelector(".votes").hidden = part.el.dataset.status !== "done";
+      const can = votable(part);
+      part.el.querySelector(".votes").hidden = !can;
+      shown += can ? 1 : 0;
     }
+    round.el.querySelector(".vote-tie").hidden = shown < 2;
   }
 
   function showSynthesis(round, info) {
@@ -184,16 +201,17 @@
     }
   }
 
-  function workerCard(round, w) {
+  function workerCard(round, w, position) {
     const card = document.getElementById("worker-template").content.firstElementChild.cloneNode(true);
     card.dataset.answerId = w.answer_id;
+    card.querySelector(".blind-label").textContent = `Answer ${position}`;
     card.style.setProperty("--persona-color", w.color);
     card.querySelector(".dot").style.background = w.color;
     card.querySelector(".name").textContent = w.name;
     card.querySelector(".model").textContent = modelLabel(w);
     const part = {el: card, name: w.name, body: card.querySelector(".body"), text: w.text || "",
-                  stateEl: card.querySelector(".state"), statsEl: card.querySelector(".stats"),
-                  errorEl: card.querySelector(".error")};
+                  tokens: w.tokens || 0, stateEl: card.querySelector(".state"),
+                  statsEl: card.querySelector(".stats"), errorEl: card.querySelector(".error")};
     card.querySelector(".copy").addEventListener("click", (e) => copyText(part.text, e.currentTarget));
     card.querySelector(".vote-best").addEventListener("click", () => vote(round, "best", w.answer_id));
     card.querySelector(".vote-down").addEventListener("click", () => vote(round, "down", w.answer_id));
@@ -201,23 +219,63 @@
     return part;
   }
 
+  // The question's own controls: edit and resend, regenerate, and ‹ i/n › between the
+  // answers a regenerate or an edit left at this point of the conversation.
+  function wireQuestion(round, data, hooks) {
+    const node = round.el;
+    const message = node.querySelector(".user-message");
+    const editor = node.querySelector(".edit-form");
+    const field = editor.querySelector("textarea");
+    node.querySelector(".regenerate").addEventListener("click", () => hooks.onRegenerate(data));
+    node.querySelector(".edit").addEventListener("click", () => {
+      field.value = data.user_message;
+      editor.hidden = false; message.hidden = true;
+      field.focus();
+    });
+    const close = () => { editor.hidden = true; message.hidden = false; };
+    editor.querySelector(".cancel").addEventListener("click", close);
+    editor.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (field.value.trim()) hooks.onEdit(data, field.value.trim(), close);
+    });
+    field.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); close(); }
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); editor.requestSubmit(); }
+    });
+    node.querySelector(".branch-prev").addEventListener("click", () => hooks.onBranch(data, -1));
+    node.querySelector(".branch-next").addEventListener("click", () => hooks.onBranch(data, 1));
+  }
+
+  // Where this round stands among its siblings: "2 / 3", with ‹ › when there are others.
+  function showBranch(round, position, count) {
+    const nav = round.el.querySelector(".branches");
+    nav.hidden = count < 2;
+    nav.querySelector(".position").textContent = `${position} / ${count}`;
+    nav.querySelector(".branch-prev").disabled = position <= 1;
+    nav.querySelector(".branch-next").disabled = position >= count;
+  }
+
   // A round as the live events start it, or as the conversations API stored it (then with
-  // its texts, reviews, synthesis, end state and votes already filled in).
-  function buildRound(data) {
+  // its texts, reviews, synthesis, end state and votes already filled in). `hooks`: whether
+  // it is shown blind, and what regenerate, edit and the branch arrows do.
+  function buildRound(data, hooks) {
     const node = document.getElementById("round-template").content.firstElementChild.cloneNode(true);
     node.dataset.roundId = data.round_id;
+    node.classList.toggle("blind", Boolean(hooks.blind));
     renderMarkdown(node.querySelector(".user-message"), data.user_message, {breaks: true});
     const round = {id: data.round_id, el: node, workers: new Map(), reviews: new Map(), synth: null};
+    wireQuestion(round, data, hooks);
     const workersEl = node.querySelector(".workers");
     workersEl.style.setProperty("--columns", Math.min(data.workers.length, 4));
-    for (const w of data.workers) {
-      const part = workerCard(round, w);
+    for (const [index, w] of data.workers.entries()) {
+      const part = workerCard(round, w, index + 1);
       workersEl.appendChild(part.el);
       finishPart(part, {status: w.status || "running", text: part.text, stats: w.stats, error: w.error});
     }
     const synthEl = node.querySelector(".synthesis");
     round.synth = {el: synthEl, body: synthEl.querySelector(".body"), text: "",
-                   stateEl: synthEl.querySelector(".state"), statsEl: synthEl.querySelector(".stats")};
+                   tokens: data.synthesis?.tokens || 0, stateEl: synthEl.querySelector(".state"),
+                   statsEl: synthEl.querySelector(".stats")};
     synthEl.querySelector(".copy").addEventListener("click", (e) => copyText(round.synth.text, e.currentTarget));
     node.querySelector(".vote-tie").addEventListener("click", () => vote(round, "tie", null));
     renderRouting(round, data.routing);
@@ -230,5 +288,5 @@
   }
 
   window.councilRoundView = {buildRound, appendToken, finishPart, showReview, showPeerRanking,
-                             showSynthesis, endRound};
+                             showSynthesis, endRound, showBranch};
 })();
