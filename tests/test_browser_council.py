@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import ROUND_TIMEOUT_MS, SCREENSHOTS, ask, expect_votes
+from tests.browser import PERSONAS, ROUND_TIMEOUT_MS, SCREENSHOTS, ask, expect_votes
 
 REVEALED = re.compile(r"\brevealed\b")
 
@@ -168,6 +168,9 @@ def test_blind_voting_hides_who_answered_until_the_vote(council_page: tuple[Page
     for card in cards.all():
         expect(card.locator(".name")).to_be_hidden()
     expect(round_.locator(".routing")).to_be_hidden()
+    council_answer = round_.locator("section.synthesis .body").text_content()
+    assert council_answer.strip() and not any(name in council_answer for name in PERSONAS), \
+        "the council answer names no one either"
     page.screenshot(path=str(SCREENSHOTS / "council-blind.png"), full_page=True)
     cards.first.locator(".vote-best").click()
     expect(round_).to_have_class(REVEALED)

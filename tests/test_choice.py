@@ -76,3 +76,17 @@ def test_the_picker_sends_ids_or_everyone(make_app: Callable, settings,
     assert len(events[0][1]["workers"]) == len(ids)
     bad = client.call("ask", {"conversation_id": None, "text": "Hi", "personas": ["Architect"]})
     assert bad == {"ok": False, "error": 'Pick personas as a list of ids, or "everyone".'}
+
+
+def test_a_blind_round_keeps_the_names_from_the_synthesizer(
+        app: Flask, sio: CouncilClient, demo_server) -> None:
+    demo_server.requests.clear()
+    ack = sio.call("ask", {"conversation_id": None, "text": "Tabs or spaces?", "blind": True})
+    assert ack["ok"], ack
+    events = sio.collect_until("round_done", ack["round_id"])
+    workers = [w["name"] for w in events[0][1]["workers"]]
+    synthesis = demo_server.requests[-1]["messages"][-1]["content"]
+    assert "### Answer 1" in synthesis and not any(name in synthesis for name in workers)
+    refused = sio.call("ask", {"conversation_id": None, "text": "Hi", "blind": "yes"})
+    assert refused == {"ok": False, "error": "blind must be true or false."}
+

@@ -46,15 +46,17 @@ class Council:
 
     def start_round(self, conversation_id: int | None, text: str, emit: Emit,
                     peer_review: bool | None = None, owner: str = "",
-                    personas: object = (), parent_id: object = LATEST) -> RoundPlan:
+                    personas: object = (), parent_id: object = LATEST,
+                    blind: object = False) -> RoundPlan:
         """Store the round and its planned answers, then run it in the background.
 
         `conversation_id` None starts a new conversation (stored only if the round starts);
         `parent_id` says which round it follows (default: the branch the conversation shows;
         a regenerate or an edit names the round before the one it replaces). `peer_review`
         overrides the COUNCIL_PEER_REVIEW setting for this round; `personas` (ids or
-        "everyone") overrides the router's choice of who speaks; an `owner` (one browser tab)
-        may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
+        "everyone") overrides the router's choice of who speaks; `blind` keeps the personas'
+        names out of the council answer; an `owner` (one browser tab) may have at most
+        COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
         """
         limit = self.settings.max_rounds_per_client
         with self.lock:
@@ -66,7 +68,7 @@ class Council:
             request = RoundRequest.validated(
                 conversation_id, text,
                 self.settings.peer_review if peer_review is None else peer_review, personas,
-                parent_id)
+                parent_id, blind)
             plan = route(get_router(self.app), self.store, self.backend, self.settings, request)
         except BaseException:
             self._release(owner)

@@ -29,10 +29,12 @@ class RoundRequest:
     # the round this one follows: LATEST (the conversation's shown branch), a round id (a
     # regenerate or an edit starts a sibling there), or None (a new first question)
     parent_id: int | None | str = LATEST
+    blind: bool = False  # names hidden until the vote: the synthesizer is not told them either
 
     @classmethod
     def validated(cls, conversation_id: int | None, text: str, peer_review: bool,
-                  personas: object = (), parent_id: object = LATEST) -> RoundRequest:
+                  personas: object = (), parent_id: object = LATEST,
+                  blind: object = False) -> RoundRequest:
         if personas not in (None, (), "everyone") and not (
                 isinstance(personas, list | tuple)
                 and all(isinstance(p, int) and not isinstance(p, bool) for p in personas)):
@@ -46,8 +48,11 @@ class RoundRequest:
         if parent_id != LATEST and parent_id is not None and (
                 not isinstance(parent_id, int) or isinstance(parent_id, bool)):
             raise RoundError("parent_round_id must be a round's id or null.")
+        if not isinstance(blind, bool):
+            raise RoundError("blind must be true or false.")
         return cls(conversation_id, question, peer_review,
-                   personas if isinstance(personas, str) else tuple(personas or ()), parent_id)
+                   personas if isinstance(personas, str) else tuple(personas or ()), parent_id,
+                   blind)
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,9 @@ def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
     labelled = []
     for answer in usable:
         worker = plan.worker(answer.row_id)
-        labelled.append(LabelledAnswer(worker.name, worker.weight, answer.text,
+        # a blind round's council answer must not name who said what before the vote
+        name = f"Answer {plan.workers.index(worker) + 1}" if plan.request.blind else worker.name
+        labelled.append(LabelledAnswer(name, worker.weight, answer.text,
                                        ratings.get(worker.persona_id), peer.get(answer.row_id)))
     settings = run.settings
     gen = prepared_generation(

@@ -86,7 +86,7 @@ def ask(data: Any) -> dict[str, Any]:
         plan = get_council(app).start_round(
             conversation_id, str(data.get("text") or ""), emit_to_watchers,
             peer_review if isinstance(peer_review, bool) else None, owner=sid,
-            personas=data.get("personas") or (),
+            personas=data.get("personas") or (), blind=data.get("blind", False),
             parent_id=data["parent_round_id"] if "parent_round_id" in data else LATEST)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}

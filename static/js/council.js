@@ -133,7 +133,7 @@
     showError("");
     els.send.disabled = true;
     const payload = {conversation_id: conversations.current(), text, personas: chosenPersonas(),
-                     peer_review: $("peer-review").checked};
+                     peer_review: $("peer-review").checked, blind: els.blind.checked};
     if (parentRoundId !== undefined) payload.parent_round_id = parentRoundId;
     socket.emit("ask", payload, (ack) => {
       if (!ack || !ack.ok) {
