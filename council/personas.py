@@ -33,6 +33,7 @@ SEEDED_KEY = "seeded_personas"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 GGUF_PATH = re.compile(r"^[^\x00-\x1f\x7f]{1,195}\.gguf$")  # the embedded engine's files
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_EXAMPLES = 50  # example messages per persona: enough for a prototype, quick to embed
 
 
 class PersonaError(ValueError):
@@ -110,8 +111,8 @@ def _examples(raw: Any) -> list[str]:
     if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
         raise _Invalid("Example messages must be a list of texts.")
     examples = [e.strip() for e in examples if e.strip()]
-    if len(examples) > 50 or any(len(e) > 2_000 for e in examples):
-        raise _Invalid("Keep to 50 example messages of under 2,000 characters.")
+    if len(examples) > MAX_EXAMPLES or any(len(e) > 2_000 for e in examples):
+        raise _Invalid(f"Keep to {MAX_EXAMPLES} example messages of under 2,000 characters.")
     return examples
 
 

@@ -5,56 +5,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import numpy as np
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from council import analytics
 from council.db import session_scope
-from council.models import Persona, Round, WorkerAnswer
 from council.personas import list_personas
-from tests.rows import new_round
+from tests.rows import FakeEmbedder, add_round, routing_for
 
 QUESTIONS = ["What is a B-tree?", "Should I learn Rust or Go first?",
              "What if the moon were twice as close?"]
-
-
-class FakeEmbedder:
-    """Fixed vectors per text (normalised here), and a record of what it was asked to embed."""
-
-    def __init__(self, vectors: dict[str, list[float]]) -> None:
-        self.vectors = vectors
-        self.name = "fake"
-        self.calls: list[list[str]] = []
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        rows = np.array([self.vectors[text] for text in texts], dtype=np.float32)
-        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-def add_round(session: Session, personas: list[Persona], answers: dict[int, tuple[str, str]],
-              started_at: datetime | None = None, routing: dict[str, Any] | None = None,
-              message: str = "a question") -> Round:
-    """A finished round with one answer per persona index: (status, text)."""
-    round_ = new_round(session, message, status="done", routing=routing,
-                       started_at=started_at or datetime.now(UTC))
-    for index, (status, text) in answers.items():
-        persona = personas[index]
-        session.add(WorkerAnswer(round_id=round_.id, persona_id=persona.id,
-                                 persona_name=persona.name, persona_color=persona.color,
-                                 model="demo", status=status, text=text))
-    session.flush()
-    return round_
-
-
-def routing_for(personas: list[Persona], selected: set[int], entropy: float) -> dict[str, Any]:
-    return {"features": {}, "entropy": entropy,
-            "decisions": [{"persona_id": p.id, "name": p.name, "color": p.color,
-                           "weight": 1 / len(personas), "selected": i in selected, "reason": ""}
-                          for i, p in enumerate(personas)]}
 
 
 def test_api_reports_what_the_rounds_did(app: Flask, sio) -> None:

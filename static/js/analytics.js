@@ -1,4 +1,5 @@
-// The Analytics page: one fetch of /api/analytics, then three Chart.js charts and a heat-map table.
+// The Analytics page: one fetch of /api/analytics, then three Chart.js charts, a heat-map table
+// and the suggestions (drawn by suggestions.js).
 // Names and questions reach the page only through textContent or Chart.js (canvas), never HTML.
 (function () {
   "use strict";
@@ -228,6 +229,7 @@
       entropyChart(report.entropy);
       leaderboardChart(report.leaderboard);
       similarityTable(report.similarity);
+      window.councilSuggestions.show(report.suggestions);
       if (report.similarity.errors.length) showError(report.similarity.errors.join(" "));
     })
     .catch((error) => {

@@ -1,0 +1,312 @@
+"""Growth and pruning: each suggestion appears exactly when its evidence holds, and its action
+does what it says (a discovery job on the right questions; a persona disabled, never deleted)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from council import suggestions
+from council.analytics import leaderboard_rows
+from council.config import Settings
+from council.db import session_scope
+from council.discovery.parse import parse_export
+from council.files import PersonaFiles
+from council.leaderboard import LeaderboardRow
+from council.models import Job, Persona, Vote
+from council.personas import create_persona, list_personas
+from council.ratings import RatingInterval
+from council.suggestion_actions import write_questions_export
+from council.suggestions import PersonaUse, UnsureRound, should_retire
+from tests.jobs import wait_for_job
+from tests.rows import add_round, routing_for
+
+# Questions no shipped persona suits, each distinct enough for discovery to keep.
+UNSURE = ["What is a B-tree and when does it beat a hash index?",
+          "How do vaccines teach the immune system to fight a virus?",
+          "Why is the sky blue at noon but red at sunset?",
+          "What caused the fall of the Western Roman Empire?",
+          "How does compound interest grow savings over thirty years?",
+          "What is the difference between a virus and a bacterium?",
+          "How do the moon and the sun cause the tides?",
+          "Why do cats purr when they are content?",
+          "How did the printing press change European politics?"]
+UNSURE_WEIGHTS = [0.3, 0.25, 0.25, 0.2]  # top 0.30 < 1.6 x an even 0.25
+SURE_WEIGHTS = [0.7, 0.1, 0.1, 0.1]
+
+
+def entropy(weights: list[float]) -> float:
+    return -sum(w * math.log2(w) for w in weights)
+
+
+def route(session: Session, questions: list[str], weights: list[float],
+          selected: set[int] | None = None) -> None:
+    """One routed round per question over the shipped personas (no answers)."""
+    personas = list_personas(session)
+    for question in questions:
+        add_round(session, personas, {}, message=question, routing=routing_for(
+            personas, selected if selected is not None else {0}, entropy(weights), weights))
+
+
+def current(client: FlaskClient) -> list[dict[str, Any]]:
+    response = client.get("/api/suggestions")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+# --- grow ------------------------------------------------------------------------------------
+
+
+def test_growth_is_suggested_once_enough_recent_questions_route_unsure(app: Flask) -> None:
+    with session_scope(app) as session:
+        route(session, [f"Sure question {k}?" for k in range(10)], SURE_WEIGHTS)
+        route(session, UNSURE[:7] + UNSURE[:1], UNSURE_WEIGHTS)  # a repeat counts once
+        assert suggestions.growth_suggestion(suggestions.unsure_rounds(session)) is None
+
+        route(session, UNSURE[7:8], UNSURE_WEIGHTS)
+        found = suggestions.unsure_rounds(session)
+        grow = suggestions.growth_suggestion(found)
+        assert found.rounds == 19 and len(found.unsure) == 8
+        assert grow is not None and grow.kind == "grow" and grow.action.kind == "grow"
+        figures = {f.label: f for f in grow.figures}
+        assert figures["unsure questions"].value == 8
+        assert figures["unsure questions"].shown == "8 of 19 (42%)"
+        assert figures["top persona's weight (mean)"].value == 0.3
+        assert figures["top persona's weight (mean)"].shown == "30% (an even split: 25%)"
+        assert 0.95 < figures["gate entropy (mean share of its maximum)"].value <= 1.0
+        assert grow.questions == [UNSURE[7], UNSURE[0], *UNSURE[6:3:-1]]  # newest first, 5
+        assert "8 of the last 19 questions" in grow.message
+
+        # Sure questions since: 8 of 29 is under the share a habit needs.
+        route(session, [f"Another sure question {k}?" for k in range(10)], SURE_WEIGHTS)
+        assert suggestions.growth_suggestion(suggestions.unsure_rounds(session)) is None
+
+
+def test_rounds_before_the_council_changed_do_not_count(app: Flask) -> None:
+    with session_scope(app) as session:
+        route(session, UNSURE, UNSURE_WEIGHTS)
+        assert suggestions.growth_suggestion(suggestions.unsure_rounds(session)) is not None
+        create_persona(session, {"name": "Historian", "system_prompt": "You explain history."})
+        found = suggestions.unsure_rounds(session)
+        assert found.rounds == 0 and suggestions.growth_suggestion(found) is None
+
+
+def test_grow_starts_discovery_on_just_the_unsure_questions(app: Flask,
+                                                            settings: Settings) -> None:
+    client = app.test_client()
+    with session_scope(app) as session:
+        route(session, [f"Sure question {k}?" for k in range(5)], SURE_WEIGHTS)
+        route(session, UNSURE, UNSURE_WEIGHTS)
+    assert kinds_of(current(client)) == ["grow"]
+
+    response = client.post("/api/suggestions/grow", json={})
+    assert response.status_code == 202, response.get_json()
+    started = response.get_json()
+    assert started["questions"] == len(UNSURE) and started["link"]["href"] == "/discover"
+    with session_scope(app) as session:
+        job = session.get(Job, started["job_id"])
+        assert job is not None and job.kind == "discover"
+        args = dict(job.args)
+    export = settings.data_dir / "personas" / "raw_imports" / started["upload"]
+    assert args["input"] == str(export) and args["upload"] == started["upload"]
+    assert args["clusters"] == 2 and args["suggested"] == "grow" and len(args["rounds"]) == 9
+    parsed = parse_export(export)
+    assert parsed.format == "sharegpt"
+    assert sorted(m.text for m in parsed.messages) == sorted(UNSURE)
+
+    # handled: not suggested again, and a second click is refused
+    assert current(client) == []
+    again = client.post("/api/suggestions/grow", json={})
+    assert again.status_code == 409 and "no growth suggestion" in again.get_json()["error"]
+
+    final = wait_for_job(client, started["job_id"])[-1]
+    assert final["state"] == "done", final
+    result = client.get("/api/discover/result").get_json()
+    assert result["run"]["upload"] == started["upload"]
+    assert len(result["clusters"]) == 2
+    assert sum(c["size"] for c in result["clusters"]) == len(UNSURE)
+
+
+def kinds_of(payload: list[dict[str, Any]]) -> list[str]:
+    return [s["kind"] for s in payload]
+
+
+# --- merge -----------------------------------------------------------------------------------
+
+SAME = ("Cache the responses in Redis with a five minute expiry, and invalidate the key "
+        "whenever the underlying record changes.")
+OTHERS = ["The French Revolution began in 1789 with the storming of the Bastille.",
+          "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
+          "A sonnet has fourteen lines, often in iambic pentameter."]
+
+
+def answer_alike(session: Session, best: int) -> list[Persona]:
+    """Three rounds where personas 0 and 1 give the same answer and 2 another; `best` (an
+    index) is voted best in each."""
+    personas = list_personas(session)
+    for other in OTHERS:
+        round_ = add_round(session, personas, {0: ("done", SAME), 1: ("done", SAME),
+                                               2: ("done", other)})
+        winner = next(a for a in round_.answers if a.persona_id == personas[best].id)
+        session.add(Vote(round_id=round_.id, kind="best", answer_id=winner.id,
+                         persona_id=winner.persona_id, weights={}))
+    session.flush()
+    return personas
+
+
+def test_personas_that_answer_alike_are_suggested_to_merge(app: Flask) -> None:
+    client = app.test_client()
+    with session_scope(app) as session:
+        personas = answer_alike(session, best=1)
+        keep, other = personas[1], personas[0]
+        keep_examples, other_examples = list(keep.example_messages), list(other.example_messages)
+        other.example_messages = [*other_examples, keep_examples[0]]  # one they share
+    found = current(client)
+    assert kinds_of(found) == ["merge"]
+    merge = found[0]
+    assert merge["action"]["url"] == "/api/suggestions/merge"
+    assert merge["action"]["body"] == {"keep": keep.id, "disable": other.id}  # the better rated
+    figures = {f["label"]: f for f in merge["figures"]}
+    assert figures["answer similarity (mean cosine)"]["value"] >= 0.99
+    assert figures["questions both answered"]["value"] == 3
+    assert f"keeps {keep.name}" in merge["message"]
+    assert kinds_of(client.get("/api/analytics").get_json()["suggestions"]) == ["merge"]
+
+    response = client.post(merge["action"]["url"], json=merge["action"]["body"])
+    assert response.status_code == 200, response.get_json()
+    done = response.get_json()
+    assert done["kept"]["id"] == keep.id and done["disabled"]["id"] == other.id
+    assert done["examples_added"] == len(other_examples)
+    with session_scope(app) as session:
+        kept, disabled = session.get(Persona, keep.id), session.get(Persona, other.id)
+        assert kept is not None and disabled is not None  # disabled, not deleted
+        assert kept.enabled and not disabled.enabled
+        assert kept.example_messages == keep_examples + other_examples
+        assert disabled.example_messages == [*other_examples, keep_examples[0]]
+    assert current(client) == []  # a disabled persona is not suggested
+
+    refused = client.post("/api/suggestions/merge", json=merge["action"]["body"])
+    assert refused.status_code == 400 and "already disabled" in refused.get_json()["error"]
+    for body, status in (({"keep": keep.id, "disable": keep.id}, 400),
+                         ({"keep": keep.id, "disable": 9999}, 404),
+                         ({"keep": keep.id, "disable": "2"}, 400)):
+        assert client.post("/api/suggestions/merge", json=body).status_code == status
+
+
+def test_no_merge_that_would_leave_fewer_than_two_personas(app: Flask) -> None:
+    client = app.test_client()
+    with session_scope(app) as session:
+        personas = answer_alike(session, best=1)
+        personas[3].enabled = False
+    assert kinds_of(current(client)) == ["merge"]  # three enabled: merging leaves two
+    with session_scope(app) as session:
+        session.get(Persona, personas[2].id).enabled = False  # type: ignore[union-attr]
+    assert current(client) == []
+    body = {"keep": personas[1].id, "disable": personas[0].id}
+    refused = client.post("/api/suggestions/merge", json=body)
+    assert refused.status_code == 400 and "Only 2 personas" in refused.get_json()["error"]
+
+
+# --- retire ----------------------------------------------------------------------------------
+
+
+def rating_row(rating: float, votes: int, comparisons: int | None = None) -> LeaderboardRow:
+    compared = votes * 2 if comparisons is None else comparisons
+    return LeaderboardRow(1, "Someone", "#4f8cff",
+                          RatingInterval(1, rating, rating - 80, rating + 80, compared, votes),
+                          votes, 0, 0.0, 0)
+
+
+@pytest.mark.parametrize(("rating", "votes", "ratio", "rounds", "retire"), [
+    (850, 20, 0.3, 50, True),      # settled, low rating, low use
+    (900, 20, 0.39, 50, True),     # exactly 100 below average, just under the use bar
+    (901, 20, 0.1, 50, False),     # not low enough a rating
+    (850, 20, 0.41, 50, False),    # used often enough
+    (850, 20, 0.1, 19, False),     # too few rounds to say
+    (850, 5, 0.3, 50, False),      # provisional: low use is not enough ...
+    (850, 5, 0.19, 50, True),      # ... very low use is
+])
+def test_retire_needs_low_use_and_a_low_rating(rating: float, votes: int, ratio: float,
+                                               rounds: int, retire: bool) -> None:
+    use = PersonaUse(rounds, round(rounds * ratio * 0.75), ratio)
+    assert should_retire(rating_row(rating, votes), use) is retire
+
+
+def test_an_unrated_persona_is_not_retired() -> None:
+    assert not should_retire(rating_row(1000, 0, comparisons=0), PersonaUse(50, 0, 0.0))
+
+
+def rarely_picked(session: Session, selected_in: int, voted: int) -> list[Persona]:
+    """80 rounds; persona 3 is selected (with 0 and 1) in the first `selected_in`, and loses
+    to persona 0 in the first `voted` of them; the other rounds select 0, 1 and 2."""
+    personas = list_personas(session)
+    for k in range(80):
+        chosen = {0, 1, 3} if k < selected_in else {0, 1, 2}
+        round_ = add_round(session, personas, {i: ("done", f"answer {k}.{i}") for i in chosen},
+                           routing=routing_for(personas, chosen, entropy(SURE_WEIGHTS),
+                                               SURE_WEIGHTS), message=f"Question {k}?")
+        if k < voted:
+            winner = next(a for a in round_.answers if a.persona_id == personas[0].id)
+            session.add(Vote(round_id=round_.id, kind="best", answer_id=winner.id,
+                             persona_id=winner.persona_id, weights={}))
+    session.flush()
+    return personas
+
+
+def retire_found(app: Flask) -> list[suggestions.Suggestion]:
+    with session_scope(app) as session:
+        enabled = {p.id: p for p in list_personas(session, enabled_only=True)}
+        ratings = {row.persona_id: row for row in leaderboard_rows(session)}
+        return suggestions.retire_suggestions(enabled, ratings, suggestions.persona_use(session))
+
+
+def test_a_rarely_picked_low_rated_persona_is_suggested_to_retire(app: Flask) -> None:
+    with session_scope(app) as session:
+        personas = rarely_picked(session, selected_in=20, voted=10)
+    assert retire_found(app) == []  # 10 votes: provisional, and use (33%) not very low
+
+    with session_scope(app) as session:
+        rarely_picked(session, selected_in=20, voted=20)  # 80 more rounds, 20 votes more
+        rows = {r.persona_id: r for r in leaderboard_rows(session)}
+    row = rows[personas[3].id]
+    assert not row.rating.provisional and row.rating.rating <= 900  # the evidence holds
+    found = retire_found(app)
+    assert [s.action.body for s in found] == [{"persona_id": personas[3].id}]
+    retire = found[0]
+    figures = {f.label: f for f in retire.figures}
+    assert figures[f"{personas[3].name}: selected"].shown == "20 of 100 recent rounds (20%)"
+    assert figures["use against the average persona"].value == round(0.2 / 0.75, 3)
+    assert figures[f"{personas[3].name}: rating"].value == row.rating.rating
+
+    client = app.test_client()
+    response = client.post("/api/suggestions/retire", json=retire.action.body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["disabled"] == {"id": personas[3].id, "name": personas[3].name}
+    with session_scope(app) as session:
+        assert session.get(Persona, personas[3].id).enabled is False  # type: ignore[union-attr]
+    assert retire_found(app) == []
+    again = client.post("/api/suggestions/retire", json=retire.action.body)
+    assert again.status_code == 400 and "already disabled" in again.get_json()["error"]
+    assert client.post("/api/suggestions/retire", json={}).status_code == 400
+    assert client.post("/api/suggestions/retire", json={"persona_id": 9999}).status_code == 404
+    assert client.post("/api/suggestions/retire",
+                       json={"persona_id": personas[2].id}).status_code == 200
+    last = client.post("/api/suggestions/retire", json={"persona_id": personas[1].id})
+    assert last.status_code == 400 and "Only 2 personas" in last.get_json()["error"]
+
+
+def test_the_export_keeps_questions_as_asked(tmp_path: Path) -> None:
+    files = PersonaFiles(tmp_path)
+    odd = ['Quote "this" and \\ that?', "Ünïcödé → 問題?"]
+    name = write_questions_export(files, [UnsureRound(k, q, 0.3, 0.25, 1.0)
+                                          for k, q in enumerate(odd)])
+    rows = json.loads((files.raw_imports / name).read_text(encoding="utf-8"))
+    assert [row["conversations"][0]["value"] for row in rows] == odd
+    assert [m.text for m in parse_export(files.raw_imports / name).messages] == odd
