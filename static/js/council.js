@@ -129,7 +129,11 @@
 
   // A question (`parentRoundId`: regenerate or edit at that point; absent: the branch shown).
   function ask({text, parentRoundId}, onSent) {
-    if (!text || state.activeRound !== null) return;
+    if (!text) return;
+    if (state.activeRound !== null) {
+      showError("A round is still running: wait for it, or stop it (Esc), then ask again.");
+      return;
+    }
     showError("");
     els.send.disabled = true;
     const payload = {conversation_id: conversations.current(), text, personas: chosenPersonas(),
