@@ -8,7 +8,6 @@ result the Discover page shows to review.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -17,28 +16,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from council.models import Vote
-from council.personas import list_personas
-from tests.browser import SCREENSHOTS
-from tests.rows import add_round, routing_for
+from tests.browser import ROUND_TIMEOUT_MS, SCREENSHOTS
+from tests.suggestion_rows import UNSURE, UNSURE_WEIGHTS, answer_alike, route
 
 SUGGESTIONS_SCREENSHOT = SCREENSHOTS / "analytics-suggestions.png"
 JOB_TIMEOUT_MS = 120_000
-SAME = ("Cache the responses in Redis with a five minute expiry, and invalidate the key "
-        "whenever the underlying record changes.")
-OTHERS = ["The French Revolution began in 1789 with the storming of the Bastille.",
-          "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
-          "A sonnet has fourteen lines, often in iambic pentameter."]
-UNSURE = ["What is a B-tree and when does it beat a hash index?",
-          "How do vaccines teach the immune system to fight a virus?",
-          "Why is the sky blue at noon but red at sunset?",
-          "What caused the fall of the Western Roman Empire?",
-          "How does compound interest grow savings over thirty years?",
-          "What is the difference between a virus and a bacterium?",
-          "How do the moon and the sun cause the tides?",
-          "Why do cats purr when they are content?",
-          "How did the printing press change European politics?"]
-UNSURE_WEIGHTS = [0.3, 0.25, 0.25, 0.2]
 
 
 def write_history(data_dir: Path) -> None:
@@ -46,17 +28,8 @@ def write_history(data_dir: Path) -> None:
     (the second voted best each time), and nine questions the router was unsure about."""
     engine = create_engine(f"sqlite:///{data_dir / 'council.db'}")
     with Session(engine) as session, session.begin():
-        personas = list_personas(session)
-        for other in OTHERS:
-            round_ = add_round(session, personas, {0: ("done", SAME), 1: ("done", SAME),
-                                                   2: ("done", other)})
-            best = next(a for a in round_.answers if a.persona_id == personas[1].id)
-            session.add(Vote(round_id=round_.id, kind="best", answer_id=best.id,
-                             persona_id=best.persona_id, weights={}))
-        spread = -sum(w * math.log2(w) for w in UNSURE_WEIGHTS)
-        for question in UNSURE:
-            add_round(session, personas, {}, message=question,
-                      routing=routing_for(personas, {0}, spread, UNSURE_WEIGHTS))
+        answer_alike(session, best=1)
+        route(session, UNSURE, UNSURE_WEIGHTS)
     engine.dispose()
 
 
@@ -71,7 +44,8 @@ def test_suggestions_show_their_evidence_and_their_actions_work(
 
     page.goto("/analytics")
     cards = page.locator("#suggestions li.suggestion")
-    expect(cards).to_have_count(2)
+    # the first visit loads the sentence embedder and embeds the answers
+    expect(cards).to_have_count(2, timeout=ROUND_TIMEOUT_MS)
     grow, merge = cards.nth(0), cards.nth(1)
     expect(grow).to_have_attribute("data-kind", "grow")
     expect(grow.locator("h3")).to_contain_text("A new persona for 9 questions no persona suits")
@@ -87,14 +61,15 @@ def test_suggestions_show_their_evidence_and_their_actions_work(
 
     merge.get_by_role("button", name=f"Merge: keep {kept}, disable {dropped}").click()
     result = page.locator("#suggestions-result")
-    expect(result).to_contain_text(f"Merged {dropped} into {kept}")
+    expect(result).to_contain_text(f"Merged {dropped} into {kept}", timeout=ROUND_TIMEOUT_MS)
     expect(result).to_contain_text(f"{dropped} is disabled")
-    expect(cards).to_have_count(1)  # fetched again: the merge is handled
+    expect(cards).to_have_count(1, timeout=ROUND_TIMEOUT_MS)  # fetched again: handled
     expect(cards.first).to_have_attribute("data-kind", "grow")
 
     cards.first.get_by_role("button", name="Discover personas from these 9 questions").click()
-    expect(result).to_contain_text("Discovery started on 9 questions")
-    expect(cards).to_have_count(0)
+    expect(result).to_contain_text("Discovery started on 9 questions",
+                                   timeout=ROUND_TIMEOUT_MS)
+    expect(cards).to_have_count(0, timeout=ROUND_TIMEOUT_MS)
     expect(page.locator("#suggestions-empty")).to_be_visible()
 
     result.get_by_role("link", name="Open Discover").click()

@@ -4,7 +4,6 @@ does what it says (a discovery job on the right questions; a persona disabled, n
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -27,38 +26,24 @@ from council.suggestion_actions import write_questions_export
 from council.suggestions import PersonaUse, UnsureRound, should_retire
 from tests.jobs import wait_for_job
 from tests.rows import add_round, routing_for
-
-# Questions no shipped persona suits, each distinct enough for discovery to keep.
-UNSURE = ["What is a B-tree and when does it beat a hash index?",
-          "How do vaccines teach the immune system to fight a virus?",
-          "Why is the sky blue at noon but red at sunset?",
-          "What caused the fall of the Western Roman Empire?",
-          "How does compound interest grow savings over thirty years?",
-          "What is the difference between a virus and a bacterium?",
-          "How do the moon and the sun cause the tides?",
-          "Why do cats purr when they are content?",
-          "How did the printing press change European politics?"]
-UNSURE_WEIGHTS = [0.3, 0.25, 0.25, 0.2]  # top 0.30 < 1.6 x an even 0.25
-SURE_WEIGHTS = [0.7, 0.1, 0.1, 0.1]
-
-
-def entropy(weights: list[float]) -> float:
-    return -sum(w * math.log2(w) for w in weights)
-
-
-def route(session: Session, questions: list[str], weights: list[float],
-          selected: set[int] | None = None) -> None:
-    """One routed round per question over the shipped personas (no answers)."""
-    personas = list_personas(session)
-    for question in questions:
-        add_round(session, personas, {}, message=question, routing=routing_for(
-            personas, selected if selected is not None else {0}, entropy(weights), weights))
+from tests.suggestion_rows import (
+    SURE_WEIGHTS,
+    UNSURE,
+    UNSURE_WEIGHTS,
+    answer_alike,
+    entropy,
+    route,
+)
 
 
 def current(client: FlaskClient) -> list[dict[str, Any]]:
     response = client.get("/api/suggestions")
     assert response.status_code == 200
     return response.get_json()
+
+
+def kinds_of(payload: list[dict[str, Any]]) -> list[str]:
+    return [s["kind"] for s in payload]
 
 
 # --- grow ------------------------------------------------------------------------------------
@@ -134,31 +119,7 @@ def test_grow_starts_discovery_on_just_the_unsure_questions(app: Flask,
     assert sum(c["size"] for c in result["clusters"]) == len(UNSURE)
 
 
-def kinds_of(payload: list[dict[str, Any]]) -> list[str]:
-    return [s["kind"] for s in payload]
-
-
 # --- merge -----------------------------------------------------------------------------------
-
-SAME = ("Cache the responses in Redis with a five minute expiry, and invalidate the key "
-        "whenever the underlying record changes.")
-OTHERS = ["The French Revolution began in 1789 with the storming of the Bastille.",
-          "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
-          "A sonnet has fourteen lines, often in iambic pentameter."]
-
-
-def answer_alike(session: Session, best: int) -> list[Persona]:
-    """Three rounds where personas 0 and 1 give the same answer and 2 another; `best` (an
-    index) is voted best in each."""
-    personas = list_personas(session)
-    for other in OTHERS:
-        round_ = add_round(session, personas, {0: ("done", SAME), 1: ("done", SAME),
-                                               2: ("done", other)})
-        winner = next(a for a in round_.answers if a.persona_id == personas[best].id)
-        session.add(Vote(round_id=round_.id, kind="best", answer_id=winner.id,
-                         persona_id=winner.persona_id, weights={}))
-    session.flush()
-    return personas
 
 
 def test_personas_that_answer_alike_are_suggested_to_merge(app: Flask) -> None:
