@@ -121,7 +121,6 @@ class UnsureRounds:
 
     rounds: int
     unsure: list[UnsureRound]
-    since: datetime | None
 
 
 def growth_since(session: Session) -> datetime | None:
@@ -160,7 +159,7 @@ def unsure_rounds(session: Session, limit: int = GROWTH_ROUNDS) -> UnsureRounds:
         found = _unsure(round_)
         if found is not None and found.question:
             unsure.setdefault(found.question.casefold(), found)
-    return UnsureRounds(len(routed), list(unsure.values()), since)
+    return UnsureRounds(len(routed), list(unsure.values()))
 
 
 def growth_suggestion(found: UnsureRounds) -> Suggestion | None:
