@@ -22,9 +22,11 @@ from ..files import PersonaFiles
 from ..llm.base import ChatBackend
 from .cluster import Clustering, DiscoveryError, cluster_embeddings, project_map
 from .extract import Extraction, extract_messages, load_previous, write_extraction
-from .naming import ClusterProfile, describe_clusters
+from .languages import Languages, detect_languages
+from .naming import ClusterProfile, describe_clusters, stop_words_for
 from .parse import parse_export
 from .prompts import GeneratedPrompt, generate_prompt, write_generated_prompts
+from .writer import write_with_model
 
 STAGES = ("parse", "extract", "embed", "cluster", "name", "prompts")
 # Embedding batch size per memory mode: bigger batches are faster but hold more activations.
@@ -96,9 +98,17 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
         lambda done, total: progress("embed", done, total)))
     clustering: Clustering = stage("cluster", lambda: cluster_embeddings(
         embeddings, options.clusters, options.k_range, options.seed))
-    profiles: list[ClusterProfile] = stage("name", lambda: describe_clusters(
-        [m.message.text for m in kept], [m.categories for m in kept], embeddings, clustering))
-    _write_clusters(files, extraction, clustering, profiles)
+
+    def name_clusters() -> tuple[Languages, list[ClusterProfile]]:
+        messages = [m.message.text for m in kept]
+        languages = detect_languages(messages)
+        described = describe_clusters(messages, [m.categories for m in kept], embeddings,
+                                      clustering, languages)
+        return languages, write_with_model(described, backend, synth_model,
+                                           stop_words_for(languages), options.seed)
+
+    languages, profiles = stage("name", name_clusters)
+    _write_clusters(files, extraction, clustering, profiles, languages)
     slugs = {profile.index: profile.slug for profile in profiles}
     write_json_atomic(files.cluster_map, project_map(
         embeddings, [slugs[int(label)] for label in clustering.labels], seed=options.seed))
@@ -106,7 +116,7 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     def write_prompts() -> list[GeneratedPrompt]:
         prompts = []
         for index, profile in enumerate(profiles):
-            prompts.append(generate_prompt(profile, backend, synth_model))
+            prompts.append(generate_prompt(profile, backend, synth_model, options.seed))
             progress("prompts", index + 1, len(profiles))
         write_generated_prompts(prompts, files.generated_prompts)
         return prompts
@@ -119,7 +129,7 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
 
 
 def _write_clusters(files: PersonaFiles, extraction: Extraction, clustering: Clustering,
-                    profiles: list[ClusterProfile]) -> None:
+                    profiles: list[ClusterProfile], languages: Languages) -> None:
     """One JSONL per persona plus `cluster_analysis.json`; files of an earlier k are removed."""
     files.clusters.mkdir(parents=True, exist_ok=True)
     for stale in files.clusters.glob(files.cluster_messages("*").name):
@@ -133,4 +143,5 @@ def _write_clusters(files: PersonaFiles, extraction: Extraction, clustering: Clu
     write_json_atomic(files.cluster_analysis, {
         "k": clustering.k, "silhouette": silhouette,
         "silhouette_by_k": {str(k): v for k, v in clustering.scores.items()},
-        "warning": clustering.warning, "clusters": [asdict(p) for p in profiles]})
+        "warning": clustering.warning, "languages": languages.summary(),
+        "clusters": [asdict(p) for p in profiles]})
