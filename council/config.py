@@ -193,8 +193,8 @@ class Settings:
         8.0, "COUNCIL_ROUTER_SIMILARITY_SCALE", "how much the message's similarity to a persona's "
         "prototype moves its logit (cosine × this)", non_negative(float))
     router_gate_strength: float = setting(
-        1.0, "COUNCIL_ROUTER_GATE_STRENGTH", "weight of the gate learned from votes (0 turns it "
-        "off)", non_negative(float))
+        1.0, "COUNCIL_ROUTER_GATE_STRENGTH", "weight of the gates learned from the personas' "
+        "examples and from votes (0 turns them off)", non_negative(float))
     router_merit_strength: float = setting(
         1.0, "COUNCIL_ROUTER_MERIT_STRENGTH", "weight of the merit prior from pairwise wins and "
         "losses (0 turns it off)", non_negative(float))

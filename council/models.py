@@ -228,9 +228,12 @@ class Vote(Base):
 
 
 class RoutingExample(Base):
-    """A labelled message for the learned gate: +1 this persona suits it, -1 it does not.
+    """A labelled message for the router's gates: +1 this persona suits it, -1 it does not.
 
-    The gate is the replay of these rows in order, so it survives restarts exactly.
+    A vote's rows teach the vote gate, which is their replay in order, so it survives restarts
+    exactly; an imported persona's cluster messages (source "cluster", +1) are its examples
+    for the example gate. Imports before that gate also stored -1 cluster rows: the router
+    ignores them, and updating that import replaces them.
     """
 
     __tablename__ = "routing_examples"

@@ -50,7 +50,7 @@ def test_discover_import_and_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         imported = [p for p in list_personas(session) if p.name in chosen]
         assert len(imported) == 2 and all(p.centroid and p.source == "import" for p in imported)
         assert session.scalar(select(func.count(RoutingExample.id))
-                              .where(RoutingExample.source == "cluster")) == 2 * 42
+                              .where(RoutingExample.source == "cluster")) == 2 * 21
     result = connect(app).ask("My Python code throws a KeyError, how do I fix it?")
     answered = {w["name"] for w in result.one("round_started")["workers"]}
     assert set(chosen) <= answered

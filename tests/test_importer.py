@@ -1,6 +1,6 @@
 """Importing discovered personas (council/discovery/importer.py), on the output of a real
 discovery run over a small export: personas with their cluster's centroid as the router's
-prototype, the cluster's messages as labelled routing examples, and never a duplicate."""
+prototype, the cluster's messages as their routing examples, and never a duplicate."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from council.embeddings.sentence import SentenceEmbedder
 from council.extensions import get_router
 from council.files import PersonaFiles
 from council.models import Persona, RoutingExample
-from council.personas import PersonaError
+from council.personas import PersonaError, list_personas
 from tests.exports import write_sharegpt_export
 
 
@@ -111,24 +111,25 @@ def test_import_makes_personas_routed_by_their_clusters(app: Flask, discovered: 
             assert np.allclose(router.prototype(persona), centroid / np.linalg.norm(centroid),
                                atol=1e-6), "the centroid is the router's prototype"
 
-        # every message of a cluster: +1 for its persona, -1 for the other imported one
+        # every message of a cluster is an example of its persona (the others' negatives
+        # are drawn from them by the router, so none is stored)
         own, other = personas
         own_texts, other_texts = (cluster_texts(discovered, p.slug) for p in personas)
         assert len(own_texts) == len(other_texts) == 21
-        for persona, texts, rival in ((own, own_texts, other), (other, other_texts, own)):
+        for persona, texts in ((own, own_texts), (other, other_texts)):
             positives = examples(session, persona_id=persona.id, label=1)
-            negatives = examples(session, persona_id=rival.id, label=-1)
-            assert len(positives) == len(negatives) == len(texts)
+            assert len(positives) == len(texts)
             vectors = np.asarray([e.embedding for e in positives], dtype=np.float32)
             assert np.min(np.sum(vectors * embedder.encode(texts), axis=1)) > 0.999
-            assert [e.embedding for e in negatives] == [e.embedding for e in positives]
-        assert len(examples(session)) == 2 * 2 * 21
+        assert len(examples(session)) == 2 * 21, "positives only"
 
-        # the router learned them at once: each gate favours its own cluster's messages
-        own_vectors = embedder.encode(own_texts)
-        assert set(router.gate.classifiers) >= {own.id, other.id}
-        assert np.mean([router.gate.score(own.id, v) for v in own_vectors]) > 0
-        assert np.mean([router.gate.score(other.id, v) for v in own_vectors]) < 0
+        # the router learns them at once: the example gate favours each cluster's persona
+        # on its messages, over the other imported one and over every shipped persona
+        everyone = session.scalars(select(Persona)).all()
+        for persona, texts in ((own, own_texts), (other, other_texts)):
+            for vector in embedder.encode(texts):
+                scores = router.example_scores(session, everyone, vector)
+                assert max(scores, key=scores.__getitem__) == persona.id
 
 
 def test_a_name_edited_in_review_keeps_the_clusters_slug(app: Flask, discovered: Path,
@@ -179,7 +180,7 @@ def test_updating_replaces_the_cluster_examples_and_keeps_the_votes(
                               .where(Persona.source == "import")) == 2
         assert by_slug(session, chosen[0]["slug"]).system_prompt == "You were edited."
         replaced = examples(session)
-        assert len(replaced) == len(first_ids) == 2 * 2 * 21, "replaced, not added to"
+        assert len(replaced) == len(first_ids) == 2 * 21, "replaced, not added to"
         assert not first_ids & {e.id for e in replaced}
         votes = session.scalars(select(RoutingExample).where(
             RoutingExample.source == "vote")).all()
@@ -195,5 +196,70 @@ def test_examples_per_persona_are_capped(app: Flask, discovered: Path,
     with session_scope(app) as session:
         for entry in chosen:
             persona = by_slug(session, entry["slug"])
-            assert len(examples(session, persona_id=persona.id, label=1)) == 5
-            assert len(examples(session, persona_id=persona.id, label=-1)) == 5
+            assert len(examples(session, persona_id=persona.id)) == 5
+
+
+def routes(app: Flask, texts: list[str]) -> list[list[tuple[int, float, str]]]:
+    with session_scope(app) as session:
+        router, personas = get_router(app), list_personas(session)
+        return [[(d.persona.id, d.weight, d.reason) for d in router.route(session, personas,
+                                                                          text).decisions]
+                for text in texts]
+
+
+def test_an_older_imports_negative_rows_are_ignored_then_replaced(
+        make_app, settings, discovered: Path, chosen: list[dict[str, Any]]) -> None:
+    """Imports before the example gate also stored each cluster message as a -1 for every
+    other imported persona, and databases keep those rows: the router learns nothing from
+    them (a restarted app routes exactly as before), and updating the import removes them."""
+    app = make_app(settings)
+    with session_scope(app) as session:
+        import_discovered(session, get_router(app), discovered, chosen)
+    texts = [cluster_texts(discovered, entry["slug"])[0] for entry in chosen]
+    texts.append("Should I buy or rent a house in Amsterdam?")
+    before = routes(app, texts)
+    with session_scope(app) as session:
+        own, other = (by_slug(session, entry["slug"]) for entry in chosen)
+        for persona, rival in ((own, other), (other, own)):
+            session.add_all(RoutingExample(persona_id=rival.id, source="cluster", label=-1,
+                                           embedding=e.embedding)
+                            for e in examples(session, persona_id=persona.id))
+    restarted = make_app(settings)
+    assert routes(restarted, texts) == before
+    with session_scope(restarted) as session:
+        import_discovered(session, get_router(restarted), discovered, chosen,
+                          on_conflict="update")
+    with session_scope(restarted) as session:
+        assert not examples(session, label=-1)
+        assert len(examples(session)) == 2 * 21
+
+
+def test_resetting_the_router_keeps_what_the_import_taught(app: Flask, discovered: Path,
+                                                            chosen: list[dict[str, Any]]) -> None:
+    with session_scope(app) as session:
+        import_discovered(session, get_router(app), discovered, chosen)
+        session.add(RoutingExample(persona_id=by_slug(session, chosen[0]["slug"]).id,
+                                   source="vote", label=1, embedding=[0.0] * 384))
+    with session_scope(app) as session:
+        cluster_ids = [e.id for e in examples(session)]
+    assert app.test_client().post("/router/reset").status_code == 302
+    with session_scope(app) as session:
+        assert [e.id for e in examples(session)] == cluster_ids
+        assert not session.scalars(select(RoutingExample).where(
+            RoutingExample.source == "vote")).all()
+
+
+def test_a_disabled_persona_leaves_the_example_gate(app: Flask, discovered: Path,
+                                                    chosen: list[dict[str, Any]]) -> None:
+    """Only who may speak is a class: a disabled (say merged) persona's cluster no longer
+    draws its messages away from the others."""
+    router = get_router(app)
+    with session_scope(app) as session:
+        import_discovered(session, router, discovered, chosen)
+        by_slug(session, chosen[1]["slug"]).enabled = False
+    text = cluster_texts(discovered, chosen[1]["slug"])[0]
+    with session_scope(app) as session:
+        personas = list_personas(session)
+        router.route(session, personas, text)
+        assert router.example_gate is not None
+        assert set(router.example_gate.persona_ids) == {p.id for p in personas if p.enabled}

@@ -138,7 +138,7 @@ def test_a_vote_moves_the_router_toward_the_voted_persona(app: Flask, make_app,
         record_vote(session, get_router(app), round_id, "best", answers["Explorer"])
     after = route(app, similar)
     assert after["Explorer"][0] > before
-    assert "learned gate +" in after["Explorer"][2] and "merit +" in after["Explorer"][2]
+    assert "vote gate +" in after["Explorer"][2] and "merit +" in after["Explorer"][2]
     unrelated_before = route(app, "Plan a birthday party for my grandmother.")
 
     restarted = make_app(settings)

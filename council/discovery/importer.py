@@ -2,7 +2,9 @@
 
 Each chosen cluster becomes a persona (or updates / skips the existing one with that slug,
 never a duplicate), keeps its centroid as the router's prototype, and gives its messages to the
-router as labelled routing data: positive for its persona, negative for the other imported ones.
+router as its persona's examples. The router's example gate learns from every persona's
+examples at once, so each cluster's messages also teach every other persona, shipped ones
+included, what is not theirs (council/router/examples.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from ..personas import ImportSummary, PersonaError, import_personas
 from ..router import Router
 
 MAX_EXAMPLES_PER_PERSONA = 200
+# council.personas refuses example messages longer than this; a representative may be.
+EXAMPLE_CHARS = 2_000
 
 
 def load_discovery(data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -39,7 +43,8 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
     entries = [{"slug": entry["slug"], "name": entry["name"],
                 "description": entry.get("description", ""),
                 "system_prompt": entry["system_prompt"],
-                "example_messages": analysis.get(entry["slug"], {}).get("representatives", [])}
+                "example_messages": [_shortened(text) for text in analysis.get(
+                    entry["slug"], {}).get("representatives", [])]}
                for entry in chosen]
     summary = import_personas(session, entries, on_conflict)
     imported = set(summary.created) | set(summary.updated)
@@ -53,17 +58,21 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
         persona.centroid = analysis[persona.slug]["centroid"]
         session.execute(delete(RoutingExample).where(RoutingExample.persona_id == persona.id,
                                                      RoutingExample.source == "cluster"))
-    for persona in landed:
         texts = [row["embedding_text"] for row in
                  islice(files.cluster_rows(persona.slug), MAX_EXAMPLES_PER_PERSONA)]
         if not texts:
             continue
-        vectors = cache.embed(texts, router.extractor.embedder)
-        for vector in vectors:
-            for other in landed:
-                session.add(RoutingExample(persona_id=other.id, source="cluster",
-                                           label=1 if other.id == persona.id else -1,
-                                           embedding=vector.tolist()))
+        for vector in cache.embed(texts, router.extractor.embedder):
+            session.add(RoutingExample(persona_id=persona.id, source="cluster", label=1,
+                                       embedding=vector.tolist()))
     session.flush()
     router.load(session)
     return summary
+
+
+def _shortened(text: str) -> str:
+    """A representative message as an example message: cut at a word with "…" if too long."""
+    text = text.strip()
+    if len(text) <= EXAMPLE_CHARS:
+        return text
+    return text[:EXAMPLE_CHARS - 1].rsplit(maxsplit=1)[0] + "…"

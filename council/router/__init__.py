@@ -1,10 +1,12 @@
 """The mixture-of-experts router: which personas speak for a message, and how much each counts.
 
 For every enabled persona a logit adds up (1) the message's similarity to the persona's
-prototype, (2) the learned gate, (3) a merit prior from votes, (4) the persona's own rules and
-(5) an exploration bonus that shrinks as the persona is shown more. A softmax with a temperature
-turns logits into weights (summing to 1), bounded by the persona's rules; the top k at or above
-a minimum weight speak, and a persona unseen for too many rounds is given a turn.
+prototype, (2) the example gate, fitted on every enabled persona's examples (`examples.py`),
+and the vote gate, learned online from votes (`learning.py`), (3) a merit prior from votes,
+(4) the persona's own rules and (5) an exploration bonus that shrinks as the persona is shown
+more. A softmax with a temperature turns logits into weights (summing to 1), bounded by the
+persona's rules; the top k at or above a minimum weight speak, and a persona unseen for too
+many rounds is given a turn.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -27,6 +29,7 @@ from ..embeddings.sentence import SentenceEmbedder
 from ..extensions import get_settings
 from ..features import FeatureExtractor, MessageFeatures
 from ..models import AppState, Persona, RouterStats, RoutingExample
+from .examples import ExampleGate, fit_example_gate
 from .gate import bound_weights, select_top_k, softmax
 from .learning import LearnedGate
 from .rules import rule_adjustment
@@ -69,41 +72,81 @@ class Route:
 
 
 class Router:
-    """Holds the embedder, the prototype cache and the learned gate for one app."""
+    """Holds the embedder, the personas' embedded texts and the two learned gates for one app.
+
+    The vote gate is the replay of the stored vote examples; the example gate is refitted when
+    the personas, their texts or their stored cluster examples change.
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.extractor = FeatureExtractor(embedder)
         self.gate = LearnedGate()
-        self.prototypes: dict[int, tuple[str, np.ndarray]] = {}
+        self.example_gate: ExampleGate | None = None
+        self.texts: dict[int, tuple[str, np.ndarray]] = {}
+        self.example_key: tuple[Any, ...] | None = None  # what `example_gate` was fitted on
+        self.fit_lock = threading.Lock()
         self.stats_lock = threading.Lock()  # held while exploration counts are updated
 
     # --- state ---------------------------------------------------------------------------
 
     def load(self, session: Session) -> None:
-        """Rebuild the learned gate from the stored examples (after a start or a reset)."""
+        """Rebuild the vote gate from the stored vote examples (after a start, a reset or a
+        retracted vote)."""
         rows = session.execute(select(RoutingExample.persona_id, RoutingExample.embedding,
-                                      RoutingExample.label).order_by(RoutingExample.id))
+                                      RoutingExample.label)
+                               .where(RoutingExample.source == "vote")
+                               .order_by(RoutingExample.id))
         self.gate.replay(rows)
 
     def reset(self, session: Session) -> None:
-        """Forget everything learned: examples, merit, counts. Votes stay for the leaderboard."""
-        session.execute(delete(RoutingExample))
+        """Forget what votes taught: their examples, merit, counts. The votes stay for the
+        leaderboard, and imported personas keep their cluster examples."""
+        session.execute(delete(RoutingExample).where(RoutingExample.source == "vote"))
         session.execute(delete(RouterStats))
         session.execute(delete(AppState).where(AppState.key == ROUNDS_KEY))
         self.gate.replay([])
+
+    def persona_texts(self, persona: Persona) -> np.ndarray:
+        """The embeddings of the persona's description and example messages (kept per text)."""
+        key = _texts_key(persona)
+        cached = self.texts.get(persona.id)
+        if cached is None or cached[0] != key:
+            cached = (key, self.extractor.embedder.encode(_texts(persona)))
+            self.texts[persona.id] = cached
+        return cached[1]
 
     def prototype(self, persona: Persona) -> np.ndarray:
         """The persona's centroid if discovery gave one, else its description and examples."""
         if persona.centroid:
             return unit_rows(np.asarray(persona.centroid, dtype=np.float32))
-        texts = [persona.description or persona.name, *(persona.example_messages or [])]
-        key = hashlib.sha256("\n".join(texts).encode()).hexdigest()
-        cached = self.prototypes.get(persona.id)
-        if cached is None or cached[0] != key:
-            cached = (key, unit_rows(self.extractor.embedder.encode(texts).mean(axis=0)))
-            self.prototypes[persona.id] = cached
-        return cached[1]
+        return unit_rows(self.persona_texts(persona).mean(axis=0))
+
+    def example_scores(self, session: Session, personas: list[Persona],
+                       embedding: np.ndarray) -> dict[int, float]:
+        """The example gate's score per persona, fitted first if what it learns from changed."""
+        stored = session.execute(select(func.count(RoutingExample.id), func.max(RoutingExample.id))
+                                 .where(*_cluster_examples(personas))).one()
+        key = (tuple(stored), *((p.id, _texts_key(p)) for p in personas))
+        with self.fit_lock:
+            if key != self.example_key:
+                self.example_gate = fit_example_gate(self._examples(session, personas))
+                self.example_key = key
+            gate = self.example_gate
+        return gate.scores(embedding) if gate else {}
+
+    def _examples(self, session: Session, personas: list[Persona]) -> dict[int, np.ndarray]:
+        """Like the prototype: a persona's stored cluster messages if it has any (its example
+        messages are some of them), else its description and example messages. An older
+        import's negative rows are left out: every persona's examples are the others'
+        negatives."""
+        clusters: dict[int, list[list[float]]] = {p.id: [] for p in personas}
+        for persona_id, embedding in session.execute(
+                select(RoutingExample.persona_id, RoutingExample.embedding)
+                .where(*_cluster_examples(personas)).order_by(RoutingExample.id)):
+            clusters[persona_id].append(embedding)
+        return {p.id: np.asarray(clusters[p.id], dtype=np.float32) if clusters[p.id]
+                else self.persona_texts(p) for p in personas}
 
     # --- routing ---------------------------------------------------------------------------
 
@@ -123,23 +166,28 @@ class Router:
         settings = self.settings
         stats = {s.persona_id: s for s in session.scalars(select(RouterStats))}
         total = _rounds_routed(session)
+        examples = self.example_scores(session, enabled, features.embedding)
         logits, reasons, forced = [], [], []
         for index, persona in enumerate(enabled):
             stat = stats.get(persona.id)
             shown = stat.shown if stat else 0
             wins, losses = merit.get(persona.id, (0.0, 0.0))
             similarity = float(features.embedding @ self.prototype(persona))
-            learned = (self.gate.score(persona.id, features.embedding)
-                       * settings.router_gate_strength)
+            pull = similarity * settings.router_similarity_scale
+            # The example gate may double a persona's similarity pull but never lifts a
+            # persona the message is unlike (its examples say nothing about such a message).
+            example = min(examples.get(persona.id, 0.0) * settings.router_gate_strength,
+                          max(pull, 0.0))
+            voted = self.gate.score(persona.id, features.embedding) * settings.router_gate_strength
             prior = 0.5 * math.log((wins + 1) / (losses + 1)) * settings.router_merit_strength
             rules, rule_reasons = rule_adjustment(persona.routing_rules or {}, features, text,
                                                   settings.router_rule_strength)
             explore = settings.router_exploration * math.sqrt(math.log(total + 1) / (shown + 1))
-            logits.append(similarity * settings.router_similarity_scale + learned + prior
-                          + rules + explore)
+            logits.append(pull + example + voted + prior + rules + explore)
             parts = [f"similarity {similarity:.2f}"]
             parts += [f"{name} {value:+.2f}" for name, value in
-                      (("learned gate", learned), ("merit", prior), ("exploration", explore))
+                      (("example gate", example), ("vote gate", voted), ("merit", prior),
+                       ("exploration", explore))
                       if abs(value) >= 0.01]
             parts += rule_reasons
             waited = total - (stat.last_shown if stat else 0)
@@ -184,6 +232,20 @@ class Router:
 
     def embed(self, text: str) -> np.ndarray:
         return self.extractor.embedder.encode([text])[0]
+
+
+def _cluster_examples(personas: list[Persona]) -> tuple[ColumnElement[bool], ...]:
+    """Where the personas' stored cluster messages are."""
+    return (RoutingExample.source == "cluster", RoutingExample.label == 1,
+            RoutingExample.persona_id.in_([p.id for p in personas]))
+
+
+def _texts(persona: Persona) -> list[str]:
+    return [persona.description or persona.name, *(persona.example_messages or [])]
+
+
+def _texts_key(persona: Persona) -> str:
+    return hashlib.sha256("\n".join(_texts(persona)).encode()).hexdigest()
 
 
 def _rounds_routed(session: Session) -> int:

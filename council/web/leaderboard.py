@@ -73,7 +73,8 @@ def variants_api() -> Any:
 
 @bp.post("/router/reset")
 def reset_router() -> Any:
-    """Forget the learned gate, merit and exploration counts; votes and ratings stay."""
+    """Forget what votes taught the router and its exploration counts; votes, ratings and
+    imported personas' cluster examples stay."""
     with session_scope() as session:
         get_router().reset(session)
         mark_router_reset(session)
