@@ -19,16 +19,18 @@ from council.discovery.naming import (
     ClusterProfile,
     describe_clusters,
     stop_words_for,
+    terms_of,
     unique_names,
 )
 from council.discovery.parse import parse_export
 from council.discovery.pipeline import DiscoveryOptions, run_discovery
 from council.discovery.roles import MODE_BY_KEY
-from council.discovery.traits_lines import characteristics
+from council.discovery.traits_lines import characteristics, distinct_terms
 from council.discovery.vocabulary import (
     CODE_WORDS,
     MARKUP_WORDS,
     NAME_RE,
+    display_forms,
     name_problems,
     name_words,
     prose,
@@ -192,6 +194,26 @@ def test_traits_lines_leave_out_small_shares_and_say_shares_in_words() -> None:
     assert not any("what" in line.lower() or "%" in line for line in lines)
 
 
+def test_keyword_pairs_are_words_the_user_wrote_side_by_side() -> None:
+    stop_words = stop_words_for(detect_languages([]))
+    terms = terms_of("My pandas merge fails. Rust or Go for the backend, pros and cons", stop_words)
+    assert {"pandas merge", "merge fails"} <= set(terms)
+    assert not {"fails rust", "rust backend", "pros cons"} & set(terms)
+
+
+def test_the_mentions_line_says_each_word_once() -> None:
+    assert distinct_terms(["data", "missing", "missing data", "examining", "examining data",
+                           "software"]) == ["missing data", "examining", "software"]
+    assert distinct_terms(["error", "merge", "merge error", "pandas", "pandas merge"]) == [
+        "merge error", "pandas"]
+
+
+def test_a_label_is_not_a_name() -> None:
+    forms = display_forms(["Title: my plan", "see the Title: here", "the title of it"])
+    assert forms["title"] == "title"
+    assert display_forms(["I use Python daily", "my Python code"])["python"] == "Python"
+
+
 def test_a_small_export_is_named_by_mode_and_domain() -> None:
     texts = ["Why does my Python loop fail with an error?", "Why does my Python class fail?",
              "Should I learn Rust or Go for my backend?", "Should I pick Rust for the backend?"]
@@ -201,7 +223,7 @@ def test_a_small_export_is_named_by_mode_and_domain() -> None:
     profiles = describe_clusters(texts, [categorize(t) for t in texts], x, clustering)
     assert [p.mode for p in profiles] == ["debugging", "deciding"]
     assert [p.name for p in profiles] == ["The Debugger (Python loop)",
-                                          "The Decision Maker (Rust backend)"]
+                                          "The Decision Maker (Rust)"]
     assert_names_read_well(profiles, stop_words_for(detect_languages(texts)), texts)
 
 
@@ -286,3 +308,15 @@ def test_an_unreachable_model_leaves_the_template_and_says_so(
         backend.close()
     assert [p.name for p in written] == [p.name for p in three_profiles]
     assert all("not reachable" in p.notes[0] and p.name_source == "template" for p in written)
+
+
+def test_traits_lines_that_all_start_the_same_way_are_refused(
+        three_profiles: list[ClusterProfile]) -> None:
+    same = "- Lists the plans and requests\n- Lists the tasks and requests\n- Lists the goals"
+    backend = ScriptedWriter(["x", same] * 3)
+    written = write_with_model(three_profiles, backend, "small",
+                               stop_words_for(detect_languages([])), seed=7)
+    assert all(p.traits_source == "template" and p.characteristics == q.characteristics
+               for p, q in zip(written, three_profiles, strict=True))
+    assert all("every line starts the same way" in p.notes[1] for p in written)
+    assert "Role: " in backend.requests[0][-1]["content"]

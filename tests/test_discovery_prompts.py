@@ -130,13 +130,15 @@ def test_the_real_model_writes_names_and_traits_that_pass_or_says_why_not(
     stop_words = stop_words_for(detect_languages(GROUP_TEXTS))
     written = write_with_model(profiles, engine, engine.worker_model, stop_words, seed=1)
     for before, after in zip(profiles, written, strict=True):
-        assert (after.name == before.name) == (after.name_source == "template")
-        assert (after.characteristics == before.characteristics) == \
-            (after.traits_source == "template")
-        reasons = [n for n in after.notes if n.startswith(engine.worker_model + " wrote the ")]
-        assert len(reasons) == (after.name_source == "template") + \
-            (after.traits_source == "template"), after.notes
-        assert all("the template's was kept: " in reason for reason in reasons)
+        for what, source, kept in (("name", after.name_source, after.name == before.name),
+                                   ("traits", after.traits_source,
+                                    after.characteristics == before.characteristics)):
+            refused = [n for n in after.notes
+                       if n.startswith(f"{engine.worker_model} wrote the {what} ")]
+            assert len(refused) == (source == "template"), after.notes
+            assert all("the template's was kept: " in reason for reason in refused)
+            if source == "template":  # the model may also write what the template says
+                assert kept, (what, after)
     assert_names_read_well(written, stop_words, GROUP_TEXTS)
     again = write_with_model(profiles[:1], engine, engine.worker_model, stop_words, seed=1)
     assert (again[0].name, again[0].notes) == (written[0].name, written[0].notes), \

@@ -13,8 +13,10 @@ with names the local model writes, checked by the same rules (`vocabulary.name_p
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,7 @@ from .cluster import Clustering
 from .languages import ENGLISH, Languages, detect_languages
 from .roles import GENERAL, MIN_MODE_SHARE, MODE_BY_KEY, message_modes, mode_shares
 from .traits_lines import characteristics
-from .vocabulary import WORD_RE, display_forms, is_content_word, prose
+from .vocabulary import display_forms, is_content_word, prose
 
 TOP_KEYWORDS = 10
 BIGRAM_RANK = 6  # a bigram this high among the keywords may name the domain
@@ -40,6 +42,8 @@ EXTRA_STOP_WORDS = frozenset(("does", "doing", "make", "good", "want", "need", "
                               "provide", "generate", "create", "add", "assume", "run", "rerun",
                               "following", "based", "incorrect", "correct", "able", "try"))
 ENGLISH_ONLY = Languages((ENGLISH,), ())
+TOKEN_RE = re.compile(r"[^\W_]+")  # every run of letters or digits, short ones included
+PHRASE_BREAK_RE = re.compile(r"[.,;:!?()\[\]{}\"“”«»…\n]+|\s[-–—]\s")
 # The domain when no keyword is left: what the cluster's dominant topic is about.
 TOPIC_DOMAINS = {"programming": "software", "data_ml": "data", "writing": "texts",
                  "business": "business", "science_math": "science", "learning": "studies",
@@ -65,24 +69,33 @@ class ClusterProfile:
 
 
 def stop_words_for(languages: Languages) -> frozenset[str]:
+    """What keywords and names leave out: the languages' stop lists and the words above."""
     return languages.stop_words | ENGLISH_STOP_WORDS | EXTRA_STOP_WORDS
+
+
+def terms_of(document: str, stop_words: frozenset[str]) -> list[str]:
+    """A document's content words (casefolded) and the pairs of them the user wrote side by
+    side: a pair never spans a stop word, a number, a full stop, a comma or two messages."""
+    terms = []
+    for phrase in PHRASE_BREAK_RE.split(document):
+        tokens = [(t, is_content_word(t, stop_words))
+                  for t in (m.casefold() for m in TOKEN_RE.findall(phrase))]
+        terms += [t for t, content in tokens if content]
+        terms += [f"{a} {b}" for (a, a_content), (b, b_content) in pairwise(tokens)
+                  if a_content and b_content and a != b]
+    return terms
 
 
 def class_tfidf_keywords(documents: list[str], top: int = TOP_KEYWORDS,
                          stop_words: frozenset[str] | None = None) -> list[list[str]]:
     """Top c-TF-IDF terms per class document; terms top in every class are dropped."""
     stop = stop_words_for(ENGLISH_ONLY) if stop_words is None else stop_words
-    if not any(doc.strip() for doc in documents):
-        return [[] for _ in documents]
-    vectorizer = CountVectorizer(stop_words=sorted(stop), ngram_range=(1, 2), min_df=1,
-                                 token_pattern=WORD_RE.pattern)
+    vectorizer = CountVectorizer(analyzer=lambda document: terms_of(document, stop))
     try:
         counts = vectorizer.fit_transform(documents).toarray().astype(np.float64)
     except ValueError:  # nothing but stop words
         return [[] for _ in documents]
     terms = vectorizer.get_feature_names_out()
-    keep = np.array([all(is_content_word(w, stop) for w in t.split()) for t in terms])
-    counts[:, ~keep] = 0.0
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     average_words = counts.sum() / len(documents)
     frequency = counts.sum(axis=0)
@@ -138,25 +151,23 @@ def _domain_words(keywords: list[str], mode: str, role: str, topic: str,
                   forms: dict[str, str]) -> list[str]:
     """Keywords as the user spells them, none saying the mode again ("The Debugger (error)"):
     the domain says what the mode is about. It leads with a name the user capitalises
-    (Python, Django, a German noun) when one is among the top keywords, else the top word, with
-    its partner where a top bigram pairs them ("pandas merge"); the topic stands in when no
-    keyword is left."""
+    (Python, Django, a German noun) when one is among the top keywords, with the word it
+    qualifies where a top pair has one ("Python scripts"); else with the top pair the user
+    wrote ("pandas merge"), else the top word; the topic stands in when no keyword is left."""
     stems = {w.casefold()[:5] for w in role.split()}
     cues = MODE_BY_KEY[mode].cues
 
     def usable(term: str) -> bool:
-        words = term.split()
-        return len(set(words)) == len(words) and not any(
-            w.casefold()[:5] in stems or cues.fullmatch(w) for w in words)
+        return not any(w.casefold()[:5] in stems or cues.fullmatch(w) for w in term.split())
 
     terms = [k for k in keywords if usable(k)]
     words = [k for k in terms if " " not in k]
     if not words:
         return [TOPIC_DOMAINS.get(topic, TOPIC_DOMAINS["other"])]
     top = terms[:BIGRAM_RANK]
-    named = next((w for w in words if w in top and forms.get(w, w)[:1].isupper()), words[0])
-    pair = next((k for k in top if " " in k and named in k.split()), None)
-    first = pair or named
+    named = next((w for w in words if w in top and forms.get(w, w)[:1].isupper()), None)
+    pairs = [k for k in top if " " in k and (named is None or k.startswith(named + " "))]
+    first = pairs[0] if pairs else named or words[0]
     rest = [w for w in words if w not in first.split()]
     return [" ".join(forms.get(w, w) for w in term.split()) for term in [first, *rest]]
 

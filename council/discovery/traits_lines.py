@@ -102,11 +102,23 @@ def _length_line(traits: dict[str, Any]) -> str:
     return "Writes messages of a few sentences"
 
 
+def distinct_terms(terms: list[str], count: int = 5) -> list[str]:
+    """Up to `count` of the terms, no word said twice: a pair stands in for the words it is
+    made of ("missing data", not "missing, data, missing data")."""
+    chosen: list[str] = []
+    for term in terms:
+        paired = {w for t in chosen if " " in t for w in t.split()}
+        if term in chosen or paired & set(term.split()):
+            continue
+        chosen = [t for t in chosen if t not in term.split()] + [term]
+    return chosen[:count]
+
+
 def characteristics(traits: dict[str, Any], keywords: list[str], size: int) -> list[str]:
     """3-6 lines: the modes, the habits that matter, and what the messages mention."""
     lines = (_mode_lines(traits) + _habit_lines(traits))[:MAX_LINES - 1]
     if keywords:
-        lines.append(MENTIONS + ", ".join(keywords[:5]))
+        lines.append(MENTIONS + ", ".join(distinct_terms(keywords)))
     fillers = [_length_line(traits), f"Seen in {size} of your messages"]
     while len(lines) < 3 and fillers:
         lines.append(fillers.pop(0))

@@ -93,14 +93,14 @@ def is_content_word(word: str, stop_words: frozenset[str]) -> bool:
 
 def display_forms(texts: list[str]) -> dict[str, str]:
     """Each word's most frequent spelling inside a sentence ("python" -> "Python", but a
-    "Missing" that only ever opens a sentence stays "missing")."""
+    "Missing" that only ever opens a sentence, or a "Title:" label, stays lower case)."""
     forms: dict[str, Counter[str]] = defaultdict(Counter)
     for text in texts:
         for match in WORD_RE.finditer(text):
-            word = match.group(0)
-            before = text[max(match.start() - 3, 0):match.start()]
-            opens_sentence = match.start() == 0 or "\n" in before or \
-                before.rstrip()[-1:] in tuple(".!?:\"'")
+            word, start, end = match.group(0), match.start(), match.end()
+            before = text[max(start - 3, 0):start]
+            opens_sentence = start == 0 or "\n" in before or \
+                before.rstrip()[-1:] in tuple(".!?:\"'") or text[end:end + 1] == ":"
             forms[word.casefold()][word.casefold() if opens_sentence else word] += 1
     return {folded: min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
             for folded, counts in forms.items()}

@@ -19,7 +19,7 @@ from ..slugs import slugify
 from .languages import language_name
 from .naming import ClusterProfile
 from .roles import MODE_BY_KEY
-from .traits_lines import MENTIONS, TOPIC_WORDS
+from .traits_lines import MENTIONS
 from .vocabulary import NAME_RE, NAME_WORD_RE, is_code_shaped, name_problems
 
 NAME_TOKENS = 24
@@ -28,9 +28,9 @@ SAMPLE_MESSAGES, SAMPLE_CHARS = 3, 200
 MIN_LINE_WORDS, MAX_LINE_WORDS, MAX_LINES = 3, 14, 3
 
 NAME_INSTRUCTIONS = """You name ways of thinking found in a person's chat history. Reply \
-with one name of the form: The Role (domain). The role says how the person works (Debugger, \
-Systems Architect, Explorer, Decision Maker); the domain says in one to three words what it is \
-about, in words from their messages."""
+with one name of the form: The Role (domain). The role says how the person works: the role \
+given, or a sharper one; the domain says in one to three of the words they use what it is \
+about, with no "and"."""
 TRAIT_INSTRUCTIONS = """You describe ways of thinking found in a person's chat history. Reply \
 with three short lines, one per line, each starting with a verb, about how the person thinks \
 and asks in this mode. No numbers."""
@@ -38,13 +38,13 @@ and asks in this mode. No numbers."""
 # instruction. An answer that copies them is refused (its words are not the cluster's).
 EXAMPLES = (
     ("How the person works in this mode: works through errors and things that don't work\n"
-     "Topic: programming\nWords they use: Flask, endpoint, gunicorn, logs\n"
+     "Role: Debugger\nWords they use: Flask, endpoint, gunicorn, logs\n"
      "Some of their messages:\n- Why does my Flask endpoint return 500 after deploying?",
      "The Debugger (Flask services)",
      "Asks for the exact error before anything else\nWants the cause explained, not only the "
      "fix\nPrefers the smallest change that works"),
     ("How the person works in this mode: weighs options before deciding\n"
-     "Topic: personal life\nWords they use: house, mortgage, rent, Utrecht\n"
+     "Role: Decision Maker\nWords they use: house, mortgage, rent, Utrecht\n"
      "Some of their messages:\n- Should I buy a house in Utrecht or keep renting?",
      "The Decision Maker (house buying)",
      "Lists the options side by side\nWeighs costs against peace of mind\nWants a clear "
@@ -82,13 +82,15 @@ def complete(backend: ChatBackend, model: str, messages: list[ChatMessage], toke
 
 
 def describe_for_model(profile: ClusterProfile) -> str:
-    """What the model is told about a cluster: its mode, topic, words and a few messages."""
-    topic = profile.traits["topics"][0][0] if profile.traits["topics"] else "other"
+    """What the model is told about a cluster: its mode and the template's role for it, its
+    words and a few messages (not its topic: a small model copies "business and work")."""
     languages = ", ".join(language_name(code) for code, _ in profile.traits.get("languages", []))
     examples = "\n".join(f"- {' '.join(text.split())[:SAMPLE_CHARS]}"
                          for text in profile.representatives[:SAMPLE_MESSAGES])
+    role = match["role"] if (match := NAME_RE.fullmatch(profile.name)) else \
+        MODE_BY_KEY[profile.mode].role
     return (f"How the person works in this mode: {MODE_BY_KEY[profile.mode].habit.lower()}\n"
-            f"Topic: {TOPIC_WORDS.get(topic, 'no single topic')}\n"
+            f"Role: {role}\n"
             f"Words they use: {', '.join(profile.keywords[:6]) or 'none'}\n"
             + (f"Languages: {languages}\n" if languages else "")
             + f"Some of their messages:\n{examples}")
@@ -109,13 +111,14 @@ def _clean_name(text: str) -> str:
 
 
 def _ungrounded(name: str, asked: str) -> list[str]:
-    """Domain words the request never used (a plural of one it used counts): copied from an
-    example or made up."""
+    """Domain words the request never used (the singular or plural of one it used counts):
+    copied from an example or made up."""
     match = NAME_RE.fullmatch(name)
     said = {w.casefold() for w in re.findall(r"\w+", asked)}
     return [f"{word!r} is not in the messages" for word in
             NAME_WORD_RE.findall(match["domain"] if match else "")
-            if not {word.casefold(), word.casefold().removesuffix("s")} & said]
+            if not {word.casefold(), word.casefold().removesuffix("s"),
+                    word.casefold() + "s"} & said]
 
 
 def _trait_problems(lines: list[str]) -> list[str]:
@@ -130,6 +133,8 @@ def _trait_problems(lines: list[str]) -> list[str]:
             problems.append(f"{line[:40]!r} has numbers, markup or code")
     if len({line.casefold() for line in lines}) < len(lines):
         problems.append("lines repeat")
+    elif len(lines) > 1 and len({" ".join(line.split()[:2]).casefold() for line in lines}) == 1:
+        problems.append("every line starts the same way")
     copied = {ln.casefold() for example in EXAMPLES for ln in example[2].splitlines()}
     if any(line.casefold() in copied for line in lines):
         problems.append("lines copied from the example")
