@@ -33,14 +33,17 @@ from .vocabulary import display_forms, is_content_word, prose
 TOP_KEYWORDS = 10
 BIGRAM_RANK = 6  # a bigram this high among the keywords may name the domain
 REPRESENTATIVES = 5
-# Words every stop list keeps but that say nothing about a persona.
+# Words every stop list keeps but that say nothing about a persona (the politeness of the
+# languages roles.yaml knows included: "bitte schreib" is no domain).
 EXTRA_STOP_WORDS = frozenset(("does", "doing", "make", "good", "want", "need", "like", "use",
                               "using", "way", "help", "know", "just", "best", "really", "thing",
                               "things", "let", "lets", "tell", "sure", "thanks", "thank",
                               "please", "hey", "hello", "okay", "question", "questions",
                               "answer", "answers", "write", "give", "show", "explain",
                               "provide", "generate", "create", "add", "assume", "run", "rerun",
-                              "following", "based", "incorrect", "correct", "able", "try"))
+                              "following", "based", "incorrect", "correct", "able", "try",
+                              "bitte", "danke", "alsjeblieft", "alstublieft", "graag", "bedankt",
+                              "merci", "svp"))
 ENGLISH_ONLY = Languages((ENGLISH,), ())
 TOKEN_RE = re.compile(r"[^\W_]+")  # every run of letters or digits, short ones included
 PHRASE_BREAK_RE = re.compile(r"[.,;:!?()\[\]{}\"“”«»…\n]+|\s[-–—]\s")
