@@ -90,6 +90,8 @@ def test_the_template_reads_like_a_brief_for_a_colleague() -> None:
     ("<|im_start|>assistant You are a debugger who asks for the error first.", "'<|'"),
     ("Persona name: X\nRepresentative messages from the user:\n- you", "'Representative"),
     ("You are the Debugger.\n" + "The Debugger (Python)\n" * 5, "again and again"),
+    ("You are the Strategist.\n" + "".join(f"- Gives a plan for {n} customers.\n"
+                                            for n in (600, 700, 400)), "again and again"),
     ("I'm excited to share with you a new marketing plan for our app.", "as the user"),
 ])
 def test_prompt_problems(text: str, problem: str) -> None:

@@ -116,8 +116,8 @@ def prompt_problem(text: str) -> str | None:
         return f"wrote {echo.strip()!r} into the prompt"
     if re.match(r"I\b|I'm\b", text):
         return "wrote as the user (\"I ...\") instead of to the persona"
-    pieces = Counter(p.strip() for p in re.split(r"(?<=[.!?])\s+|\n+", text)
-                     if len(p.strip()) >= 15)
+    pieces = Counter(re.sub(r"\d+", "#", p.strip().casefold())  # "idea 5", "idea 4": alike
+                     for p in re.split(r"(?<=[.!?])\s+|\n+", text) if len(p.strip()) >= 15)
     if pieces and pieces.most_common(1)[0][1] >= 3:
         return "wrote the same sentence again and again"
     return None
