@@ -1,9 +1,10 @@
 """Describing clusters as personas: keywords, traits, a name, and representative messages.
 
 Keywords come from class-based TF-IDF (as BERTopic does) over the user's prose only
-(`vocabulary.prose`: no code, markup or identifiers), with the stop words of every language the
-export is written in (`languages`): each cluster's messages form one document, so a term ranks
-high when it is frequent in that cluster and rare in the others. A name says the cluster's
+(`vocabulary.prose`: no code, markup or identifiers), without the stop words of any language the
+export is written in (`languages`); a term is a word or two the user wrote side by side. Each
+cluster's messages form one document, so a term ranks high when it is frequent in that cluster
+and rare in the others. A name says the cluster's
 mode and its domain, "The Debugger (pandas merge)": the role from the mode its messages show
 most telling (`roles`; "Generalist" when none reaches a fifth of them), the domain from its top
 keywords as the user spells them, more of them only where two names would clash. Names are
