@@ -60,8 +60,10 @@ def job_command(settings: Settings, kind: str, args: dict[str, Any]) -> list[str
                "--data-dir", str(settings.data_dir), "--progress", "json"]
     if kind == "discover":
         clusters = args.get("clusters")
+        balance = args.get("balance")
         return [*command, "--input", str(args["input"]),
-                *(["--clusters", str(int(clusters))] if clusters else [])]
+                *(["--clusters", str(int(clusters))] if clusters else []),
+                *(["--balance", str(float(balance))] if balance is not None else [])]
     command += ["--persona", str(args["persona"])]
     if kind == "lora-data" and args.get("examples"):
         command += ["--examples", str(int(args["examples"]))]

@@ -34,6 +34,7 @@ def test_discover_upload_review_import(council_page: tuple[Page, list[str]],
     expect(page.locator("#result-section")).to_be_hidden()
     page.set_input_files("#upload-file", str(export))
     page.fill("#upload-clusters", "3")
+    expect(page.locator("#upload-form .balance-value")).to_have_text("20% topic, 80% style")
     page.click("#upload-button")
 
     expect(page.locator("#progress-section")).to_be_visible()
@@ -50,6 +51,8 @@ def test_discover_upload_review_import(council_page: tuple[Page, list[str]],
     assert page.evaluate("() => Chart.getChart('map-chart').data.datasets"
                          ".reduce((n, d) => n + d.data.length, 0)") == 63
     expect(page.locator("#map-hint")).to_contain_text("63")
+    expect(page.locator("#map-hint")).to_contain_text(
+        "Clustered with the topic ↔ style balance at 0.8 (20% topic, 80% style).")
     first = cards.nth(0)
     expect(first.locator(".samples li")).to_have_count(3)
     expect(first.locator(".prompt-source")).to_contain_text("written by")

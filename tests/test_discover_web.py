@@ -56,7 +56,12 @@ def test_upload_run_review_and_import(app: Flask, settings: Settings, tmp_path: 
     assert (settings.data_dir / "personas" / "raw_imports" / name).is_file()
     assert not list((settings.data_dir / "personas" / "raw_imports").glob(".upload-*"))
 
-    started = client.post("/api/discover/run", json={"upload": name, "clusters": 3})
+    # balance 0: this export's three topics are what tells its messages apart
+    for refused in (-0.5, 2, "half", True):
+        answer = client.post("/api/discover/run", json={"upload": name, "balance": refused})
+        assert answer.status_code == 400 and "balance" in answer.get_json()["error"]
+    started = client.post("/api/discover/run", json={"upload": name, "clusters": 3,
+                                                     "balance": 0})
     assert started.status_code == 202, started.get_json()
     seen = wait_for_job(client, started.get_json()["job_id"])
     final = seen[-1]
@@ -76,7 +81,7 @@ def test_upload_run_review_and_import(app: Flask, settings: Settings, tmp_path: 
     assert (datetime.fromisoformat(run["finished_at"])
             == as_utc(datetime.fromisoformat(final["finished_at"])))
     assert last_job_on_page(client)["state"] == "done"
-    assert len(data["clusters"]) == 3
+    assert len(data["clusters"]) == 3 and data["balance"] == data["map"]["balance"] == 0.0
     assert sorted(c["size"] for c in data["clusters"]) == [21, 21, 21]
     for cluster in data["clusters"]:
         assert cluster["keywords"] and cluster["characteristics"] and cluster["representatives"]

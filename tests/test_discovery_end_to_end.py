@@ -25,7 +25,8 @@ def test_discover_import_and_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     data_dir = settings.data_dir
 
     assert extract_personas.main(["--input", str(export), "--data-dir", str(data_dir),
-                                  "--clusters", "3", "--progress", "json"]) == 0
+                                  "--clusters", "3", "--balance", "0",  # by topic
+                                  "--progress", "json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {line["stage"] for line in lines} >= {"parse", "extract", "embed", "cluster",
                                                  "name", "prompts", "done"}

@@ -32,7 +32,8 @@ def discovered(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbed
     root = tmp_path_factory.mktemp("discovered")
     export = root / "export.json"
     write_sharegpt_export(export)
-    run_discovery(DiscoveryOptions(input=export, data_dir=root / "personas", clusters=3),
+    run_discovery(DiscoveryOptions(input=export, data_dir=root / "personas", clusters=3,
+                                   balance=0.0),  # the export's three topics, 21 messages each
                   embedder, None, "unused")
     return root / "personas"
 

@@ -102,8 +102,10 @@ class Discovered:
     def __init__(self, root: Path, export: Path, clusters: int | None,
                  embedder: SentenceEmbedder) -> None:
         full = root / "full"
-        run_discovery(DiscoveryOptions(input=export, data_dir=full, clusters=clusters),
-                      embedder, None, "unused")
+        # balance 0: topic clusters; the router compares topic embeddings, and on clusters of
+        # the default topic/style balance held-out messages reach their persona less often
+        run_discovery(DiscoveryOptions(input=export, data_dir=full, clusters=clusters,
+                                       balance=0.0), embedder, None, "unused")
         self.data_dir = root / "imported"
         shutil.copytree(full, self.data_dir)
         self.prompts, analysis = load_discovery(full)

@@ -1,7 +1,7 @@
 """`council discover`: find personas in your chat export.
 
-    council discover [--input PATH] [--clusters N] [--mode 8GB|16GB|32GB] [--refresh]
-                     [--data-dir DIR] [--progress bar|json] [--no-llm]
+    council discover [--input PATH] [--clusters N] [--balance 0..1] [--mode 8GB|16GB|32GB]
+                     [--refresh] [--data-dir DIR] [--progress bar|json] [--no-llm]
 
 Default input: DATA_DIR/personas/raw_imports/conversations.json (a ChatGPT export, its .zip, a
 Claude.ai export or ShareGPT JSON). Outputs go under DATA_DIR/personas (see the README). The
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..discovery.cluster import DiscoveryError
+from ..discovery.modes import DEFAULT_BALANCE
 from ..discovery.parse import ExportError
 from ..discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery
 from ..embeddings.int8 import Int8Embedder
@@ -31,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", type=Path, help="the export (.json or .zip)")
     parser.add_argument("--clusters", type=int, help="force this many personas (default: "
                                                      "choose 3-6 by silhouette)")
+    parser.add_argument("--balance", type=float, default=DEFAULT_BALANCE,
+                        help="what personas are told apart by, from 0 (topics: what you ask "
+                             "about) to 1 (style: how you ask)")
     parser.add_argument("--mode", default="16GB", choices=("8GB", "16GB", "32GB"),
                         help="memory budget: sets the embedding batch size")
     parser.add_argument("--refresh", action="store_true", help="recompute cached embeddings")
@@ -43,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def summary_lines(result: DiscoveryResult) -> list[str]:
     lines = [(f"format {result.format}: {result.messages} user messages, {result.kept} kept "
               f"(set aside: {result.set_aside or 'none'})"),
-             f"{result.clustering.k} personas, silhouette {result.clustering.silhouette:.3f}",
+             (f"{result.clustering.k} personas, silhouette {result.clustering.silhouette:.3f} "
+              f"(topic/style balance {result.balance:g})"),
              f"{'persona':28} {'size':>5}  {'prompt':8}  keywords"]
     for profile, prompt in zip(result.clusters, result.prompts):
         lines.append(f"{profile.name[:28]:28} {profile.size:>5}  {prompt.source:8}  "
@@ -68,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     reporter = ProgressReporter(args.progress)
     try:
         result = run_discovery(
-            DiscoveryOptions(source, files.root, args.clusters, args.mode, args.refresh),
+            DiscoveryOptions(source, files.root, args.clusters, args.mode, args.refresh,
+                             balance=args.balance),
             Int8Embedder(settings.model_cache_dir, settings.embedding_model), backend,
             settings.synth_model, reporter)
     except (ExportError, DiscoveryError) as exc:

@@ -1,14 +1,15 @@
 """Grouping message embeddings into personas with KMeans, choosing k by cosine silhouette.
 
-Embeddings are unit rows, so Euclidean KMeans on them follows cosine similarity. k is picked
-by silhouette, but never for a split where one cluster swallows most messages: a persona that
-is "everything" is useless, so such a k is only taken when no other k avoids it (and the
-result says so in `warning`).
+Embeddings are unit rows, so Euclidean KMeans on them follows cosine similarity. KMeans starts
+from principal-axis splits, not random seeds, so an export always gives the same clusters. k
+is picked by silhouette, but never for a split where one cluster swallows most messages: a
+persona that is "everything" is useless, so such a k is only taken when no other k avoids it
+(and the result says so in `warning`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -31,10 +32,34 @@ class Clustering:
     warning: str | None = None  # set when the giant-cluster guard could not be honoured
 
 
-def _fit(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    # Three restarts: on 9k messages n_init=10 took 5.4 s for k=3..6, n_init=3 1.5 s
-    # (bench/discovery.py).
-    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(x)
+def _principal_direction(centred: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """The group's first principal axis by power iteration, started from its farthest row."""
+    direction = centred[int(np.argmax(np.einsum("ij,ij->i", centred, centred)))]
+    for _ in range(iterations):
+        direction = centred.T @ (centred @ direction)
+        direction /= max(float(np.linalg.norm(direction)), 1e-12)
+    return direction
+
+
+def principal_splits(x: np.ndarray, k: int) -> list[np.ndarray]:
+    """Starting centres for 1, 2, ..., k clusters, with no randomness: split the group with the
+    largest squared error in two at its mean along its principal axis (PCA-Part, Su & Dy
+    2007). Seeded k-means++ restarts land in different partitions of a real export's weakly
+    separated messages (bench/modes.py); these starts make a clustering reproducible."""
+    groups = [np.arange(len(x))]
+    starts = [x.mean(axis=0, keepdims=True)]
+    while len(groups) < k:
+        errors = [float(((x[g] - x[g].mean(axis=0)) ** 2).sum()) for g in groups]
+        group = groups.pop(int(np.argmax(errors)))
+        centred = x[group] - x[group].mean(axis=0)
+        side = centred @ _principal_direction(centred) > 0
+        groups += [group[side], group[~side]]
+        starts.append(np.stack([x[g].mean(axis=0) for g in groups]))
+    return starts
+
+
+def _fit(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    return KMeans(n_clusters=len(start), init=start, n_init=1).fit_predict(x)
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int, sample_size: int) -> float:
@@ -54,13 +79,23 @@ def _largest_share(labels: np.ndarray) -> float:
     return float(np.bincount(labels).max() / len(labels))
 
 
+def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """The normalised mean of each cluster's rows (the cosine centre)."""
+    return unit_rows(np.stack([x[labels == c].mean(axis=0) if np.any(labels == c)
+                               else np.zeros(x.shape[1], dtype=np.float32) for c in range(k)]))
+
+
 def _result(x: np.ndarray, labels: np.ndarray, k: int, silhouette: float,
             scores: dict[int, float], warning: str | None = None) -> Clustering:
-    """Centroids as the normalised mean of each cluster's rows (the cosine centre)."""
-    centroids = np.stack([x[labels == c].mean(axis=0) if np.any(labels == c)
-                          else np.zeros(x.shape[1], dtype=np.float32) for c in range(k)])
-    return Clustering(labels=labels.astype(np.int64), centroids=unit_rows(centroids), k=k,
+    return Clustering(labels=labels.astype(np.int64), centroids=_centroids(x, labels, k), k=k,
                       silhouette=silhouette, scores=scores, warning=warning)
+
+
+def centred_on(clustering: Clustering, embeddings: np.ndarray) -> Clustering:
+    """The same clusters with centroids taken in another space (e.g. the topic embeddings
+    when k-means ran on the mode rows), so they compare with a message's embedding."""
+    x = unit_rows(np.asarray(embeddings, dtype=np.float32))
+    return replace(clustering, centroids=_centroids(x, clustering.labels, clustering.k))
 
 
 def _distinct(x: np.ndarray) -> int:
@@ -92,7 +127,7 @@ def cluster_embeddings(embeddings: np.ndarray, clusters: int | None = None,
             raise DiscoveryError(
                 f"You asked for {clusters} clusters but only {_distinct(x)} of the {n} messages "
                 "differ in meaning; ask for fewer clusters or import a larger export.")
-        labels = _fit(x, clusters, seed)
+        labels = _fit(x, principal_splits(x, clusters)[-1])
         return _result(x, labels, clusters, _silhouette(x, labels, seed, sample_size), {})
 
     low, high = k_range
@@ -107,8 +142,9 @@ def cluster_embeddings(embeddings: np.ndarray, clusters: int | None = None,
             "duplicates; import a larger export or ask for a fixed, smaller number of clusters.")
     fits: dict[int, np.ndarray] = {}
     scores: dict[int, float] = {}
+    starts = principal_splits(x, high)
     for k in range(low, high + 1):
-        fits[k] = _fit(x, k, seed)
+        fits[k] = _fit(x, starts[k - 1])
         scores[k] = _silhouette(x, fits[k], seed, sample_size)
 
     def rank(k: int) -> tuple[float, int]:

@@ -20,9 +20,10 @@ from ..embeddings import Embedder
 from ..embeddings.cache import embedder_cache
 from ..files import PersonaFiles
 from ..llm.base import ChatBackend
-from .cluster import Clustering, DiscoveryError, cluster_embeddings, project_map
+from .cluster import Clustering, DiscoveryError, project_map
 from .extract import Extraction, extract_messages, load_previous, write_extraction
 from .languages import Languages, detect_languages
+from .modes import DEFAULT_BALANCE, ModeClustering, cluster_modes
 from .naming import ClusterProfile, describe_clusters, stop_words_for
 from .parse import parse_export
 from .prompts import GeneratedPrompt, generate_prompt, write_generated_prompts
@@ -43,6 +44,7 @@ class DiscoveryOptions:
     refresh: bool = False
     seed: int = 0
     k_range: tuple[int, int] = (3, 6)
+    balance: float = DEFAULT_BALANCE  # 0: cluster on topics, 1: on how the user asks
 
     @property
     def files(self) -> PersonaFiles:
@@ -56,6 +58,7 @@ class DiscoveryResult:
     kept: int
     set_aside: dict[str, int]
     clustering: Clustering
+    balance: float
     clusters: list[ClusterProfile]
     prompts: list[GeneratedPrompt]
     timings: dict[str, float] = field(default_factory=dict)
@@ -96,8 +99,9 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     embeddings = stage("embed", lambda: embedder_cache(files.embedding_caches, embedder).embed(
         texts, embedder, MODE_BATCH_SIZES[options.mode],
         lambda done, total: progress("embed", done, total)))
-    clustering: Clustering = stage("cluster", lambda: cluster_embeddings(
-        embeddings, options.clusters, options.k_range, options.seed))
+    modes: ModeClustering = stage("cluster", lambda: cluster_modes(
+        embeddings, options.balance, options.clusters, options.k_range, options.seed))
+    clustering = modes.clustering
 
     def name_clusters() -> tuple[Languages, list[ClusterProfile]]:
         messages = [m.message.text for m in kept]
@@ -108,10 +112,11 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
                                            stop_words_for(languages), options.seed)
 
     languages, profiles = stage("name", name_clusters)
-    _write_clusters(files, extraction, clustering, profiles, languages)
+    _write_clusters(files, extraction, modes, profiles, languages)
     slugs = {profile.index: profile.slug for profile in profiles}
-    write_json_atomic(files.cluster_map, project_map(
-        embeddings, [slugs[int(label)] for label in clustering.labels], seed=options.seed))
+    write_json_atomic(files.cluster_map, {**project_map(
+        modes.rows, [slugs[int(label)] for label in clustering.labels], seed=options.seed),
+        "balance": modes.balance})
 
     def write_prompts() -> list[GeneratedPrompt]:
         prompts = []
@@ -124,13 +129,14 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     prompts = stage("prompts", write_prompts)
     warnings = list(parsed.warnings) + ([clustering.warning] if clustering.warning else [])
     return DiscoveryResult(parsed.format, len(extraction.messages), len(kept),
-                           extraction.set_aside_counts(), clustering, profiles, prompts,
-                           timings, warnings)
+                           extraction.set_aside_counts(), clustering, modes.balance, profiles,
+                           prompts, timings, warnings)
 
 
-def _write_clusters(files: PersonaFiles, extraction: Extraction, clustering: Clustering,
+def _write_clusters(files: PersonaFiles, extraction: Extraction, modes: ModeClustering,
                     profiles: list[ClusterProfile], languages: Languages) -> None:
     """One JSONL per persona plus `cluster_analysis.json`; files of an earlier k are removed."""
+    clustering = modes.clustering
     files.clusters.mkdir(parents=True, exist_ok=True)
     for stale in files.clusters.glob(files.cluster_messages("*").name):
         stale.unlink()
@@ -141,7 +147,7 @@ def _write_clusters(files: PersonaFiles, extraction: Extraction, clustering: Clu
         write_jsonl_atomic(files.cluster_messages(profile.slug), rows)
     silhouette = None if math.isnan(clustering.silhouette) else clustering.silhouette
     write_json_atomic(files.cluster_analysis, {
-        "k": clustering.k, "silhouette": silhouette,
+        "k": clustering.k, "balance": modes.balance, "silhouette": silhouette,
         "silhouette_by_k": {str(k): v for k, v in clustering.scores.items()},
         "warning": clustering.warning, "languages": languages.summary(),
         "clusters": [asdict(p) for p in profiles]})

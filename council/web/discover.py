@@ -25,6 +25,7 @@ from werkzeug.utils import secure_filename
 
 from ..db import session_scope
 from ..discovery.importer import import_discovered, load_discovery
+from ..discovery.modes import DEFAULT_BALANCE
 from ..discovery.parse import ExportError, detect_format
 from ..extensions import get_jobs, get_router, get_settings
 from ..files import MissingDiscovery, PersonaFiles
@@ -66,7 +67,8 @@ def page() -> str:
         last_upload = ""
     return render_template("discover/index.html", last_job=json.dumps(last_job),
                            last_upload=last_upload, max_upload_mb=get_settings().max_upload_mb,
-                           has_result=persona_files().has_discovery())
+                           has_result=persona_files().has_discovery(),
+                           default_balance=DEFAULT_BALANCE)
 
 
 def safe_upload_name(raw: str) -> str:
@@ -158,8 +160,13 @@ def run() -> Any:
         if not 2 <= clusters <= MAX_CLUSTERS:
             return json_error(f"The number of personas must be between 2 and {MAX_CLUSTERS} "
                               f"(or empty for automatic).", 400)
+    balance = payload.get("balance", DEFAULT_BALANCE)
+    if isinstance(balance, bool) or not isinstance(balance, (int, float)) \
+            or not 0 <= balance <= 1:
+        return json_error("The topic/style balance must be a number from 0 (topics) to 1 "
+                          "(style).", 400)
     job_id = get_jobs().submit("discover", {"input": str(path), "upload": name,
-                                            "clusters": clusters})
+                                            "clusters": clusters, "balance": float(balance)})
     return jsonify({"job_id": job_id}), 202
 
 
@@ -187,7 +194,8 @@ def result() -> Any:
                        "source": prompt.get("source"), "model": prompt.get("model"),
                        "note": prompt.get("note")}})
     written_at = datetime.fromtimestamp(files.generated_prompts.stat().st_mtime, UTC)
-    return jsonify({"k": analysis.get("k"), "silhouette": analysis.get("silhouette"),
+    return jsonify({"k": analysis.get("k"), "balance": analysis.get("balance"),
+                    "silhouette": analysis.get("silhouette"),
                     "warning": analysis.get("warning"), "clusters": clusters,
                     "map": files.read_map(), "written_at": written_at.isoformat(),
                     "run": job_that_wrote(written_at)})

@@ -15,7 +15,7 @@
   const POLL_MS = 500;
   const STAGES = ["parse", "extract", "embed", "cluster", "name", "prompts"];
   const {api, postJSON} = window.councilApi;
-  const {drawMap, drawCards} = window.councilDiscoverCards;
+  const {drawMap, drawCards, balanceText} = window.councilDiscoverCards;
 
   let currentUpload = urls.lastUpload || null;  // the file "Run again" runs on
   let runRefusal = "";  // why "Run again" is off: the last upload, or the last run on it, failed
@@ -34,6 +34,12 @@
   function clustersValue(input) {
     const value = input.value.trim();
     return value === "" ? null : Number(value);
+  }
+
+  // The topic ↔ style slider says its value as the two shares.
+  function showBalance(input) {
+    input.parentElement.querySelector(".balance-value").textContent =
+      balanceText(Number(input.value));
   }
 
   // The "Run again" form: shown once there is a file to run on, or a reason there is none.
@@ -105,11 +111,12 @@
 
   const runName = (job) => `Run #${job.id} on ${(job.args && job.args.upload) || "an export"}`;
 
-  async function startJob(clusterCount) {
+  async function startJob(clusterCount, balance) {
     beginAttempt();
     setBusy(true);
     try {
-      const data = await postJSON(urls.run, {upload: currentUpload, clusters: clusterCount});
+      const data = await postJSON(urls.run, {upload: currentUpload, clusters: clusterCount,
+                                             balance});
       watch(data.job_id);
     } catch (error) {
       setBusy(false);
@@ -206,6 +213,10 @@
   // `earlier`: the results are not those of the attempt the page shows (they are labelled so).
   function showResult(result, earlier) {
     clusters = result.clusters;
+    if (typeof result.balance === "number") {  // "Run again" starts from the balance shown
+      $("rerun-balance").value = String(result.balance);
+      showBalance($("rerun-balance"));
+    }
     $("result-origin").textContent = earlier
       ? `Earlier results: these come from ${describeOrigin(result)}, not from the latest attempt.`
       : `Results of ${describeOrigin(result)}.`;
@@ -281,6 +292,7 @@
     const file = $("upload-file").files[0];
     if (!file) { showError("Choose an export file first."); return; }
     const count = clustersValue($("upload-clusters"));
+    const balance = Number($("upload-balance").value);
     beginAttempt();
     setBusy(true);
     $("progress-run").textContent = `Uploading ${file.name}`;
@@ -298,13 +310,13 @@
       await offerEarlierResults();
       return;
     }
-    await startJob(count);
+    await startJob(count, balance);
   });
 
   $("rerun-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (!currentUpload || runRefusal) return;  // the button is off; Enter in the field is not
-    startJob(clustersValue($("rerun-clusters")));
+    startJob(clustersValue($("rerun-clusters")), Number($("rerun-balance").value));
   });
 
   $("cancel-button").addEventListener("click", async () => {
@@ -317,6 +329,10 @@
     if (earlierResult) showResult(earlierResult, true);
   });
   $("import-button").addEventListener("click", importSelected);
+  for (const input of document.querySelectorAll(".balance-input")) {
+    showBalance(input);
+    input.addEventListener("input", () => showBalance(input));
+  }
 
   const lastJob = JSON.parse(urls.lastJob || "null");
   if (lastJob && (lastJob.state === "queued" || lastJob.state === "running")) watch(lastJob.id);

@@ -13,6 +13,10 @@
 
   const colourOf = (index) => PALETTE[index % PALETTE.length];
 
+  // A topic ↔ style balance as the shares k-means gave each: 0.8 -> "20% topic, 80% style".
+  const balanceText = (balance) =>
+    `${Math.round((1 - balance) * 100)}% topic, ${Math.round(balance * 100)}% style`;
+
   function drawMap(result) {
     const map = result.map;
     const index = new Map(result.clusters.map((c, i) => [c.slug, i]));
@@ -40,7 +44,9 @@
       : "";
     $("map-hint").textContent = `Each dot is one of your messages (${shown}` +
       (map.total > shown ? ` of ${map.total}, sampled` : "") +
-      `), placed by PCA of its MiniLM embedding and coloured by persona.${variance}`;
+      `), placed by PCA of what the clusters were found in and coloured by persona.${variance}` +
+      (map.balance === undefined ? "" : ` Clustered with the topic ↔ style balance at ` +
+        `${map.balance} (${balanceText(map.balance)}).`);
   }
 
   function fillList(list, items) {
@@ -104,5 +110,5 @@
     $("cluster-cards").replaceChildren(...cards);
   }
 
-  window.councilDiscoverCards = {drawMap, drawCards};
+  window.councilDiscoverCards = {drawMap, drawCards, balanceText};
 })();
