@@ -46,10 +46,12 @@ class Persona(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     source: Mapped[str] = mapped_column(String(32), default="user")
     # Routing: example messages (with the description, its prototype), rules it declares, and
-    # the centroid of its discovered cluster when it came from discovery.
+    # the centroid of its discovered cluster when it came from discovery, and the mode space
+    # that cluster was found in (`ModeSpace.record()`; none: topic embeddings).
     example_messages: Mapped[list[str]] = mapped_column(JSON, default=list)
     routing_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     centroid: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    mode_space: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # the trained adapter as the backend serves it: an adapter GGUF file (embedded engine) or
     # a model of its own on the server (Ollama/vLLM `persona-<slug>`), once registered
     adapter_model: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -14,7 +14,7 @@ from bench.modes_data import MODES, mode_messages
 from council.discovery.categorize import embedding_text
 from council.discovery.cluster import DiscoveryError, cluster_embeddings
 from council.discovery.extract import extract_messages
-from council.discovery.modes import DEFAULT_BALANCE, cluster_modes, mode_rows
+from council.discovery.modes import DEFAULT_BALANCE, ModeSpace, cluster_modes, mode_rows
 from council.discovery.parse import parse_export
 from council.discovery.pipeline import DiscoveryOptions, run_discovery
 from council.embeddings.sentence import SentenceEmbedder
@@ -65,6 +65,23 @@ def test_centroids_stay_in_topic_space(labelled: np.ndarray) -> None:
     members = labelled[result.clustering.labels == 0]
     mean = members.mean(axis=0)
     assert np.allclose(result.clustering.centroids[0], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+def test_the_recorded_mode_space_takes_a_new_messages_row_as_discovery_did(
+        labelled: np.ndarray) -> None:
+    """The import stores the space (JSON) and the router takes a question's row in it: the
+    rows it takes again are the rows k-means clustered, and the nearest cluster is the one the
+    message joined."""
+    result = cluster_modes(labelled, DEFAULT_BALANCE, clusters=len(MODES))
+    space = ModeSpace.from_record(json.loads(json.dumps(result.space.record())))
+    assert space.balance == DEFAULT_BALANCE
+    again = space.rows(labelled)
+    assert np.allclose(again, result.rows, atol=1e-4)
+    means = np.stack([again[result.clustering.labels == c].mean(axis=0)
+                      for c in range(len(MODES))])
+    nearest = ((again[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert (nearest == result.clustering.labels).mean() > 0.95
+    assert cluster_modes(labelled, 0.0, clusters=len(MODES)).space is None
 
 
 @pytest.mark.parametrize("balance", [-0.1, 1.5])

@@ -108,6 +108,7 @@ def test_import_makes_personas_routed_by_their_clusters(app: Flask, discovered: 
             assert persona.system_prompt == entry["system_prompt"]
             assert persona.example_messages == cluster["representatives"]
             assert persona.centroid == cluster["centroid"]
+            assert persona.mode_space is None, "topic clusters are compared on embeddings"
             centroid = np.asarray(cluster["centroid"], dtype=np.float32)
             assert np.allclose(router.prototype(persona), centroid / np.linalg.norm(centroid),
                                atol=1e-6), "the centroid is the router's prototype"

@@ -1,11 +1,12 @@
 """Imported personas join the council without taking it over (issue 14, fair routing).
 
 Real discovery runs on two exports, the ShareGPT export of tests/exports.py (three clean
-topics) and the real Dutch/English ChatGPT export in the fixtures; every fourth message of each
-cluster is held out before the import, and every discovered persona is imported next to the
-four shipped ones. Then: held-out messages go to their cluster's persona, general questions
-spread over the council, and Pragmatist's `prefer: [question:how, question:should_i]` still
-brings it the "should I…" questions.
+topics) at the default topic/style balance, so its personas are modes compared in their mode
+space, and the real Dutch/English ChatGPT export in the fixtures on topics; every fourth
+message of each cluster is held out before the import, and every discovered persona is
+imported next to the four shipped ones. Then: held-out messages go to their cluster's
+persona, general questions spread over the council, and Pragmatist's
+`prefer: [question:how, question:should_i]` still brings it the "should I…" questions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import select
 
 from council.db import session_scope
 from council.discovery.importer import import_discovered, load_discovery
+from council.discovery.modes import DEFAULT_BALANCE
 from council.discovery.pipeline import DiscoveryOptions, run_discovery
 from council.embeddings.sentence import SentenceEmbedder
 from council.extensions import get_router
@@ -99,13 +101,11 @@ class Discovered:
     """A discovery run with every HELD_OUT_EVERY-th message of each cluster taken out of its
     cluster file (so the import never sees it) and kept here by slug."""
 
-    def __init__(self, root: Path, export: Path, clusters: int | None,
+    def __init__(self, root: Path, export: Path, clusters: int | None, balance: float,
                  embedder: SentenceEmbedder) -> None:
         full = root / "full"
-        # balance 0: topic clusters; the router compares topic embeddings, and on clusters of
-        # the default topic/style balance held-out messages reach their persona less often
         run_discovery(DiscoveryOptions(input=export, data_dir=full, clusters=clusters,
-                                       balance=0.0), embedder, None, "unused")
+                                       balance=balance), embedder, None, "unused")
         self.data_dir = root / "imported"
         shutil.copytree(full, self.data_dir)
         self.prompts, analysis = load_discovery(full)
@@ -126,8 +126,10 @@ def discovered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if request.param == "sharegpt":
         export = root / "export.json"
         write_sharegpt_export(export)
-        return Discovered(root, export, 3, embedder)
-    return Discovered(root, PKUPPENS, None, embedder)
+        return Discovered(root, export, 3, DEFAULT_BALANCE, embedder)
+    # Topic clusters (balance 0): at the default balance the real export's mode clusters
+    # overlap, and two of its six personas get 0.75 of their held-out messages (README).
+    return Discovered(root, PKUPPENS, None, 0.0, embedder)
 
 
 @pytest.fixture
@@ -159,6 +161,22 @@ def test_held_out_messages_reach_their_clusters_persona(council: Flask,
         assert texts, f"{slug} has too few messages to hold any out"
         shares[slug] = np.mean([slug_of(route(council, text)) == slug for text in texts])
     assert min(shares.values()) >= 0.8, shares
+
+
+def test_mode_clusters_are_compared_in_the_space_they_were_found_in(
+        council: Flask, discovered: Discovered) -> None:
+    recorded = json.loads(PersonaFiles(discovered.data_dir).cluster_analysis.read_text())
+    router = get_router(council)
+    route(council, "How do I read a CSV file in Python?")
+    with session_scope(council) as session:
+        imported = [p for p in list_personas(session) if p.source == "import"]
+        spaces = {json.dumps(p.mode_space) for p in imported}
+    assert spaces == {json.dumps(recorded["mode_space"])}
+    if recorded["balance"] == 0.0:
+        assert recorded["mode_space"] is None and router.example_gate.space is None
+    else:
+        assert router.example_gate.space.balance == recorded["balance"]
+        assert set(router.mode_prototypes) >= {p.id for p in imported}
 
 
 def test_no_persona_takes_over_general_questions(council: Flask) -> None:

@@ -28,12 +28,15 @@ EXAMPLE_CHARS = 2_000
 
 
 def load_discovery(data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The generated prompts and the clusters by slug, or a PersonaError saying what to run."""
+    """The generated prompts and the clusters by slug, each with the mode space it was found
+    in (None: topic embeddings), or a PersonaError saying what to run."""
     try:
         prompts, analysis = PersonaFiles(data_dir).read_discovery()
     except MissingDiscovery as exc:
         raise PersonaError({"file": str(exc)}) from None
-    return prompts, {cluster["slug"]: cluster for cluster in analysis["clusters"]}
+    space = analysis.get("mode_space")
+    return prompts, {cluster["slug"]: {**cluster, "mode_space": space}
+                     for cluster in analysis["clusters"]}
 
 
 def import_discovered(session: Session, router: Router, data_dir: Path,
@@ -56,6 +59,7 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
     cache = embedder_cache(files.embedding_caches, router.extractor.embedder)
     for persona in landed:
         persona.centroid = analysis[persona.slug]["centroid"]
+        persona.mode_space = analysis[persona.slug]["mode_space"]
         session.execute(delete(RoutingExample).where(RoutingExample.persona_id == persona.id,
                                                      RoutingExample.source == "cluster"))
         texts = [row["embedding_text"] for row in

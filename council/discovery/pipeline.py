@@ -147,7 +147,8 @@ def _write_clusters(files: PersonaFiles, extraction: Extraction, modes: ModeClus
         write_jsonl_atomic(files.cluster_messages(profile.slug), rows)
     silhouette = None if math.isnan(clustering.silhouette) else clustering.silhouette
     write_json_atomic(files.cluster_analysis, {
-        "k": clustering.k, "balance": modes.balance, "silhouette": silhouette,
+        "k": clustering.k, "balance": modes.balance,
+        "mode_space": modes.space.record() if modes.space else None, "silhouette": silhouette,
         "silhouette_by_k": {str(k): v for k, v in clustering.scores.items()},
         "warning": clustering.warning, "languages": languages.summary(),
         "clusters": [asdict(p) for p in profiles]})

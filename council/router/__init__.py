@@ -24,12 +24,13 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..discovery.modes import ModeSpace
 from ..embeddings import Embedder, unit_rows
 from ..embeddings.sentence import SentenceEmbedder
 from ..extensions import get_settings
 from ..features import FeatureExtractor, MessageFeatures
 from ..models import AppState, Persona, RouterStats, RoutingExample
-from .examples import ExampleGate, fit_example_gate
+from .examples import ExampleGate, fit_example_gate, mode_prototypes
 from .gate import bound_weights, select_top_k, softmax
 from .learning import LearnedGate
 from .rules import rule_adjustment
@@ -83,6 +84,9 @@ class Router:
         self.extractor = FeatureExtractor(embedder)
         self.gate = LearnedGate()
         self.example_gate: ExampleGate | None = None
+        # imported personas' mode prototypes when the council has a mode space (fitted with
+        # the example gate, which holds the space)
+        self.mode_prototypes: dict[int, np.ndarray] = {}
         self.texts: dict[int, tuple[str, np.ndarray]] = {}
         self.example_key: tuple[Any, ...] | None = None  # what `example_gate` was fitted on
         self.fit_lock = threading.Lock()
@@ -116,6 +120,14 @@ class Router:
             self.texts[persona.id] = cached
         return cached[1]
 
+    def similarity(self, persona: Persona, embedding: np.ndarray) -> float:
+        """How alike the message and the persona are: in the mode space its cluster was found
+        in (after `example_scores` fitted it), else to its prototype."""
+        mode = self.mode_prototypes.get(persona.id)
+        if mode is not None and self.example_gate and self.example_gate.space:
+            return float(self.example_gate.space.rows(embedding[None, :])[0] @ mode)
+        return float(embedding @ self.prototype(persona))
+
     def prototype(self, persona: Persona) -> np.ndarray:
         """The persona's centroid if discovery gave one, else its description and examples."""
         if persona.centroid:
@@ -124,29 +136,41 @@ class Router:
 
     def example_scores(self, session: Session, personas: list[Persona],
                        embedding: np.ndarray) -> dict[int, float]:
-        """The example gate's score per persona, fitted first if what it learns from changed."""
+        """The example gate's score per persona, fitted first (with the mode prototypes) if
+        what it learns from changed."""
         stored = session.execute(select(func.count(RoutingExample.id), func.max(RoutingExample.id))
                                  .where(*_cluster_examples(personas))).one()
         key = (tuple(stored), *((p.id, _texts_key(p)) for p in personas))
         with self.fit_lock:
             if key != self.example_key:
-                self.example_gate = fit_example_gate(self._examples(session, personas))
+                clusters = self._cluster_examples(session, personas)
+                space = _mode_space(personas, clusters)
+                examples = {p.id: clusters[p.id] if len(clusters[p.id]) else self.persona_texts(p)
+                            for p in personas}
+                # Without an import the examples are the prototypes' own texts: a gate fitted
+                # on them would count each prototype twice and only sharpen the weights.
+                self.example_gate = fit_example_gate(examples, space) if any(
+                    len(rows) for rows in clusters.values()) else None
+                self.mode_prototypes = mode_prototypes(
+                    space, {p.id: clusters[p.id] for p in personas if p.mode_space}
+                ) if space else {}
                 self.example_key = key
             gate = self.example_gate
         return gate.scores(embedding) if gate else {}
 
-    def _examples(self, session: Session, personas: list[Persona]) -> dict[int, np.ndarray]:
-        """Like the prototype: a persona's stored cluster messages if it has any (its example
-        messages are some of them), else its description and example messages. An older
-        import's negative rows are left out: every persona's examples are the others'
-        negatives."""
+    def _cluster_examples(self, session: Session,
+                          personas: list[Persona]) -> dict[int, np.ndarray]:
+        """Each persona's stored cluster messages (none for a persona not imported). The
+        example gate learns from them, else from the persona's description and example
+        messages (some of them are its cluster's). An older import's negative rows are left
+        out: every persona's examples are the others' negatives."""
         clusters: dict[int, list[list[float]]] = {p.id: [] for p in personas}
         for persona_id, embedding in session.execute(
                 select(RoutingExample.persona_id, RoutingExample.embedding)
                 .where(*_cluster_examples(personas)).order_by(RoutingExample.id)):
             clusters[persona_id].append(embedding)
-        return {p.id: np.asarray(clusters[p.id], dtype=np.float32) if clusters[p.id]
-                else self.persona_texts(p) for p in personas}
+        return {persona_id: np.asarray(rows, dtype=np.float32) for persona_id, rows in
+                clusters.items()}
 
     # --- routing ---------------------------------------------------------------------------
 
@@ -172,7 +196,7 @@ class Router:
             stat = stats.get(persona.id)
             shown = stat.shown if stat else 0
             wins, losses = merit.get(persona.id, (0.0, 0.0))
-            similarity = float(features.embedding @ self.prototype(persona))
+            similarity = self.similarity(persona, features.embedding)
             pull = similarity * settings.router_similarity_scale
             # The example gate may double a persona's similarity pull but never lifts a
             # persona the message is unlike (its examples say nothing about such a message).
@@ -238,6 +262,14 @@ def _cluster_examples(personas: list[Persona]) -> tuple[ColumnElement[bool], ...
     """Where the personas' stored cluster messages are."""
     return (RoutingExample.source == "cluster", RoutingExample.label == 1,
             RoutingExample.persona_id.in_([p.id for p in personas]))
+
+
+def _mode_space(personas: list[Persona], clusters: dict[int, np.ndarray]) -> ModeSpace | None:
+    """The mode space of the latest imported persona that has one (an import's personas share
+    theirs), or None: the council is compared on topic embeddings."""
+    spaces = [p.mode_space for p in sorted(personas, key=lambda p: p.id)
+              if p.mode_space and len(clusters[p.id])]
+    return ModeSpace.from_record(spaces[-1]) if spaces else None
 
 
 def _texts(persona: Persona) -> list[str]:

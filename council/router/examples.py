@@ -5,12 +5,17 @@ a chat export its cluster's messages (stored as routing examples when it was imp
 multinomial logistic regression over all personas is fitted on them with balanced class
 weights, so a cluster of 200 messages counts as much as a shipped persona's five, and each
 persona learns what it is not from everyone else's examples (a discovered persona from the
-shipped ones too, not only from the other discovered ones).
+shipped ones too, not only from the other discovered ones). A council with no imported persona
+has no example gate: its examples would be the prototypes' own texts.
 
 Its logits are divided by a temperature fitted on a held-out quarter of the examples, so the
 gate is only as sure as it proved to be on messages it did not learn from, then centred and
 clipped to ±LIMIT: it can carry a persona a long way on its own ground but cannot shout down
 the prototypes and rules on a message that is like no one's examples.
+
+When discovered personas were found at a topic/style balance above 0 (council/discovery/modes.py),
+they are compared in their mode space (their cluster messages' mean mode row), and the gate is
+fitted on everyone's examples' mode rows.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression
+
+from ..discovery.modes import ModeSpace
+from ..embeddings import unit_rows
 
 # The gate's pull on a logit, at most, either way (the similarity term spans ±8 by default).
 LIMIT = 3.0
@@ -42,20 +50,26 @@ class ExampleGate:
     coef: np.ndarray
     intercept: np.ndarray
     temperature: float
+    space: ModeSpace | None  # where it learned: the council's mode space, else embeddings
 
     def scores(self, embedding: np.ndarray) -> dict[int, float]:
+        if self.space is not None:
+            embedding = self.space.rows(embedding[None, :])[0]
         logits = self.coef @ embedding + self.intercept
         logits = np.clip(logits - logits.mean(), -LIMIT, LIMIT)
         return {persona_id: float(value) for persona_id, value in zip(self.persona_ids, logits)}
 
 
-def fit_example_gate(examples: dict[int, np.ndarray]) -> ExampleGate | None:
-    """Fit on each persona's example embeddings (rows); None with fewer than two personas."""
+def fit_example_gate(examples: dict[int, np.ndarray],
+                     space: ModeSpace | None = None) -> ExampleGate | None:
+    """Fit on each persona's example embeddings (rows), in `space` if given; None with fewer
+    than two personas."""
     examples = {persona_id: rows for persona_id, rows in examples.items() if len(rows)}
     if len(examples) < 2:
         return None
     persona_ids = tuple(examples)
-    vectors = np.concatenate([examples[p] for p in persona_ids]).astype(np.float64)
+    vectors = np.concatenate([examples[p] if space is None else space.rows(examples[p])
+                              for p in persona_ids]).astype(np.float64)
     owners = np.concatenate([np.full(len(examples[p]), i) for i, p in enumerate(persona_ids)])
     positions = np.concatenate([np.arange(len(examples[p])) for p in persona_ids])
     held_out = positions % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
@@ -64,7 +78,8 @@ def fit_example_gate(examples: dict[int, np.ndarray]) -> ExampleGate | None:
         coef, intercept = _fit(vectors[~held_out], owners[~held_out], len(persona_ids))
         temperature = _temperature(vectors[held_out] @ coef.T + intercept, owners[held_out])
     coef, intercept = _fit(vectors, owners, len(persona_ids))
-    return ExampleGate(persona_ids, coef / temperature, intercept / temperature, temperature)
+    return ExampleGate(persona_ids, coef / temperature, intercept / temperature, temperature,
+                       space)
 
 
 def _balanced(owners: np.ndarray) -> np.ndarray:
@@ -97,3 +112,15 @@ def _temperature(logits: np.ndarray, owners: np.ndarray) -> float:
 
     low, high = np.log(TEMPERATURES)
     return float(np.exp(minimize_scalar(loss, bounds=(low, high), method="bounded").x))
+
+
+def mode_prototypes(space: ModeSpace, clusters: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """The mean mode row of each imported persona's cluster messages (unit).
+
+    A persona discovered at a topic/style balance above 0 is a way of asking across subjects,
+    so its topic centroid is near every other's; compared where k-means found it (the message
+    beside its style, measured from the export's topic centres), a question goes to the
+    cluster it would have joined. The other personas keep their topic prototypes: their few
+    texts say what they are about, not how the user asks."""
+    return {persona_id: unit_rows(space.rows(rows).mean(axis=0))
+            for persona_id, rows in clusters.items() if len(rows)}
