@@ -265,3 +265,16 @@ def test_a_disabled_persona_leaves_the_example_gate(app: Flask, discovered: Path
         router.route(session, personas, text)
         assert router.example_gate is not None
         assert set(router.example_gate.persona_ids) == {p.id for p in personas if p.enabled}
+
+
+def test_the_import_fits_the_example_gate_so_the_next_question_does_not(
+        app: Flask, discovered: Path, chosen: list[dict[str, Any]]) -> None:
+    router = get_router(app)
+    with session_scope(app) as session:
+        import_discovered(session, router, discovered, chosen)
+        fitted = router.example_gate
+        assert fitted is not None and set(fitted.persona_ids) >= {
+            by_slug(session, c["slug"]).id for c in chosen}
+    with session_scope(app) as session:
+        router.route(session, list_personas(session), "How do I merge two DataFrames?")
+    assert router.example_gate is fitted, "the first route after the import refitted the gate"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..embeddings.cache import embedder_cache
 from ..files import MissingDiscovery, PersonaFiles
 from ..models import Persona, RoutingExample
-from ..personas import ImportSummary, PersonaError, import_personas
+from ..personas import ImportSummary, PersonaError, import_personas, list_personas
 from ..router import Router
 
 MAX_EXAMPLES_PER_PERSONA = 200
@@ -71,6 +71,7 @@ def import_discovered(session: Session, router: Router, data_dir: Path,
                                        embedding=vector.tolist()))
     session.flush()
     router.load(session)
+    router.fit_examples(session, [p for p in list_personas(session) if p.enabled])
     return summary
 
 

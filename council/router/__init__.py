@@ -136,8 +136,13 @@ class Router:
 
     def example_scores(self, session: Session, personas: list[Persona],
                        embedding: np.ndarray) -> dict[int, float]:
-        """The example gate's score per persona, fitted first (with the mode prototypes) if
-        what it learns from changed."""
+        """The example gate's score per persona (fitted first if what it learns from changed)."""
+        gate = self.fit_examples(session, personas)
+        return gate.scores(embedding) if gate else {}
+
+    def fit_examples(self, session: Session, personas: list[Persona]) -> ExampleGate | None:
+        """Fit the example gate and the mode prototypes on the enabled `personas` if what they
+        learn from changed. An import calls it, so the next question does not wait for it."""
         stored = session.execute(select(func.count(RoutingExample.id), func.max(RoutingExample.id))
                                  .where(*_cluster_examples(personas))).one()
         key = (tuple(stored), *((p.id, _texts_key(p)) for p in personas))
@@ -155,8 +160,7 @@ class Router:
                     space, {p.id: clusters[p.id] for p in personas if p.mode_space}
                 ) if space else {}
                 self.example_key = key
-            gate = self.example_gate
-        return gate.scores(embedding) if gate else {}
+            return self.example_gate
 
     def _cluster_examples(self, session: Session,
                           personas: list[Persona]) -> dict[int, np.ndarray]:
