@@ -105,7 +105,10 @@ FAULT_MATRIX = [
 @pytest.mark.parametrize("fault,expected", FAULT_MATRIX)
 def test_a_faulty_worker_leaves_the_others_and_the_synthesis_intact(
         make_app, settings, connect, demo_server: DemoServer, fault: str, expected: str) -> None:
-    app = make_app(settings.with_changes(worker_timeout=1.0, synth_timeout=5.0, router_top_k=5))
+    """The timeout is generous so that healthy workers on a loaded machine never reach it; the
+    slow first token is slower still."""
+    demo_server.slow_first_token_delay = 12.0
+    app = make_app(settings.with_changes(worker_timeout=4.0, synth_timeout=30.0, router_top_k=5))
     model = "not-pulled:1b" if fault == "unknown_model" else f"faulty-{fault}:3b"
     if fault != "unknown_model":
         demo_server.set_fault(model, fault)
@@ -154,7 +157,8 @@ def test_a_failing_synthesizer_fails_the_round_but_keeps_the_answers(
     model = "not-pulled:7b" if fault == "unknown_model" else f"synth-{fault}:7b"
     if fault != "unknown_model":
         demo_server.set_fault(model, fault)
-    app = make_app(settings.with_changes(synth_model=model, synth_timeout=1.0))
+    demo_server.slow_first_token_delay = 12.0
+    app = make_app(settings.with_changes(synth_model=model, synth_timeout=4.0))
     client = connect(app)
     result = client.ask("Summarise the trade-offs of microservices.")
     assert all(d["status"] == "done" for d in result.named("worker_done"))
