@@ -224,6 +224,9 @@ class Settings:
     max_rounds_per_client: int = setting(
         3, "COUNCIL_MAX_ROUNDS_PER_CLIENT", "rounds one browser tab may have running at once",
         positive(int), for_jobs=False)
+    max_rounds: int = setting(
+        12, "COUNCIL_MAX_ROUNDS", "rounds running at once over all tabs (more are refused until "
+        "one ends)", positive(int), for_jobs=False)
     allowed_hosts: str = setting(
         "", "COUNCIL_ALLOWED_HOSTS", "extra host names (comma-separated) the app answers to, "
         "besides localhost, 127.0.0.1, ::1 and the bound address", shown="empty", for_jobs=False)

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from .rounds import Council
     from .router import Router
 
-socketio = SocketIO(async_mode="threading")
+# engine.io closes the connection on a bigger message; 4 MiB lets a question far over the
+# 20,000-character limit arrive, so the asker is told the limit instead of losing the socket
+MAX_EVENT_BYTES = 4 * 1024 * 1024
+socketio = SocketIO(async_mode="threading", max_http_buffer_size=MAX_EVENT_BYTES)
 
 
 def _app(app: Flask | None) -> Flask:

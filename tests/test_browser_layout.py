@@ -376,3 +376,32 @@ def test_own_message_markdown_and_folded_answers(council_page: tuple[Page, list[
     expect(round_.locator(".workers > section.worker").nth(1).locator(".vote-best")).to_have_attribute(
         "aria-pressed", "true")
     assert errors == []
+
+
+@pytest.mark.browser
+def test_a_long_conversation_list_comes_a_page_at_a_time(
+        council_page: tuple[Page, list[str]]) -> None:
+    """Why: the list is paged (`/api/conversations?limit=`), so the page must offer the rest."""
+    page, errors = council_page
+    page.goto("/")
+    created = page.evaluate("""async (count) => {
+      for (let i = 0; i < count; i++) {
+        await fetch("/api/conversations", {method: "POST", headers: {"Content-Type": "application/json"},
+                                           body: JSON.stringify({title: `Talk ${i}`})});
+      }
+      return count;
+    }""", 101)
+    assert created == 101
+    page.reload()
+    items, more = page.locator("#conversation-list li"), page.locator("#conversations-more")
+    expect(items).to_have_count(100)
+    expect(items.first).to_contain_text("Talk 100")
+    expect(more).to_be_visible()
+    more.click()
+    expect(items).to_have_count(101)
+    expect(items.last).to_contain_text("Talk 0")
+    expect(more).to_be_hidden()
+    page.fill("#conversation-search", "Talk 1")  # Talk 1, 10-19, 100: 12 matches, one page
+    expect(items).to_have_count(12)
+    expect(more).to_be_hidden()
+    assert not errors

@@ -85,3 +85,22 @@ def test_export_downloads_markdown_and_json(app: Flask) -> None:
         missing = client.get(f"/api/conversations/999/export.{suffix}")
         assert missing.status_code == 404
         assert missing.get_json() == {"error": "No such conversation."}
+
+
+def test_the_list_comes_a_page_at_a_time_newest_first(app: Flask) -> None:
+    """Why: a flood of conversations must not make every list request read them all."""
+    client = app.test_client()
+    made = [client.post("/api/conversations", json={"title": f"Talk {i}"}).get_json()["id"]
+            for i in range(7)]
+    newest_first = made[::-1]
+    assert [c["id"] for c in client.get("/api/conversations?limit=3").get_json()] \
+        == newest_first[:3]
+    assert [c["id"] for c in client.get("/api/conversations?limit=3&offset=3").get_json()] \
+        == newest_first[3:6]
+    assert [c["id"] for c in client.get("/api/conversations?limit=3&offset=6").get_json()] \
+        == newest_first[6:]
+    assert [c["id"] for c in client.get("/api/conversations?q=Talk&limit=2").get_json()] \
+        == newest_first[:2]
+    for bad in ("limit=0", "limit=501", "limit=abc", "offset=-1", "limit=" + "9" * 40):
+        response = client.get(f"/api/conversations?{bad}")
+        assert response.status_code == 400 and "whole number" in response.get_json()["error"]

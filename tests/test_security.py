@@ -6,6 +6,7 @@ import pytest
 import socketio as socketio_client
 from flask import Flask
 from sqlalchemy import func, select
+from werkzeug.routing import IntegerConverter
 
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
@@ -21,7 +22,7 @@ def unsafe_routes(app: Flask) -> list[tuple[str, str]]:
     routes = []
     for rule in app.url_map.iter_rules():
         for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}):
-            values = {arg: 1 if rule._converters[arg].__class__.__name__ == "IntegerConverter"
+            values = {arg: 1 if isinstance(rule._converters[arg], IntegerConverter)
                       else "x" for arg in rule.arguments}
             routes.append((method, rule.build(values, append_unknown=False)[1]))
     return routes
@@ -119,8 +120,40 @@ def test_rounds_per_client_are_bounded(make_app, settings, connect,
     client.collect_until("round_done", first["round_id"])
     again = client.call("ask", {"conversation_id": None, "text": "Third question?"})
     assert again["ok"]
-    for round_id in (second["round_id"], again["round_id"], other["round_id"]):
+    for round_id in (second["round_id"], again["round_id"]):
         client.call("stop_round", {"round_id": round_id})
+    demo_server.token_delay = 0.0
+
+
+def test_rounds_over_all_tabs_are_bounded(make_app, settings, connect,
+                                          demo_server: DemoServer) -> None:
+    app = make_app(settings.with_changes(max_rounds=2))
+    demo_server.token_delay = 0.2
+    tabs = [connect(app) for _ in range(3)]
+    acks = [tab.call("ask", {"conversation_id": None, "text": f"Question {i}?"})
+            for i, tab in enumerate(tabs)]
+    assert acks[0]["ok"] and acks[1]["ok"]
+    assert not acks[2]["ok"] and "COUNCIL_MAX_ROUNDS" in acks[2]["error"]
+    assert tabs[0].call("stop_round", {"round_id": acks[0]["round_id"]})["ok"]
+    tabs[0].collect_until("round_done", acks[0]["round_id"])
+    again = tabs[2].call("ask", {"conversation_id": None, "text": "Question 2?"})
+    assert again["ok"], "a place frees when a round ends"
+    for tab, ack in ((tabs[1], acks[1]), (tabs[2], again)):
+        tab.call("stop_round", {"round_id": ack["round_id"]})
+    demo_server.token_delay = 0.0
+
+
+def test_only_the_asking_tab_or_one_showing_the_conversation_stops_a_round(
+        app, connect, demo_server: DemoServer) -> None:
+    demo_server.token_delay = 0.1
+    asker, stranger = connect(app), connect(app)
+    ack = asker.call("ask", {"conversation_id": None, "text": "A long answer, please."})
+    refused = stranger.call("stop_round", {"round_id": ack["round_id"]})
+    assert not refused["ok"] and "Only the tab that asked" in refused["error"]
+    stranger.call("open_conversation", {"conversation_id": ack["conversation_id"]})
+    assert stranger.call("stop_round", {"round_id": ack["round_id"]})["ok"]
+    done = asker.collect_until("round_done", ack["round_id"])[-1][1]
+    assert done["status"] == "stopped"
     demo_server.token_delay = 0.0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy import select
 
 from council.db import session_scope
+from council.models import WorkerAnswer
 from council.personas import create_persona
 
 
@@ -46,3 +48,34 @@ def test_pages_render_and_show_the_demo_badge(app: Flask) -> None:
     missing = client.get("/no-such-page")
     assert missing.status_code == 404 and b"AI Council" in missing.data
     assert client.get("/api/nope").get_json()["error"]
+
+
+def test_a_password_in_the_backend_url_is_never_shown_or_stored(make_app, settings, connect,
+                                                                 demo_server) -> None:
+    """Why: OLLAMA_HOST=http://user:password@host is how a server behind basic auth is reached;
+    the status page, the API and a stored worker error name the host without the secret."""
+    host = demo_server.url.replace("http://", "http://admin:hunter2@")
+    app = make_app(settings.with_changes(ollama_host=host))
+    with session_scope(app) as session:
+        create_persona(session, {"name": "Poet", "system_prompt": "You are the Poet.",
+                                 "model": "gemma3:4b"})
+    client = app.test_client()
+    status = client.get("/api/status").get_json()
+    assert status["backend"]["reachable"], "the client still authenticates with the secret"
+    assert status["backend"]["host"] == demo_server.url.replace("http://", "http://***@")
+    result = connect(app).ask("Write me a poem.", timeout=60)
+    failed = [d for d in result.done_by_answer().values() if d["status"] == "failed"]
+    assert failed and "http://***@127.0.0.1" in failed[0]["error"]
+    with session_scope(app) as session:
+        errors = [a.error for a in session.scalars(select(WorkerAnswer)) if a.error]
+    shown = [client.get(page).get_data(as_text=True) for page in ("/status", "/api/status", "/")]
+    assert errors and not any("hunter2" in text for text in [*errors, *shown, str(result.events)])
+
+
+def test_a_password_in_an_unreachable_backend_url_is_not_in_its_error(make_app,
+                                                                      settings) -> None:
+    app = make_app(settings.with_changes(ollama_host="http://admin:hunter2@127.0.0.1:9",
+                                         demo=False))
+    body = app.test_client().get("/api/status").get_data(as_text=True)
+    assert "not reachable" in body or "Cannot reach" in body
+    assert "hunter2" not in body and "http://***@127.0.0.1:9" in body

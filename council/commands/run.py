@@ -17,6 +17,7 @@ from ..extensions import get_backend, get_router, get_settings, socketio
 from ..llm.base import LLMError
 from ..llm.demo_server import DemoServer
 from ..llm.embedded import EmbeddedBackend
+from ..redact import redact_credentials
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -47,10 +48,11 @@ def describe_backend(settings: Settings) -> str:
     if settings.backend == "embedded":
         return (f"backend: embedded llama.cpp engine, worker model {settings.worker_model}, "
                 f"synthesizer {settings.synth_model} (no Ollama answered at "
-                f"{settings.ollama_host}; the Status page says how to get better answers)")
+                f"{redact_credentials(settings.ollama_host)}; the Status page says how to get better answers)")
     if settings.backend == "openai":
-        return f"backend: OpenAI-compatible server at {settings.openai_base_url}"
-    return f"backend: Ollama at {settings.ollama_host}"
+        return ("backend: OpenAI-compatible server at "
+                f"{redact_credentials(settings.openai_base_url)}")
+    return f"backend: Ollama at {redact_credentials(settings.ollama_host)}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import ollama
 
+from ..redact import redact_credentials
 from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
                    LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
 from .prompt_size import LearnedTokenCounts
@@ -30,7 +31,7 @@ class OllamaBackend(LearnedTokenCounts):
     def __init__(self, host: str, timeout: float = 120.0, keep_alive: str | None = "10m",
                  parallel: int | None = None) -> None:
         super().__init__()
-        self.host = host
+        self.host = redact_credentials(host)  # what messages name; the client gets the secret
         self.keep_alive = keep_alive
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(timeout, connect=5.0))
         self.slots = RequestSlots(parallel)
@@ -77,7 +78,8 @@ class OllamaBackend(LearnedTokenCounts):
                 response.raise_for_status()
             return BackendHealth(True, self.kind, self.host, version=response.json().get("version"))
         except (LLMError, httpx.HTTPError, ValueError) as exc:
-            return BackendHealth(False, self.kind, self.host, error=str(exc))
+            return BackendHealth(False, self.kind, self.host,
+                                 error=redact_credentials(str(exc)))
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import openai
 
+from ..redact import redact_credentials
 from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
                    LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
 from .prompt_size import LearnedTokenCounts
@@ -40,12 +41,13 @@ class OpenAICompatibleBackend(LearnedTokenCounts):
     def __init__(self, base_url: str, api_key: str = "", timeout: float = 120.0,
                  parallel: int | None = None) -> None:
         super().__init__()
-        self.host = base_url.rstrip("/")
-        self.client = openai.OpenAI(base_url=self.host, api_key=api_key or "not-needed",
-                                    timeout=timeout, max_retries=0)
+        self.host = redact_credentials(base_url.rstrip("/"))  # what messages name
+        self.client = openai.OpenAI(base_url=base_url.rstrip("/"),
+                                    api_key=api_key or "not-needed", timeout=timeout,
+                                    max_retries=0)
         self.parallel_source = "COUNCIL_BACKEND_PARALLEL" if parallel else ""
         if not parallel:
-            parallel, self.parallel_source = probe_parallel(self.host, api_key)
+            parallel, self.parallel_source = probe_parallel(base_url.rstrip("/"), api_key)
         self.slots = RequestSlots(parallel)
 
     def stream_chat(self, model: str, messages: list[ChatMessage],
@@ -94,7 +96,8 @@ class OpenAICompatibleBackend(LearnedTokenCounts):
         try:
             models = self.list_models()
         except LLMError as exc:
-            return BackendHealth(False, self.kind, self.host, error=str(exc))
+            return BackendHealth(False, self.kind, self.host,
+                                 error=redact_credentials(str(exc)))
         return BackendHealth(True, self.kind, self.host, version=f"{len(models)} models",
                              details={"parallel": self.slots.limit,
                                       "parallel_source": self.parallel_source,

@@ -56,13 +56,17 @@ class Council:
         overrides the COUNCIL_PEER_REVIEW setting for this round; `personas` (ids or
         "everyone") overrides the router's choice of who speaks; `blind` keeps the personas'
         names out of the council answer; an `owner` (one browser tab) may have at most
-        COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running.
+        COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running, and all owners together
+        COUNCIL_MAX_ROUNDS.
         """
-        limit = self.settings.max_rounds_per_client
+        limit, total = self.settings.max_rounds_per_client, self.settings.max_rounds
         with self.lock:
             if owner and self.in_flight[owner] >= limit:
                 raise RoundError(f"You already have {limit} rounds running; wait for one to "
                                  "finish or stop it.")
+            if self.in_flight.total() >= total:
+                raise RoundError(f"The council is answering {total} rounds at once, its limit "
+                                 "(COUNCIL_MAX_ROUNDS); wait for one to finish.")
             self.in_flight[owner] += 1
         try:
             request = RoundRequest.validated(
@@ -93,6 +97,12 @@ class Council:
             return False
         run.control.stop()
         return True
+
+    def owner(self, round_id: int) -> str | None:
+        """The client that asked a running round ("" for one started without a client);
+        None once it has ended."""
+        with self.lock:
+            return self.owners.get(round_id) if round_id in self.active else None
 
     def live_state(self, round_id: int) -> dict[int | str, dict[str, Any]]:
         """What a running round's generations have streamed so far (by answer id, and

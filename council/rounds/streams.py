@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.base import ChatBackend, ChatMessage, ChatStats, LLMError
+from ..redact import redact_credentials
 
 log = logging.getLogger(__name__)
 QUEUE_HANDOVER_S = 0.05
@@ -73,10 +74,12 @@ class Generation:
             return {"status": self.status, "text": self.text, "tokens": len(self.parts)}
 
     def finish(self, status: str, error: str | None = None) -> bool:
+        """Set its outcome once; an error may quote a library's text, so its URLs lose their
+        credentials before anything shows or stores it."""
         with self.lock:
             if self.status != "running":
                 return False
-            self.status, self.error = status, error
+            self.status, self.error = status, error and redact_credentials(error)
             self.ended = self.ended or time.monotonic()
             return True
 

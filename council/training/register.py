@@ -23,6 +23,7 @@ import ollama
 from ..llm.base import LLMError
 from ..llm.ollama_backend import translated_errors
 from ..models import Persona
+from ..redact import redact_credentials
 from ..variants import VARIANTS, has_adapter_file
 from .gguf_export import export_gguf_adapter
 from .llama_eval import HeldOutLoss, held_out_loss
@@ -61,7 +62,7 @@ def register_adapter(host: str, slug: str, base_model: str, gguf_path: Path,
     if not gguf_path.is_file():
         raise RegistrationError(f"{gguf_path} does not exist: export the adapter first.")
     name = adapter_model_name(slug)
-    with ollama.Client(host=host, timeout=timeout) as client, translated_errors(host, base_model):
+    with ollama.Client(host=host, timeout=timeout) as client, translated_errors(redact_credentials(host), base_model):
         digest = client.create_blob(gguf_path)
         client.create(model=name, from_=base_model, adapters={gguf_path.name: digest},
                       stream=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..extensions import socketio
+from .inputs import DatabaseIdConverter
 
 
 def init_app(app: Flask) -> None:
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     )
     from . import council as council_pages
 
+    app.url_map.converters["int"] = DatabaseIdConverter  # before the routes that use it
     for feature in (council_pages, conversations, personas, status, leaderboard, analytics,
                     discover, jobs, training):
         app.register_blueprint(feature.bp)

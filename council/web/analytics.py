@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request, url_for
+from flask import Blueprint, jsonify, render_template, url_for
 
 from .. import analytics
 from ..db import session_scope
@@ -28,6 +28,7 @@ from ..suggestion_actions import (
 from ..suggestions import Suggestion, suggestions, suggestions_from
 from .discover import persona_files
 from .errors import status_for
+from .inputs import json_body
 from .leaderboard import row_payload
 from .responses import json_error
 
@@ -113,7 +114,7 @@ def grow() -> Any:
 
 @bp.post("/api/suggestions/merge")
 def merge() -> Any:
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     with session_scope() as session:
         merged = merge_personas(session, _persona_id(payload, "keep"),
                                 _persona_id(payload, "disable"))
@@ -127,7 +128,7 @@ def merge() -> Any:
 
 @bp.post("/api/suggestions/retire")
 def retire() -> Any:
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     with session_scope() as session:
         disabled = _named(retire_persona(session, _persona_id(payload, "persona_id")))
     return _done(f"{disabled['name']} is disabled (enable it again on the Personas page to "

@@ -20,11 +20,14 @@ from ..db import session_scope
 from ..extensions import get_council
 from ..models import Conversation, Round
 from ..slugs import slugify
+from .inputs import MAX_INT
 from .payloads import conversation_payload, conversation_summary
 
 bp = Blueprint("conversations", __name__)
 
 MATCH_CHARS = 80
+PAGE = 100  # conversations per request unless `limit` says otherwise
+MAX_PAGE = 500
 
 
 def _like(text: str) -> str:
@@ -41,11 +44,12 @@ def _matching_question(round_text: str, text: str) -> str:
     return ("…" if start else "") + shown + ("…" if start + MATCH_CHARS < len(line) else "")
 
 
-def find_conversations(session: Session, text: str) -> list[dict[str, Any]]:
-    """Conversation summaries, newest first; with `text`, only those whose title or a question
-    contains it (case-insensitive)."""
+def find_conversations(session: Session, text: str, limit: int = PAGE,
+                       offset: int = 0) -> list[dict[str, Any]]:
+    """Conversation summaries, newest first, `limit` of them from `offset`; with `text`, only
+    those whose title or a question contains it (case-insensitive)."""
     query: Select[tuple[Conversation]] = select(Conversation).order_by(
-        Conversation.updated_at.desc(), Conversation.id.desc())
+        Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit).offset(offset)
     if not text:
         return [conversation_summary(c) for c in session.scalars(query)]
     pattern = _like(text)
@@ -66,11 +70,25 @@ def find_conversations(session: Session, text: str) -> list[dict[str, Any]]:
     return summaries
 
 
+def _count_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))
+            and low <= int(raw) <= high):
+        abort(400, f"{name} must be a whole number from {low} to {high:,}.")
+    return int(raw)
+
+
 @bp.get("/api/conversations")
 def list_conversations() -> Any:
-    """Newest first: `[{id, title, updated_at}]`; `?q=` searches titles and questions."""
+    """Newest first: `[{id, title, updated_at}]`, a page at a time (`?limit=&offset=`);
+    `?q=` searches titles and questions."""
+    limit = _count_arg("limit", PAGE, 1, MAX_PAGE)
+    offset = _count_arg("offset", 0, 0, MAX_INT)
     with session_scope() as session:
-        return jsonify(find_conversations(session, request.args.get("q", "").strip()[:200]))
+        return jsonify(find_conversations(session, request.args.get("q", "").strip()[:200],
+                                          limit, offset))
 
 
 def _exported(conversation_id: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select
 
 from ..db import session_scope
@@ -13,6 +13,7 @@ from ..models import Conversation, Round, Vote, utcnow
 from ..personas import list_personas
 from ..votes import VoteError, record_vote
 from .errors import status_for
+from .inputs import json_body, text_field
 from .payloads import conversation_payload, conversation_summary, vote_payload
 
 bp = Blueprint("council", __name__)
@@ -34,8 +35,8 @@ def index(conversation_id: int | None = None) -> tuple[str, int]:
 def vote(round_id: int) -> Any:
     """Record `{"kind": "best"|"down"|"tie", "answer_id": ..., "blind": bool}` (the same vote
     again undoes it); returns the round's votes."""
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
+    payload = json_body()
+    if not payload:
         abort(400, 'Send JSON like {"kind": "best", "answer_id": 12}.')
     answer_id, blind = payload.get("answer_id"), payload.get("blind", False)
     if answer_id is not None and (not isinstance(answer_id, int) or isinstance(answer_id, bool)):
@@ -44,7 +45,7 @@ def vote(round_id: int) -> Any:
         abort(400, "blind must be true or false.")
     with session_scope() as session:
         try:
-            record_vote(session, get_router(), round_id, str(payload.get("kind")), answer_id,
+            record_vote(session, get_router(), round_id, text_field(payload, "kind"), answer_id,
                         blind)
         except VoteError as exc:
             abort(status_for(exc), str(exc))
@@ -52,8 +53,8 @@ def vote(round_id: int) -> Any:
         return jsonify({"round_id": round_id, "votes": [vote_payload(v) for v in votes]})
 
 
-def _title_from(payload: Any) -> str:
-    title = str((payload or {}).get("title") or "").strip() if isinstance(payload, dict) else ""
+def _title_from(payload: dict[str, Any]) -> str:
+    title = text_field(payload, "title").strip()
     if not title:
         abort(400, "Give the conversation a title.")
     if len(title) > 200:
@@ -63,7 +64,7 @@ def _title_from(payload: Any) -> str:
 
 @bp.post("/api/conversations")
 def create_conversation() -> Any:
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     with session_scope() as session:
         conversation = Conversation(title=_title_from(payload) if payload.get("title")
                                     else "New conversation")
@@ -83,7 +84,7 @@ def get_conversation(conversation_id: int) -> Any:
 
 @bp.patch("/api/conversations/<int:conversation_id>")
 def rename_conversation(conversation_id: int) -> Any:
-    title = _title_from(request.get_json(silent=True))
+    title = _title_from(json_body())
     with session_scope() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
@@ -109,8 +110,7 @@ def delete_conversation(conversation_id: int) -> Any:
 def show_branch(conversation_id: int) -> Any:
     """Show another branch: `{"round_id": N}`, the last round of the branch; the next question
     follows it, and a reload opens it."""
-    payload = request.get_json(silent=True)
-    round_id = payload.get("round_id") if isinstance(payload, dict) else None
+    round_id = json_body().get("round_id")
     if not isinstance(round_id, int) or isinstance(round_id, bool):
         abort(400, 'Send JSON like {"round_id": 12}.')
     with session_scope() as session:

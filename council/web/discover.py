@@ -32,6 +32,7 @@ from ..files import MissingDiscovery, PersonaFiles
 from ..jobs import job_payload
 from ..models import Job, as_utc
 from ..personas import PersonaError
+from .inputs import json_body, text_field
 from .responses import json_error
 
 MAX_NAME_CHARS = 120
@@ -141,7 +142,7 @@ def upload() -> Any:
 
 @bp.post("/api/discover/run")
 def run() -> Any:
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     name = payload.get("upload")
     if not isinstance(name, str) or not name or safe_upload_name(name) != name:
         return json_error("Upload an export first, then run discovery on it.", 400)
@@ -219,7 +220,7 @@ def job_that_wrote(written_at: datetime) -> dict[str, Any] | None:
 
 @bp.post("/api/discover/import")
 def import_chosen() -> Any:
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     chosen = payload.get("personas")
     on_conflict = payload.get("on_conflict", "skip")
     if on_conflict not in ("skip", "update"):
@@ -236,7 +237,7 @@ def import_chosen() -> Any:
         if not isinstance(entry, dict) or entry.get("slug") not in analysis:
             return json_error("Each persona must name a slug from the latest discovery; "
                               "reload the page.", 400)
-        entries.append({key: str(entry.get(key) or "") for key in
+        entries.append({key: text_field(entry, key) for key in
                         ("slug", "name", "system_prompt", "description")})
     try:
         with session_scope() as session:

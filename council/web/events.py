@@ -17,12 +17,30 @@ from flask_socketio import join_room, leave_room, rooms
 
 from ..db import session_scope
 from ..extensions import get_council, socketio
+from ..models import Round
 from ..rounds import RoundError
 from ..rounds.plan import LATEST
+from .inputs import InputRefused, check_json_value
 from .payloads import conversation_payload
 
 log = logging.getLogger(__name__)
 ROOM_PREFIX = "conversation-"
+
+
+def _refusal(data: Any, shape: str) -> str | None:
+    """Why an event's payload cannot be taken (None when it can): every event takes an object
+    whose values a database can store."""
+    if not isinstance(data, dict):
+        return f"Send {shape}."
+    try:
+        check_json_value(data)
+    except InputRefused as exc:
+        return f"That was refused: {exc}."
+    return None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def conversation_room(conversation_id: int) -> str:
@@ -39,15 +57,17 @@ def watch(conversation_id: int | None) -> None:
 
 
 @socketio.on("open_conversation")
-def open_conversation(data: Any) -> dict[str, Any]:
+def open_conversation(data: Any = None) -> dict[str, Any]:
     """Follow a conversation (or none); the acknowledgement carries its rounds as they are now.
 
     The tab joins the room first and reads the rounds after, so every token either is in the
     snapshot or arrives as an event; events carry their index, so the page drops repeats.
     """
-    conversation_id = data.get("conversation_id") if isinstance(data, dict) else None
-    if conversation_id is not None and (not isinstance(conversation_id, int)
-                                        or isinstance(conversation_id, bool)):
+    problem = _refusal(data, '{"conversation_id": ...}')
+    if problem:
+        return {"ok": False, "error": problem}
+    conversation_id = data.get("conversation_id")
+    if conversation_id is not None and not _is_id(conversation_id):
         return {"ok": False, "error": "conversation_id must be a number or null."}
     watch(conversation_id)
     if conversation_id is None:
@@ -61,16 +81,18 @@ def open_conversation(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("ask")
-def ask(data: Any) -> dict[str, Any]:
+def ask(data: Any = None) -> dict[str, Any]:
     """Start a round; the acknowledgement says which round (or why not)."""
-    if not isinstance(data, dict):
-        return {"ok": False, "error": "Send {\"conversation_id\": ..., \"text\": ...}."}
+    problem = _refusal(data, '{"conversation_id": ..., "text": ...}')
+    if problem:
+        return {"ok": False, "error": problem}
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     sid = request.sid  # type: ignore[attr-defined]
-    conversation_id = data.get("conversation_id")
-    if conversation_id is not None and (not isinstance(conversation_id, int)
-                                        or isinstance(conversation_id, bool)):
+    conversation_id, text = data.get("conversation_id"), data.get("text")
+    if conversation_id is not None and not _is_id(conversation_id):
         return {"ok": False, "error": "conversation_id must be a number."}
+    if not isinstance(text, str):
+        return {"ok": False, "error": "text must be the question, as a string."}
     # everyone watching the conversation, and the asker even once it looks at another one;
     # a new conversation has no watchers until the round has stored it
     recipients = [sid]
@@ -84,7 +106,7 @@ def ask(data: Any) -> dict[str, Any]:
     try:
         peer_review = data.get("peer_review")
         plan = get_council(app).start_round(
-            conversation_id, str(data.get("text") or ""), emit_to_watchers,
+            conversation_id, text, emit_to_watchers,
             peer_review if isinstance(peer_review, bool) else None, owner=sid,
             personas=data.get("personas") or (), blind=data.get("blind", False),
             parent_id=data["parent_round_id"] if "parent_round_id" in data else LATEST)
@@ -101,10 +123,24 @@ def ask(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("stop_round")
-def stop_round(data: Any) -> dict[str, Any]:
-    """Any tab watching the round's conversation may stop it."""
+def stop_round(data: Any = None) -> dict[str, Any]:
+    """The tab that asked may stop its round, and so may a tab showing the round's conversation
+    (a reload or a second tab); a tab elsewhere may not."""
     round_id = data.get("round_id") if isinstance(data, dict) else None
-    if not isinstance(round_id, int):
+    if not _is_id(round_id):
         return {"ok": False, "error": "round_id must be a number."}
-    stopped = get_council().stop_round(round_id)
+    council = get_council()
+    owner = council.owner(round_id)
+    if owner is None:
+        return {"ok": False, "error": "That round is not running."}
+    if owner != request.sid and not _shows_round(round_id):  # type: ignore[attr-defined]
+        return {"ok": False, "error": "Only the tab that asked, or one showing its "
+                                      "conversation, may stop this round."}
+    stopped = council.stop_round(round_id)
     return {"ok": stopped, "error": None if stopped else "That round is not running."}
+
+
+def _shows_round(round_id: int) -> bool:
+    with session_scope() as session:
+        round_ = session.get(Round, round_id)
+        return round_ is not None and conversation_room(round_.conversation_id) in rooms()

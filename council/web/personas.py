@@ -31,6 +31,7 @@ from ..personas import (
     list_personas,
     update_persona,
 )
+from .inputs import InputRefused, loads_checked
 
 bp = Blueprint("personas", __name__, url_prefix="/personas")
 
@@ -158,9 +159,9 @@ def import_file() -> Any:
         flash("Choose a persona export (.json) to import.", "error")
         return redirect(url_for("personas.index"))
     try:
-        payload = json.loads(upload.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        flash(f"{upload.filename} is not valid JSON ({exc}); nothing was imported.", "error")
+        payload = loads_checked(upload.read())
+    except InputRefused as exc:
+        flash(f"{upload.filename} was refused: {exc}; nothing was imported.", "error")
         return redirect(url_for("personas.index"))
     try:
         with session_scope() as session:

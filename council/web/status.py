@@ -14,6 +14,7 @@ from ..db import session_scope
 from ..extensions import get_backend, get_settings
 from ..llm.served import ServedModels
 from ..personas import list_personas
+from ..redact import redact_credentials
 
 bp = Blueprint("status", __name__)
 
@@ -78,6 +79,6 @@ def api() -> Any:
 
 def template_globals() -> dict[str, Any]:
     settings = get_settings()
-    return {"demo_backend": settings.demo, "backend_host": settings.ollama_host,
+    return {"demo_backend": settings.demo, "backend_host": redact_credentials(settings.ollama_host),
             "backend_kind": settings.backend, "worker_model": settings.worker_model,
             "peer_review_default": settings.peer_review}

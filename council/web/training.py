@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template
 from sqlalchemy import select
 
 from ..config import Settings
@@ -26,6 +26,7 @@ from ..training.environment import check_environment
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES
 from ..variants import has_adapter_file, plan_answer
+from .inputs import json_body, text_field
 from .responses import json_error
 
 bp = Blueprint("training", __name__)
@@ -106,7 +107,7 @@ def _bounded_int(payload: dict[str, Any], key: str, low: int, high: int) -> int 
 def launch(slug: str, action: str) -> Any:
     if action not in ACTIONS:
         return json_error(f"Unknown action {action!r}: use data, train or register.", 404)
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     settings = get_settings()
     with session_scope() as session:
         persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
@@ -135,13 +136,13 @@ def launch(slug: str, action: str) -> Any:
 
 @bp.post("/api/training/<slug>/variant")
 def variant(slug: str) -> Any:
-    payload = request.get_json(silent=True) or {}
+    payload = json_body()
     with session_scope() as session:
         persona = session.scalars(select(Persona).where(Persona.slug == slug)).first()
         if persona is None:
             return json_error(f"There is no persona {slug!r}.", 404)
         try:
-            set_variant(persona, str(payload.get("variant") or ""))
+            set_variant(persona, text_field(payload, "variant"))
         except RegistrationError as exc:
             return json_error(str(exc), 400)
         plan = plan_answer(persona, [], get_backend().applies_adapters,

@@ -8,6 +8,7 @@
   const {api, sendJSON} = window.councilApi;
   const CONVERSATION_PATH = /^\/c\/(\d+)\/?$/;
   const SEARCH_DELAY_MS = 200;
+  const PAGE = 100;  // conversations listed at first, and added by each "Show more"
 
   function idFromLocation() {
     const match = CONVERSATION_PATH.exec(window.location.pathname);
@@ -32,10 +33,11 @@
       search: $("conversation-search"), newConversation: $("new-conversation"),
       drawerToggle: $("drawer-toggle"), backdrop: $("drawer-backdrop"),
       title: $("conversation-title"), exports: $("conversation-exports"),
-      exportMarkdown: $("export-markdown"), exportJson: $("export-json"),
+      exportMarkdown: $("export-markdown"), exportJson: $("export-json"), more: $("conversations-more"),
       threadEmpty: $("thread-empty"), missing: $("thread-missing"), missingId: $("missing-id"),
     };
-    const state = {conversations: [], current: null, query: "", editing: null, opening: 0};
+    const state = {conversations: [], current: null, query: "", editing: null, opening: 0,
+                   shown: PAGE, more: false};
 
     // --- the drawer (narrow screens) ---------------------------------------------------------
 
@@ -85,18 +87,29 @@
       els.list.replaceChildren(...state.conversations.map((c) => (
         state.editing && state.editing.id === c.id ? state.editing.li : listItem(c))));
       els.listEmpty.hidden = state.conversations.length > 0;
+      els.more.hidden = !state.more;
       els.listEmpty.textContent = state.query
         ? `No conversation matches “${state.query}”.`
         : "No conversations yet. Ask the council something to start one.";
       showHeader();
     }
 
+    // The shown conversations, a page per request, and one more: whether it comes says if
+    // "Show more" has anything to add.
     async function refresh() {
       const query = state.query;
-      const url = query ? `/api/conversations?q=${encodeURIComponent(query)}` : "/api/conversations";
-      const conversations = await api(url);
+      const found = [];
+      while (found.length <= state.shown) {
+        const limit = Math.min(PAGE, state.shown + 1 - found.length);
+        const params = new URLSearchParams({limit: String(limit), offset: String(found.length)});
+        if (query) params.set("q", query);
+        const page = await api(`/api/conversations?${params}`);
+        found.push(...page);
+        if (page.length < limit) break;
+      }
       if (query !== state.query) return;  // a newer search is on its way
-      state.conversations = conversations;
+      state.more = found.length > state.shown;
+      state.conversations = found.slice(0, state.shown);
       renderList();
     }
 
@@ -197,10 +210,12 @@
     // --- wiring ------------------------------------------------------------------------------
 
     let searchTimer = null;
+    els.more.addEventListener("click", () => { state.shown += PAGE; refreshReporting(); });
     els.search.addEventListener("input", () => {
       clearTimeout(searchTimer);
       searchTimer = setTimeout(() => {
         state.query = els.search.value.trim();
+        state.shown = PAGE;
         refreshReporting();
       }, SEARCH_DELAY_MS);
     });
