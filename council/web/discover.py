@@ -28,8 +28,8 @@ from ..discovery.importer import import_discovered, load_discovery
 from ..discovery.modes import DEFAULT_BALANCE
 from ..discovery.parse import ExportError, detect_format
 from ..extensions import get_jobs, get_router, get_settings
-from ..files import MissingDiscovery, PersonaFiles
-from ..jobs import job_payload
+from ..files import UPLOAD_PREFIX, MissingDiscovery, PersonaFiles
+from ..jobs import job_payload, uploads_in_use
 from ..models import Job, as_utc
 from ..personas import PersonaError
 from .responses import json_error
@@ -100,7 +100,7 @@ def upload() -> Any:
                        filename: str | None, content_length: int | None = None) -> IO[bytes]:
         # Closed in `upload`'s finally block, once the form is parsed.
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=target_dir, prefix=".upload-", delete=False)
+            dir=target_dir, prefix=UPLOAD_PREFIX, delete=False)
         opened.append(handle)
         return handle  # type: ignore[return-value]
 
@@ -133,6 +133,9 @@ def upload() -> Any:
             return json_error(f"{name} is not a chat export discovery can read. "
                               f"{str(exc).replace(temp_path.name, name)}", 400)
         os.replace(temp_path, target_dir / name)
+        with session_scope() as session:
+            in_use = uploads_in_use(session) | {name}
+        persona_files().clean_uploads(get_settings().keep_uploads, in_use)
         return jsonify({"upload": name, "size": size, "format": export_format})
     finally:
         for handle in opened:
