@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from council.config import Settings
 from council.db import session_scope
 from council.extensions import get_jobs
+from council.files import STALE_UPLOAD_S, UPLOAD_PREFIX
 from council.models import Job, as_utc
 from council.personas import list_personas
 from tests.exports import write_sharegpt_export
@@ -221,3 +222,46 @@ def test_running_job_is_interrupted_by_a_restart(make_app: Callable[[Settings], 
     assert states == ["interrupted", "interrupted", "done"]
     interrupted = second.test_client().get("/api/jobs/1").get_json()
     assert interrupted["state"] == "interrupted" and "run it again" in interrupted["message"]
+
+
+def _exports(folder: Path, names: list[str], oldest_age_s: float = 5000) -> None:
+    """Files in raw_imports, oldest first, each one second newer than the one before."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for index, name in enumerate(names):
+        (folder / name).write_bytes(b"[]")
+        age = oldest_age_s - index
+        os.utime(folder / name, (now - age, now - age))
+
+
+def test_a_restart_removes_half_uploads_and_prunes_old_exports(
+        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
+    raw = settings.data_dir / "personas" / "raw_imports"
+    _exports(raw, [f"export-{i}.json" for i in range(7)])
+    _exports(raw, [f"{UPLOAD_PREFIX}killed-mid-upload"], oldest_age_s=STALE_UPLOAD_S + 60)
+    _exports(raw, [f"{UPLOAD_PREFIX}still-arriving"], oldest_age_s=1)
+    first = make_app(settings.with_changes(keep_uploads=100))
+    assert len(list(raw.iterdir())) == 8, "the stale half upload is gone, nothing else"
+    with session_scope(first) as session:  # the last run read the oldest export
+        session.add(Job(kind="discover", args={"upload": "export-0.json"}, state="done"))
+    make_app(settings.with_changes(keep_uploads=3))
+    assert sorted(p.name for p in raw.iterdir()) == [
+        f"{UPLOAD_PREFIX}still-arriving", "export-0.json", "export-4.json", "export-5.json",
+        "export-6.json"]
+
+
+def test_each_upload_keeps_only_the_newest_and_those_in_use(
+        make_app: Callable[[Settings], Flask], settings: Settings, tmp_path: Path) -> None:
+    app = make_app(settings.with_changes(keep_uploads=2))
+    raw = settings.data_dir / "personas" / "raw_imports"
+    _exports(raw, ["queued-on.json", "older.json", "old.json"])
+    with session_scope(app) as session:  # a queued run reads `queued-on.json`; a later one ran
+        session.add(Job(kind="discover", args={"upload": "queued-on.json"}, state="queued"))
+        session.add(Job(kind="discover", args={"upload": "older.json"}, state="failed"))
+    client = app.test_client()
+    assert upload(client, sharegpt_bytes(tmp_path), "new.json").status_code == 200
+    assert sorted(p.name for p in raw.iterdir()) == ["new.json", "old.json", "older.json",
+                                                     "queued-on.json"]
+    assert upload(client, sharegpt_bytes(tmp_path), "newer.json").status_code == 200
+    assert sorted(p.name for p in raw.iterdir()) == ["new.json", "newer.json", "older.json",
+                                                     "queued-on.json"]
