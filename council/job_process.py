@@ -31,7 +31,7 @@ from typing import Any
 
 PARENT_ENV = "COUNCIL_JOB_PARENT"
 PR_SET_PDEATHSIG = 1
-EXIT_GRACE_S = 20.0
+EXIT_GRACE_S = 5.0  # then it exits outright (threads waiting on a model would hold it)
 LOCK_NAME = "writer.lock"
 
 

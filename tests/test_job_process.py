@@ -22,27 +22,11 @@ from council.db import session_scope
 from council.extensions import get_jobs
 from council.job_process import PARENT_ENV, ProcessIdentity, WriterLock
 from council.models import Job
-from tests.jobs import wait_for_job
-
-DEATH_WAIT_S = 10.0  # generous: the signal itself comes in milliseconds
+from tests.jobs import DEATH_WAIT_S, process_gone, wait_for_job
 
 # a stand-in for a job: arranges to die with its parent as `council <command>` does, then idles
 JOB = ("import time; from council.job_process import watch_parent; watch_parent(); "
        "print('ready', flush=True); time.sleep(600)")
-
-
-def gone(pid: int, within_s: float = DEATH_WAIT_S) -> bool:
-    """Whether the process has exited (a zombie waiting for its reaper counts) within the wait."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -86,10 +70,10 @@ def test_a_job_dies_when_the_app_is_killed(sleeper: Callable[..., subprocess.Pop
                   env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
     assert app.stdout is not None
     job_pid = int(app.stdout.readline())
-    assert not gone(job_pid, within_s=0.2)
+    assert not process_gone(job_pid, within_s=0.2)
     os.kill(app.pid, signal.SIGKILL)
     app.wait()
-    assert gone(job_pid), f"job {job_pid} outlived the app"
+    assert process_gone(job_pid), f"job {job_pid} outlived the app"
 
 
 def test_a_job_stops_when_its_pipe_to_the_app_closes(
