@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from flask.testing import FlaskClient
 from council.config import Settings
 from council.db import session_scope
 from council.extensions import get_jobs
-from council.files import STALE_UPLOAD_S, UPLOAD_PREFIX
+from council.atomic import write_json_atomic
+from council.files import STALE_UPLOAD_S, UPLOAD_PREFIX, PersonaFiles
 from council.models import Job, as_utc
 from council.personas import list_personas
 from tests.exports import write_sharegpt_export
@@ -181,8 +182,10 @@ def test_results_name_the_run_that_wrote_them(app: Flask, settings: Settings,
     assert wait_for_job(client, bad)[-1]["state"] == "failed"
 
     assert last_job_on_page(client)["id"] == bad
-    run = client.get("/api/discover/result").get_json()["run"]
+    whole = client.get("/api/discover/result").get_json()
+    run = whole["run"]
     assert run["job_id"] == good.get_json()["job_id"] and run["upload"] == "good.json"
+    assert run["state"] == "done" and whole["whole"], "the failed run wrote none of them"
 
     prompts = settings.data_dir / "personas" / "prompts" / "generated_prompts.json"
     os.utime(prompts)  # rewritten now, after every job: as `council discover` would
@@ -265,3 +268,41 @@ def test_each_upload_keeps_only_the_newest_and_those_in_use(
     assert upload(client, sharegpt_bytes(tmp_path), "newer.json").status_code == 200
     assert sorted(p.name for p in raw.iterdir()) == ["new.json", "newer.json", "older.json",
                                                      "queued-on.json"]
+
+
+def test_results_an_interrupted_run_partly_rewrote_are_not_whole(
+        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
+    """The app died while run #2 was writing: its cluster analysis is on disk beside run #1's
+    prompts. After the restart the page opens on the interrupted run, and the results say they
+    are not whole (the page labels them so) instead of passing for run #1's."""
+    now = time.time()
+
+    def moment(age_s: float) -> datetime:
+        return datetime.fromtimestamp(now - age_s, UTC)
+
+    first = make_app(settings)
+    with session_scope(first) as session:
+        session.add(Job(kind="discover", args={"upload": "a.json"}, state="done",
+                        started_at=moment(100), finished_at=moment(90)))
+        session.add(Job(kind="discover", args={"upload": "b.json"}, state="running",
+                        started_at=moment(50)))
+    files = PersonaFiles.in_data_dir(settings.data_dir)
+    write_json_atomic(files.generated_prompts, {"personas": [
+        {"slug": "tinkerer", "name": "The Tinkerer", "system_prompt": "You tinker."}]})
+    write_json_atomic(files.cluster_analysis, {"k": 1, "clusters": [
+        {"name": "The Tinkerer", "slug": "tinkerer", "size": 3}]})
+    os.utime(files.generated_prompts, (now - 95, now - 95))  # run #1's
+    os.utime(files.cluster_analysis, (now - 40, now - 40))  # run #2's, before the crash
+    client = make_app(settings).test_client()
+    assert last_job_on_page(client)["state"] == "interrupted"
+    result = client.get("/api/discover/result").get_json()
+    assert (result["run"]["job_id"], result["run"]["state"]) == (1, "done")
+    assert result["whole"] is False
+
+    os.utime(files.cluster_analysis, (now - 92, now - 92))  # both files run #1's
+    assert client.get("/api/discover/result").get_json()["whole"] is True
+    os.utime(files.generated_prompts, (now - 40, now - 40))
+    os.utime(files.cluster_analysis, (now - 30, now - 30))  # both run #2's: it stopped later
+    result = client.get("/api/discover/result").get_json()
+    assert (result["run"]["job_id"], result["run"]["state"], result["whole"]) == (
+        2, "interrupted", False)

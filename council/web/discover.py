@@ -5,7 +5,9 @@ handed the last discovery job's state, so a failed or interrupted run shows as s
 is checked to be a readable export before it is stored (a bad file never replaces a good one).
 The result endpoint reads the files the script wrote under `data/personas/`, adds a 2-D PCA map
 of the kept messages' embeddings, and says which job wrote them, so the page can tell the
-results of an earlier run from those of the run it just watched.
+results of an earlier run from those of the run it just watched; and whether they are whole:
+a run interrupted (a crash, a restart) after it rewrote some of the files leaves results that
+mix it with an earlier run, and the page says so rather than showing them as current.
 """
 
 from __future__ import annotations
@@ -196,26 +198,36 @@ def result() -> Any:
                        "system_prompt": prompt.get("system_prompt", ""),
                        "source": prompt.get("source"), "model": prompt.get("model"),
                        "note": prompt.get("note")}})
-    written_at = datetime.fromtimestamp(files.generated_prompts.stat().st_mtime, UTC)
+    written_at = modified_at(files.generated_prompts)
+    run = job_that_wrote(written_at)
+    writers = {json.dumps(job_that_wrote(modified_at(path)), sort_keys=True)
+               for path in (files.cluster_analysis, files.cluster_map) if path.is_file()}
+    whole = writers <= {json.dumps(run, sort_keys=True)} and (run is None
+                                                              or run["state"] == "done")
     return jsonify({"k": analysis.get("k"), "balance": analysis.get("balance"),
                     "silhouette": analysis.get("silhouette"),
                     "warning": analysis.get("warning"), "clusters": clusters,
                     "map": files.read_map(), "written_at": written_at.isoformat(),
-                    "run": job_that_wrote(written_at)})
+                    "run": run, "whole": whole})
+
+
+def modified_at(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def job_that_wrote(written_at: datetime) -> dict[str, Any] | None:
-    """The finished discovery job that was running when the results were written ({job_id,
-    upload, finished_at}), or None when no job did (e.g. `council discover` on the command
-    line)."""
+    """The discovery job that was running when a result file was written ({job_id, upload,
+    state, finished_at}; a state other than done: it stopped before it wrote the rest), or
+    None when no job did (e.g. `council discover` on the command line)."""
     with session_scope() as session:
-        jobs = session.scalars(select(Job).where(Job.kind == "discover", Job.state == "done")
+        jobs = session.scalars(select(Job).where(Job.kind == "discover",
+                                                 Job.finished_at.is_not(None))
                                .order_by(Job.id.desc()))
         for job in jobs:
             if job.started_at is None or job.finished_at is None:
                 continue
             if as_utc(job.started_at) <= written_at <= as_utc(job.finished_at):
-                return {"job_id": job.id, "upload": job.args.get("upload"),
+                return {"job_id": job.id, "upload": job.args.get("upload"), "state": job.state,
                         "finished_at": as_utc(job.finished_at).isoformat()}
     return None
 
