@@ -137,13 +137,12 @@ class JobRunner:
         with session_scope(app) as session:
             for job in session.scalars(select(Job).where(Job.state.in_(ACTIVE_STATES))):
                 leftover = ProcessIdentity.from_json(job.process)
-                ended = leftover is not None and leftover.end()
-                self._finish(session, job, "interrupted", INTERRUPTED + (
-                    f" Its process (pid {leftover.pid}) was still running and was ended."
-                    if ended and leftover else ""))
-        settings = get_settings(app)
-        with session_scope(app) as session:
+                ended = (f" Its process (pid {leftover.pid}) was still running and was ended."
+                         if leftover is not None and leftover.end() else "")
+                self._finish(session, job, "interrupted", INTERRUPTED + ended)
+            session.flush()
             in_use = uploads_in_use(session)
+        settings = get_settings(app)
         PersonaFiles.in_data_dir(settings.data_dir).clean_uploads(settings.keep_uploads, in_use)
         return self
 
