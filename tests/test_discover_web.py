@@ -16,10 +16,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from council.atomic import write_json_atomic
 from council.config import Settings
 from council.db import session_scope
 from council.extensions import get_jobs
-from council.atomic import write_json_atomic
 from council.files import STALE_UPLOAD_S, UPLOAD_PREFIX, PersonaFiles
 from council.models import Job, as_utc
 from council.personas import list_personas

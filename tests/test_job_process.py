@@ -156,7 +156,8 @@ def test_a_second_writer_on_one_data_dir_refuses(make_app: Callable[[Settings], 
         command = subprocess.run(
             [sys.executable, "-m", "council", "discover", "--data-dir", str(settings.data_dir),
              "--input", str(export), "--no-llm"], capture_output=True, text=True,
-            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, timeout=60)
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, timeout=60,
+            check=False)
         assert command.returncode == 1, command.stderr
         assert f"pid {os.getpid()}: council train (test)" in command.stderr
         assert "wait for it to finish" in command.stderr
