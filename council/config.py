@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
 Parser = Callable[[str], Any]
 """Raw environment text to a value; raises ValueError saying why the text is unusable."""
@@ -148,7 +149,7 @@ class Settings:
                                 "name none (Ollama / OpenAI-compatible)")
     synth_model: str = setting("qwen2.5:7b", "COUNCIL_SYNTH_MODEL",
                                "the synthesizer (Ollama / OpenAI-compatible)")
-    data_dir: Path = setting(PROJECT_ROOT / "data", "COUNCIL_DATA_DIR",
+    data_dir: Path = setting(DEFAULT_DATA_DIR, "COUNCIL_DATA_DIR",
                              "database and other runtime files", Path, shown="`./data`")
     database_url: str = setting("", "DATABASE_URL",
                                 "any SQLAlchemy URL (SQLite runs in WAL mode)",
@@ -171,17 +172,17 @@ class Settings:
     embedding_model: str = setting(
         "", "COUNCIL_EMBEDDING_MODEL", "sentence-transformers model name or local path for the "
         "router", shown="packaged all-MiniLM-L6-v2")
-    loras_dir: Path = setting(PROJECT_ROOT / "loras", "COUNCIL_LORAS_DIR",
-                              "trained adapters, one folder per persona", Path, shown="`./loras`")
+    loras_dir: Path = setting(None, "COUNCIL_LORAS_DIR", "trained adapters, one folder per "
+                              "persona", Path, shown="`$COUNCIL_DATA_DIR/loras` when "
+                              "`COUNCIL_DATA_DIR` is set, else `./loras`")
     train_base_model: str = setting(
         "Qwen/Qwen2.5-3B-Instruct", "COUNCIL_TRAIN_BASE_MODEL", "with Ollama or an "
         "OpenAI-compatible server: the transformers model (local folder or cached hub id, never "
         "downloaded) that adapters are trained on; the served worker model must be the same "
         "weights. The embedded engine ignores it and trains on the GGUF the persona answers with")
     model_cache_dir: Path = setting(
-        PROJECT_ROOT / "data" / "models", "COUNCIL_MODEL_CACHE", "where models derived on first "
-        "use are kept (discovery's int8 ONNX MiniLM, built once in ~10 s)", Path,
-        shown="`./data/models`")
+        None, "COUNCIL_MODEL_CACHE", "where models derived on first use are kept (discovery's "
+        "int8 ONNX MiniLM, built once in ~10 s)", Path, shown="`$COUNCIL_DATA_DIR/models`")
     router_top_k: int = setting(3, "COUNCIL_ROUTER_TOP_K", "how many personas speak per message",
                                 positive(int))
     router_temperature: float = setting(1.0, "COUNCIL_ROUTER_TEMPERATURE", "softmax temperature "
@@ -221,6 +222,9 @@ class Settings:
         "also has a per-question checkbox)", switch, shown="off")
     max_upload_mb: int = setting(2048, "COUNCIL_MAX_UPLOAD_MB", "largest chat export the "
                                  "Discover page accepts, in MiB", positive(int), for_jobs=False)
+    keep_uploads: int = setting(
+        5, "COUNCIL_KEEP_UPLOADS", "uploaded exports kept in `raw_imports/` (the newest; the one "
+        "the last discovery ran on always stays)", positive(int), for_jobs=False)
     max_rounds_per_client: int = setting(
         3, "COUNCIL_MAX_ROUNDS_PER_CLIENT", "rounds one browser tab may have running at once",
         positive(int), for_jobs=False)
@@ -241,6 +245,16 @@ class Settings:
         if not self.database_url:
             default_url = f"sqlite:///{Path(self.data_dir) / 'council.db'}"
             object.__setattr__(self, "database_url", default_url)
+        for name, derived in self._under_data_dir(Path(self.data_dir)).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, derived)
+
+    @staticmethod
+    def _under_data_dir(data_dir: Path) -> dict[str, Path]:
+        """The folders whose defaults follow the data dir (runtime files stay under it; only
+        the checkout's own `./data` keeps adapters in `./loras`, where they always were)."""
+        loras = PROJECT_ROOT / "loras" if data_dir == DEFAULT_DATA_DIR else data_dir / "loras"
+        return {"loras_dir": loras, "model_cache_dir": data_dir / "models"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -251,9 +265,13 @@ class Settings:
         return cls(**{**values, **overrides})
 
     def with_changes(self, **changes: Any) -> Settings:
-        """A copy with some fields changed; the database URL follows a new data dir unless given."""
-        if "data_dir" in changes and "database_url" not in changes:
-            changes["database_url"] = ""
+        """A copy with some fields changed; the database URL, and the folders that were left to
+        follow the data dir, follow a new data dir unless given."""
+        if "data_dir" in changes:
+            changes.setdefault("database_url", "")
+            for name, derived in self._under_data_dir(Path(self.data_dir)).items():
+                if getattr(self, name) == derived:
+                    changes.setdefault(name, None)
         return replace(self, **changes)
 
     def job_environment(self) -> dict[str, str]:

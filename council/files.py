@@ -1,6 +1,7 @@
 """Where discovery and training keep their files: the layout written down once.
 
     DATA_DIR/personas/raw_imports/conversations.json        the user's export (or .zip)
+    DATA_DIR/personas/raw_imports/.upload-*                 an upload still being received
     DATA_DIR/personas/extracted/all_messages.jsonl          every user message with context
     DATA_DIR/personas/extracted/categorized_messages.jsonl  + traits, embedding text, set aside
     DATA_DIR/personas/clusters/persona_<slug>.jsonl         messages of one discovered persona
@@ -12,13 +13,16 @@
     LORAS_DIR/<slug>/adapter/, adapter.gguf, metadata.json  one persona's adapter
 
 The pipeline, the importer, the trainers, the web pages and the CLIs all name paths through
-these objects, so the layout cannot drift between writer and reader.
+these objects, so the layout cannot drift between writer and reader. `clean_uploads` keeps
+raw_imports from growing: an upload half received when the app died is removed once nobody has
+written to it for `STALE_UPLOAD_S`, and only the newest uploads are kept (never one in use).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,8 @@ from .atomic import write_json_atomic
 from .errors import NotFound
 
 EMPTY_MAP: dict[str, Any] = {"points": [], "total": 0, "explained_variance": []}
+UPLOAD_PREFIX = ".upload-"
+STALE_UPLOAD_S = 600.0
 
 
 def _read_json(path: Path) -> Any:
@@ -90,6 +96,23 @@ class PersonaFiles:
     def read_map(self) -> dict[str, Any]:
         """The 2-D layout discovery wrote; an empty map for results from before it did."""
         return _read_json(self.cluster_map) if self.cluster_map.is_file() else dict(EMPTY_MAP)
+
+    def clean_uploads(self, keep: int, in_use: Collection[str] = ()) -> list[str]:
+        """Remove stale half uploads and all but the newest `keep` uploads (those named in
+        `in_use` stay whatever their age); the names removed."""
+        if not self.raw_imports.is_dir():
+            return []
+        now = time.time()
+        entries = [(path, path.stat().st_mtime) for path in self.raw_imports.iterdir()
+                   if path.is_file()]
+        stale = [path for path, mtime in entries
+                 if path.name.startswith(UPLOAD_PREFIX) and now - mtime > STALE_UPLOAD_S]
+        uploads = sorted((entry for entry in entries if not entry[0].name.startswith(".")),
+                         key=lambda entry: entry[1], reverse=True)
+        old = [path for path, _ in uploads[keep:] if path.name not in in_use]
+        for path in stale + old:
+            path.unlink(missing_ok=True)
+        return [path.name for path in stale + old]
 
     def cluster_rows(self, slug: str) -> Iterator[dict[str, Any]]:
         """The messages of one discovered persona (none if it has no cluster file)."""

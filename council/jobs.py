@@ -5,9 +5,15 @@ the rest queue). A job starts its `council` subcommand with `--progress json` (a
 list, never a shell) and the app's settings in its environment, turns every JSON line it
 prints into the row's progress (committed as it arrives, so the browser can poll it; a training
 job also keeps its loss curve), and writes the command's stderr to `data/jobs/job-<id>.log`. A
-failed job carries the command's `error:` line as its message. Cancelling sends SIGTERM: the
-trainer stops after its current step and keeps a checkpoint. Jobs left queued or running by a
-previous process are marked interrupted on start; their partial outputs stay on disk.
+failed job carries the command's `error:` line as its message, a finished one its warnings,
+both bounded (council/job_messages.py). Cancelling sends SIGTERM: the trainer stops after its
+current step and keeps a checkpoint.
+
+A job dies with the app (council/job_process.py: parent-death signal and a stdin pipe); the
+row records its process, so on start a job that survived a crash is ended (matched by pid,
+start time and command line) before the row is marked interrupted. A job does not start while
+another process holds the data dir's writer lock. Their partial outputs stay on disk. Start
+also removes half-written uploads and prunes old ones (`PersonaFiles.clean_uploads`).
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ import queue
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select
 
 from .config import PROJECT_ROOT, Settings
 from .db import session_scope
 from .extensions import get_settings
+from .files import PersonaFiles
+from .job_messages import bounded_figures, error_message, summarise
+from .job_process import PARENT_ENV, ProcessIdentity, WriterLock
 from .models import Job, utcnow
+from .redact import redact_credentials
 
 # each job kind is a `council` subcommand (council/commands), run with the app's interpreter
 COMMANDS = {"discover": "discover", "lora-data": "train-data", "lora-train": "train",
@@ -37,6 +46,7 @@ FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
 MAX_LOSS_POINTS = 5000
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+INTERRUPTED = "The app stopped while this job was queued or running; run it again."
 
 
 def job_payload(job: Job) -> dict[str, Any]:
@@ -50,8 +60,10 @@ def job_payload(job: Job) -> dict[str, Any]:
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
-    """os.environ plus the app's settings, so the job talks to the same backend and database."""
-    return {**os.environ, **settings.job_environment(), "PYTHONUNBUFFERED": "1"}
+    """os.environ plus the app's settings, so the job talks to the same backend and database,
+    and the app's pid, so the job dies with it."""
+    return {**os.environ, **settings.job_environment(), "PYTHONUNBUFFERED": "1",
+            PARENT_ENV: str(os.getpid())}
 
 
 def job_command(settings: Settings, kind: str, args: dict[str, Any]) -> list[str]:
@@ -79,6 +91,7 @@ def progress_update(previous: dict[str, Any], line: dict[str, Any]) -> dict[str,
     update_ = {"stage": str(line["stage"]), "done": int(line.get("done") or 0),
                "total": int(line.get("total") or 0)}
     update_.update({k: line[k] for k in FIGURES if line.get(k) is not None})
+    update_ = bounded_figures(update_)
     losses = list(previous.get("losses") or [])
     if line.get("stage") == "train" and line.get("loss") is not None:
         losses = (losses + [[update_["done"], float(line["loss"])]])[-MAX_LOSS_POINTS:]
@@ -93,22 +106,17 @@ def done_progress(kind: str, final: dict[str, Any]) -> dict[str, Any]:
         personas = list(final.get("personas") or [])
         return {"stage": "done", "done": len(personas), "total": len(personas)}
     result = {k: v for k, v in final.items() if k != "check" and isinstance(v, (int, float, str))}
-    return {**result, "stage": "done", "done": 1, "total": 1}
+    return bounded_figures({**result, "stage": "done", "done": 1, "total": 1})
 
 
-def error_message(log_path: Path, returncode: int, script: str) -> str:
-    """The script's `error:` line, else its last stderr line, else the exit code."""
-    try:
-        lines = [line.strip() for line in log_path.read_text(encoding="utf-8",
-                                                             errors="replace").splitlines()]
-    except OSError:
-        lines = []
-    lines = [line for line in lines if line]
-    for line in reversed(lines):
-        if line.startswith("error:"):
-            return line.removeprefix("error:").strip()
-    detail = f": {lines[-1]}" if lines else ""
-    return f"{script} stopped with exit code {returncode}{detail}"
+def uploads_in_use(session: Any) -> set[str]:
+    """The uploads that queued or running discovery jobs read, and the last one's (the Discover
+    page offers to run it again): pruning keeps them."""
+    last = session.scalars(select(Job).where(Job.kind == "discover").order_by(Job.id.desc())
+                           .limit(1)).all()
+    active = session.scalars(select(Job).where(Job.kind == "discover",
+                                               Job.state.in_(ACTIVE_STATES))).all()
+    return {str(job.args.get("upload")) for job in [*last, *active] if job.args.get("upload")}
 
 
 class JobRunner:
@@ -128,9 +136,15 @@ class JobRunner:
         self.app = app
         app.extensions["council_jobs"] = self
         with session_scope(app) as session:
-            session.execute(update(Job).where(Job.state.in_(ACTIVE_STATES)).values(
-                state="interrupted", finished_at=utcnow(),
-                message="The app stopped while this job was queued or running; run it again."))
+            for job in session.scalars(select(Job).where(Job.state.in_(ACTIVE_STATES))):
+                leftover = ProcessIdentity.from_json(job.process)
+                ended = (f" Its process (pid {leftover.pid}) was still running and was ended."
+                         if leftover is not None and leftover.end() else "")
+                self._finish(session, job, "interrupted", INTERRUPTED + ended)
+            session.flush()
+            in_use = uploads_in_use(session)
+        settings = get_settings(app)
+        PersonaFiles.in_data_dir(settings.data_dir).clean_uploads(settings.keep_uploads, in_use)
         return self
 
     @property
@@ -200,7 +214,9 @@ class JobRunner:
 
     @staticmethod
     def _finish(session: Any, job: Job, state: str, message: str | None) -> None:
-        job.state, job.message, job.finished_at = state, message, utcnow()
+        """End the row; a message may quote a URL with credentials (a registration's host)."""
+        job.state, job.finished_at, job.process = state, utcnow(), None
+        job.message = message and redact_credentials(message)
 
     def _work(self) -> None:
         while True:
@@ -225,15 +241,26 @@ class JobRunner:
                 job = session.get(Job, job_id)
                 if job is None or job.state != "queued" or self._closed:
                     return
+                busy = WriterLock(settings.data_dir).holder()
+                if busy is not None:
+                    self._finish(session, job, "failed", busy)
+                    return
                 args, kind = dict(job.args), job.kind
                 job.state, job.started_at = "running", utcnow()
                 job.progress = {"stage": "starting", "done": 0, "total": 1}
+            command = job_command(settings, kind, args)
             with open(log_path, "w", encoding="utf-8") as log:
+                # stdin: a pipe the job watches; it ends when this process does
                 self._process = subprocess.Popen(
-                    job_command(settings, kind, args), stdout=subprocess.PIPE, stderr=log,
-                    stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
+                    command, stdout=subprocess.PIPE, stderr=log,
+                    stdin=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
                     env=child_environment(settings), cwd=str(PROJECT_ROOT))
             self._current = job_id
+            identity = ProcessIdentity.of(self._process.pid, command)
+            with session_scope(self.app) as session:
+                job = session.get(Job, job_id)
+                if job is not None and identity is not None:
+                    job.process = identity.as_json()
         process = self._process
         final: dict[str, Any] | None = None
         assert process.stdout is not None
@@ -253,6 +280,8 @@ class JobRunner:
                     if job is not None:
                         job.progress = progress_update(job.progress or {}, data)
         returncode = process.wait()
+        assert process.stdin is not None
+        process.stdin.close()
         with self._lock:
             self._process, self._current = None, None
             cancelled = job_id in self._cancelled
@@ -265,7 +294,9 @@ class JobRunner:
             elif returncode == 0 and final is not None:
                 job.progress = {**(job.progress or {}), **done_progress(kind, final)}
                 warnings = [str(w) for w in final.get("warnings") or []]
-                self._finish(session, job, "done", "\n".join(warnings) or None)
+                with open(log_path, "a", encoding="utf-8") as log:  # the whole list stays there
+                    log.writelines(f"warning: {warning}\n" for warning in warnings)
+                self._finish(session, job, "done", summarise(warnings, "warning", str(log_path)))
             else:
                 self._finish(session, job, "failed",
                              error_message(log_path, returncode, f"council {COMMANDS[kind]}"))

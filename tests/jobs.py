@@ -1,10 +1,11 @@
 """Driving the app's background jobs over the test client: upload an export for discovery,
-then poll a job until it is final."""
+then poll a job until it is final; and watching a job's process from outside."""
 
 from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -12,6 +13,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 JOB_DEADLINE_S = 90.0
+DEATH_WAIT_S = 10.0  # generous: a parent-death signal comes in milliseconds
 
 
 def upload(client: FlaskClient, data: bytes, name: str = "export.json") -> Any:
@@ -34,3 +36,30 @@ def wait_for_job(client: FlaskClient, job_id: int,
             return seen
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish within {deadline_s}s: {seen[-1]}")
+
+
+def process_gone(pid: int, within_s: float = DEATH_WAIT_S) -> bool:
+    """Whether the process has exited (a zombie waiting for its reaper counts) within the wait."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def child_processes(pid: int) -> dict[int, str]:
+    """The direct children of `pid` (any of its threads started them) and their command lines."""
+    children: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                raw = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            children[int(child)] = raw.replace(b"\0", b" ").decode("utf-8", "replace")
+    return children

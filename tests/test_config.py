@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from council.config import VARIABLES, Settings, SettingsError
+from council.config import PROJECT_ROOT, VARIABLES, Settings, SettingsError
+from council.job_process import PARENT_ENV
 from council.jobs import child_environment
 
 
@@ -104,3 +106,23 @@ def test_a_job_reads_back_the_apps_settings_but_not_the_servers(
             assert getattr(in_job, variable.attribute) == getattr(app_settings,
                                                                   variable.attribute)
     assert in_job.database_url == app_settings.database_url
+
+
+def test_adapters_and_the_model_cache_follow_the_data_dir(tmp_path: Path) -> None:
+    """With COUNCIL_DATA_DIR set, nothing runtime defaults into the checkout."""
+    default = Settings.from_env({})
+    assert default.loras_dir == PROJECT_ROOT / "loras"
+    assert default.model_cache_dir == PROJECT_ROOT / "data" / "models"
+    moved = Settings.from_env({"COUNCIL_DATA_DIR": str(tmp_path)})
+    assert (moved.loras_dir, moved.model_cache_dir) == (tmp_path / "loras", tmp_path / "models")
+    assert Settings(data_dir=tmp_path).loras_dir == tmp_path / "loras"
+    assert default.with_changes(data_dir=tmp_path).loras_dir == tmp_path / "loras"
+    own = Settings.from_env({"COUNCIL_DATA_DIR": str(tmp_path), "COUNCIL_LORAS_DIR": "/srv/a",
+                             "COUNCIL_MODEL_CACHE": "/srv/m"})
+    assert (own.loras_dir, own.model_cache_dir) == (Path("/srv/a"), Path("/srv/m"))
+    assert own.with_changes(data_dir=tmp_path / "x").loras_dir == Path("/srv/a"), \
+        "a folder that was set stays where it was set"
+    env = child_environment(moved)
+    assert env["COUNCIL_LORAS_DIR"] == str(tmp_path / "loras")
+    assert env["COUNCIL_MODEL_CACHE"] == str(tmp_path / "models")
+    assert env[PARENT_ENV] == str(os.getpid()), "a job knows the app it must die with"

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from council.atomic import write_json_atomic
 from council.config import Settings
 from council.db import session_scope
 from council.extensions import get_jobs
+from council.files import STALE_UPLOAD_S, UPLOAD_PREFIX, PersonaFiles
 from council.models import Job, as_utc
 from council.personas import list_personas
 from tests.exports import write_sharegpt_export
@@ -180,8 +182,10 @@ def test_results_name_the_run_that_wrote_them(app: Flask, settings: Settings,
     assert wait_for_job(client, bad)[-1]["state"] == "failed"
 
     assert last_job_on_page(client)["id"] == bad
-    run = client.get("/api/discover/result").get_json()["run"]
+    whole = client.get("/api/discover/result").get_json()
+    run = whole["run"]
     assert run["job_id"] == good.get_json()["job_id"] and run["upload"] == "good.json"
+    assert run["state"] == "done" and whole["whole"], "the failed run wrote none of them"
 
     prompts = settings.data_dir / "personas" / "prompts" / "generated_prompts.json"
     os.utime(prompts)  # rewritten now, after every job: as `council discover` would
@@ -221,3 +225,84 @@ def test_running_job_is_interrupted_by_a_restart(make_app: Callable[[Settings], 
     assert states == ["interrupted", "interrupted", "done"]
     interrupted = second.test_client().get("/api/jobs/1").get_json()
     assert interrupted["state"] == "interrupted" and "run it again" in interrupted["message"]
+
+
+def _exports(folder: Path, names: list[str], oldest_age_s: float = 5000) -> None:
+    """Files in raw_imports, oldest first, each one second newer than the one before."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for index, name in enumerate(names):
+        (folder / name).write_bytes(b"[]")
+        age = oldest_age_s - index
+        os.utime(folder / name, (now - age, now - age))
+
+
+def test_a_restart_removes_half_uploads_and_prunes_old_exports(
+        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
+    raw = settings.data_dir / "personas" / "raw_imports"
+    _exports(raw, [f"export-{i}.json" for i in range(7)])
+    _exports(raw, [f"{UPLOAD_PREFIX}killed-mid-upload"], oldest_age_s=STALE_UPLOAD_S + 60)
+    _exports(raw, [f"{UPLOAD_PREFIX}still-arriving"], oldest_age_s=1)
+    first = make_app(settings.with_changes(keep_uploads=100))
+    assert len(list(raw.iterdir())) == 8, "the stale half upload is gone, nothing else"
+    with session_scope(first) as session:  # the last run read the oldest export
+        session.add(Job(kind="discover", args={"upload": "export-0.json"}, state="done"))
+    make_app(settings.with_changes(keep_uploads=3))
+    assert sorted(p.name for p in raw.iterdir()) == [
+        f"{UPLOAD_PREFIX}still-arriving", "export-0.json", "export-4.json", "export-5.json",
+        "export-6.json"]
+
+
+def test_each_upload_keeps_only_the_newest_and_those_in_use(
+        make_app: Callable[[Settings], Flask], settings: Settings, tmp_path: Path) -> None:
+    app = make_app(settings.with_changes(keep_uploads=2))
+    raw = settings.data_dir / "personas" / "raw_imports"
+    _exports(raw, ["queued-on.json", "older.json", "old.json"])
+    with session_scope(app) as session:  # a queued run reads `queued-on.json`; a later one ran
+        session.add(Job(kind="discover", args={"upload": "queued-on.json"}, state="queued"))
+        session.add(Job(kind="discover", args={"upload": "older.json"}, state="failed"))
+    client = app.test_client()
+    assert upload(client, sharegpt_bytes(tmp_path), "new.json").status_code == 200
+    assert sorted(p.name for p in raw.iterdir()) == ["new.json", "old.json", "older.json",
+                                                     "queued-on.json"]
+    assert upload(client, sharegpt_bytes(tmp_path), "newer.json").status_code == 200
+    assert sorted(p.name for p in raw.iterdir()) == ["new.json", "newer.json", "older.json",
+                                                     "queued-on.json"]
+
+
+def test_results_an_interrupted_run_partly_rewrote_are_not_whole(
+        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
+    """The app died while run #2 was writing: its cluster analysis is on disk beside run #1's
+    prompts. After the restart the page opens on the interrupted run, and the results say they
+    are not whole (the page labels them so) instead of passing for run #1's."""
+    now = time.time()
+
+    def moment(age_s: float) -> datetime:
+        return datetime.fromtimestamp(now - age_s, UTC)
+
+    first = make_app(settings)
+    with session_scope(first) as session:
+        session.add(Job(kind="discover", args={"upload": "a.json"}, state="done",
+                        started_at=moment(100), finished_at=moment(90)))
+        session.add(Job(kind="discover", args={"upload": "b.json"}, state="running",
+                        started_at=moment(50)))
+    files = PersonaFiles.in_data_dir(settings.data_dir)
+    write_json_atomic(files.generated_prompts, {"personas": [
+        {"slug": "tinkerer", "name": "The Tinkerer", "system_prompt": "You tinker."}]})
+    write_json_atomic(files.cluster_analysis, {"k": 1, "clusters": [
+        {"name": "The Tinkerer", "slug": "tinkerer", "size": 3}]})
+    os.utime(files.generated_prompts, (now - 95, now - 95))  # run #1's
+    os.utime(files.cluster_analysis, (now - 40, now - 40))  # run #2's, before the crash
+    client = make_app(settings).test_client()
+    assert last_job_on_page(client)["state"] == "interrupted"
+    result = client.get("/api/discover/result").get_json()
+    assert (result["run"]["job_id"], result["run"]["state"]) == (1, "done")
+    assert result["whole"] is False
+
+    os.utime(files.cluster_analysis, (now - 92, now - 92))  # both files run #1's
+    assert client.get("/api/discover/result").get_json()["whole"] is True
+    os.utime(files.generated_prompts, (now - 40, now - 40))
+    os.utime(files.cluster_analysis, (now - 30, now - 30))  # both run #2's: it stopped later
+    result = client.get("/api/discover/result").get_json()
+    assert (result["run"]["job_id"], result["run"]["state"], result["whole"]) == (
+        2, "interrupted", False)

@@ -5,6 +5,10 @@ power cut (no cleanup runs, children die too). Before the kill: one finished, vo
 a second round where the `echo` persona has finished and the others are still streaming; a
 data-preparation job running. After the restart: the vote and every finished answer are there,
 the rest is marked interrupted, and SQLite's integrity check passes.
+
+SIGKILL to the app alone (what the OOM killer does) must not leave its job running: the job
+dies with it, leaves no half-written file, and the restart finds nothing left to end. Neither
+run writes into the checkout: everything goes under COUNCIL_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -19,29 +23,56 @@ from pathlib import Path
 
 import requests
 
+from council.job_process import WriterLock
+from council.llm.demo_server import DemoServer
 from tests.browser import PROJECT_ROOT, app_environment, free_port, wait_until_serving
+from tests.jobs import DEATH_WAIT_S, child_processes, process_gone
 from tests.sockets import CouncilClient
+
+# where the app would write if a default still pointed into the checkout
+CHECKOUT_RUNTIME = (PROJECT_ROOT / "data", PROJECT_ROOT / "loras")
+
+
+def checkout_runtime_files() -> set[Path]:
+    return {path for folder in CHECKOUT_RUNTIME if folder.exists() for path in folder.rglob("*")}
 
 
 class RunningApp:
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    """`run.py` on its own demo model server, or on `ollama` (a server that outlives it)."""
+
+    def __init__(self, data_dir: Path, log: Path, ollama: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = app_environment(data_dir, COUNCIL_ROUTER_TOP_K="5", COUNCIL_ROUTER_MIN_WEIGHT="0")
+        env = app_environment(data_dir, COUNCIL_ROUTER_TOP_K="5", COUNCIL_ROUTER_MIN_WEIGHT="0",
+                              **({"OLLAMA_HOST": ollama, "COUNCIL_BACKEND": "ollama"}
+                                 if ollama else {}))
+        backend = [] if ollama else ["--demo", "--demo-token-delay", "0.05"]
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "run.py", "--demo", "--demo-token-delay", "0.05",
-                 "--port", str(self.port)], cwd=PROJECT_ROOT, env=env, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                [sys.executable, "run.py", *backend, "--port", str(self.port)],
+                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
         wait_until_serving(self.url + "/", self.process, log)
 
     def kill(self) -> None:
+        """The whole process group: the app and anything it started."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def job_process(self, timeout: float = 60.0) -> int:
+        """The pid of the app's running job process, once there is one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid, cmdline in child_processes(self.process.pid).items():
+                if " -m council " in cmdline:
+                    return pid
+            time.sleep(0.05)
+        raise AssertionError("the app started no job process")
 
 
 def test_sigkill_mid_round_and_mid_job_loses_nothing_committed(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "run.log"
+    checkout_before = checkout_runtime_files()
     app = RunningApp(data_dir, log)
     try:
         created = requests.post(f"{app.url}/personas/new", allow_redirects=False, data={
@@ -99,6 +130,50 @@ def test_sigkill_mid_round_and_mid_job_loses_nothing_committed(tmp_path: Path) -
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("SELECT count(*) FROM votes").fetchone() == (1,)
+    assert checkout_runtime_files() == checkout_before, "the run wrote into the checkout"
+
+
+def test_sigkill_of_the_app_alone_leaves_no_job_running(tmp_path: Path,
+                                                        demo_server: DemoServer) -> None:
+    """The model server outlives the app and is slow to answer, so the job sits waiting on it
+    with nothing to write (no broken pipe to end it): only the parent-death signal (or its
+    stdin pipe) can."""
+    data_dir, log = tmp_path / "data", tmp_path / "run.log"
+    checkout_before = checkout_runtime_files()
+    app = RunningApp(data_dir, log, ollama=demo_server.url)
+    demo_server.first_token_delay = 3 * DEATH_WAIT_S
+    try:
+        job = requests.post(f"{app.url}/api/training/architect/data", json={"examples": 4})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["job_id"]
+        job_pid = app.job_process()
+        deadline = time.monotonic() + 60
+        while requests.get(f"{app.url}/api/jobs/{job_id}").json()["progress"].get(
+                "stage") != "generate":  # now waiting on the model, with nothing to print
+            assert time.monotonic() < deadline, "the job never started generating"
+            time.sleep(0.1)
+        os.kill(app.process.pid, signal.SIGKILL)  # the app only, not its process group
+        app.process.wait(timeout=10)
+        assert process_gone(job_pid, DEATH_WAIT_S), f"job {job_pid} outlived the app"
+    finally:
+        demo_server.first_token_delay = 0.0
+        app.kill()  # whatever is left in the group, if the assertion failed
+    half_written = [p for p in data_dir.rglob(".*") if p.suffix == ".tmp"
+                    or p.name.startswith(".upload-")]
+    assert not half_written, half_written
+    with sqlite3.connect(data_dir / "council.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert WriterLock(data_dir).holder() is None, "the job's writer lock went with it"
+
+    restarted = RunningApp(data_dir, log, ollama=demo_server.url)
+    try:
+        row = requests.get(f"{restarted.url}/api/jobs/{job_id}").json()
+        assert row["state"] == "interrupted" and "run it again" in row["message"]
+        assert "was ended" not in row["message"], "nothing was left to end"
+        assert not child_processes(restarted.process.pid)
+    finally:
+        restarted.kill()
+    assert checkout_runtime_files() == checkout_before, "the run wrote into the checkout"
 
 
 def _until_echo_done(client: CouncilClient, round_id: int,

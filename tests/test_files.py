@@ -4,12 +4,20 @@ to run when discovery or training has not happened yet."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from council.errors import NotFound
-from council.files import AdapterFiles, MissingDiscovery, PersonaFiles
+from council.files import (
+    STALE_UPLOAD_S,
+    UPLOAD_PREFIX,
+    AdapterFiles,
+    MissingDiscovery,
+    PersonaFiles,
+)
 
 
 def test_the_layout_is_the_documented_one(tmp_path: Path) -> None:
@@ -71,3 +79,21 @@ def test_adapter_metadata_round_trips_and_is_none_before_training(tmp_path: Path
     adapter.write_metadata({"state": "done", "steps": 3})
     assert adapter.read_metadata() == {"state": "done", "steps": 3}
     assert [p.name for p in adapter.folder.iterdir()] == ["metadata.json"], "no temp file left"
+
+
+def test_clean_uploads_removes_stale_halves_and_keeps_the_newest_and_those_in_use(
+        tmp_path: Path) -> None:
+    files = PersonaFiles.in_data_dir(tmp_path)
+    assert files.clean_uploads(keep=2) == [], "no raw_imports yet: nothing to do"
+    files.raw_imports.mkdir(parents=True)
+    now = time.time()
+    ages = {"oldest.json": 5000, "in-use.json": 4000, "older.json": 3000, "newer.json": 20,
+            "newest.zip": 10, f"{UPLOAD_PREFIX}stale": STALE_UPLOAD_S + 60,
+            f"{UPLOAD_PREFIX}receiving": 5}
+    for name, age in ages.items():
+        (files.raw_imports / name).write_bytes(b"x")
+        os.utime(files.raw_imports / name, (now - age, now - age))
+    removed = files.clean_uploads(keep=2, in_use={"in-use.json"})
+    assert sorted(removed) == sorted([f"{UPLOAD_PREFIX}stale", "oldest.json", "older.json"])
+    assert sorted(p.name for p in files.raw_imports.iterdir()) == sorted(
+        [f"{UPLOAD_PREFIX}receiving", "in-use.json", "newer.json", "newest.zip"])

@@ -4,14 +4,23 @@
 (council/jobs.py starts `python -m council <command> --progress json`). `scripts/*.py` and
 `run.py` are thin wrappers around the same `main` functions. A subcommand's module is imported
 only when it runs, so `council --help` does not load torch.
+
+A command started by the app as a job first arranges to die with the app
+(council/job_process.py); the commands that write discovery or training files hold the data
+dir's writer lock while they run, so a second writer on the same data dir refuses to start.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
+
+from ..config import Settings
+from ..job_process import WriterBusy, WriterLock, watch_parent
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,10 @@ COMMANDS = {
     "register": Command("register", "serve a trained adapter and switch the persona to it"),
     "settings": Command("settings", "print the settings read from the environment"),
 }
+
+
+# the commands that write under the data dir (or its adapters): one at a time per data dir
+WRITERS = ("discover", "train-data", "train", "register")
 
 
 def command_module(name: str) -> ModuleType:
@@ -55,4 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: no command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return command_module(name).main(rest)
+    watch_parent()
+    if name not in WRITERS or {"-h", "--help"} & set(rest):
+        return command_module(name).main(rest)
+    try:
+        with WriterLock(data_dir_of(rest)).held(f"council {name}"):
+            return command_module(name).main(rest)
+    except WriterBusy as busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return 1
+
+
+def data_dir_of(rest: list[str]) -> Path:
+    """The data dir a command will write to: its `--data-dir`, else COUNCIL_DATA_DIR's."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data-dir", type=Path)
+    given = parser.parse_known_args(rest)[0].data_dir
+    return given or Settings.from_env().data_dir

@@ -5,7 +5,9 @@ handed the last discovery job's state, so a failed or interrupted run shows as s
 is checked to be a readable export before it is stored (a bad file never replaces a good one).
 The result endpoint reads the files the script wrote under `data/personas/`, adds a 2-D PCA map
 of the kept messages' embeddings, and says which job wrote them, so the page can tell the
-results of an earlier run from those of the run it just watched.
+results of an earlier run from those of the run it just watched; and whether they are whole:
+a run interrupted (a crash, a restart) after it rewrote some of the files leaves results that
+mix it with an earlier run, and the page says so rather than showing them as current.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from ..discovery.importer import import_discovered, load_discovery
 from ..discovery.modes import DEFAULT_BALANCE
 from ..discovery.parse import ExportError, detect_format
 from ..extensions import get_jobs, get_router, get_settings
-from ..files import MissingDiscovery, PersonaFiles
-from ..jobs import job_payload
+from ..files import UPLOAD_PREFIX, MissingDiscovery, PersonaFiles
+from ..jobs import job_payload, uploads_in_use
 from ..models import Job, as_utc
 from ..personas import PersonaError
 from .inputs import json_body, text_field
@@ -101,7 +103,7 @@ def upload() -> Any:
                        filename: str | None, content_length: int | None = None) -> IO[bytes]:
         # Closed in `upload`'s finally block, once the form is parsed.
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=target_dir, prefix=".upload-", delete=False)
+            dir=target_dir, prefix=UPLOAD_PREFIX, delete=False)
         opened.append(handle)
         return handle  # type: ignore[return-value]
 
@@ -134,6 +136,9 @@ def upload() -> Any:
             return json_error(f"{name} is not a chat export discovery can read. "
                               f"{str(exc).replace(temp_path.name, name)}", 400)
         os.replace(temp_path, target_dir / name)
+        with session_scope() as session:
+            in_use = uploads_in_use(session) | {name}
+        persona_files().clean_uploads(get_settings().keep_uploads, in_use)
         return jsonify({"upload": name, "size": size, "format": export_format})
     finally:
         for handle in opened:
@@ -194,26 +199,36 @@ def result() -> Any:
                        "system_prompt": prompt.get("system_prompt", ""),
                        "source": prompt.get("source"), "model": prompt.get("model"),
                        "note": prompt.get("note")}})
-    written_at = datetime.fromtimestamp(files.generated_prompts.stat().st_mtime, UTC)
+    written_at = modified_at(files.generated_prompts)
+    run = job_that_wrote(written_at)
+    writers = {json.dumps(job_that_wrote(modified_at(path)), sort_keys=True)
+               for path in (files.cluster_analysis, files.cluster_map) if path.is_file()}
+    whole = writers <= {json.dumps(run, sort_keys=True)} and (run is None
+                                                              or run["state"] == "done")
     return jsonify({"k": analysis.get("k"), "balance": analysis.get("balance"),
                     "silhouette": analysis.get("silhouette"),
                     "warning": analysis.get("warning"), "clusters": clusters,
                     "map": files.read_map(), "written_at": written_at.isoformat(),
-                    "run": job_that_wrote(written_at)})
+                    "run": run, "whole": whole})
+
+
+def modified_at(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def job_that_wrote(written_at: datetime) -> dict[str, Any] | None:
-    """The finished discovery job that was running when the results were written ({job_id,
-    upload, finished_at}), or None when no job did (e.g. `council discover` on the command
-    line)."""
+    """The discovery job that was running when a result file was written ({job_id, upload,
+    state, finished_at}; a state other than done: it stopped before it wrote the rest), or
+    None when no job did (e.g. `council discover` on the command line)."""
     with session_scope() as session:
-        jobs = session.scalars(select(Job).where(Job.kind == "discover", Job.state == "done")
+        jobs = session.scalars(select(Job).where(Job.kind == "discover",
+                                                 Job.finished_at.is_not(None))
                                .order_by(Job.id.desc()))
         for job in jobs:
             if job.started_at is None or job.finished_at is None:
                 continue
             if as_utc(job.started_at) <= written_at <= as_utc(job.finished_at):
-                return {"job_id": job.id, "upload": job.args.get("upload"),
+                return {"job_id": job.id, "upload": job.args.get("upload"), "state": job.state,
                         "finished_at": as_utc(job.finished_at).isoformat()}
     return None
 

@@ -4,7 +4,8 @@
 // The page always says which file "Run again" uses, and refuses to run when the last upload
 // failed (or the last run on that file did). Each attempt hides the results on screen; a run
 // that fails, is cancelled or was interrupted shows as such, and results still on disk from an
-// earlier run are shown only when asked for, labelled as that earlier run.
+// earlier run are shown only when asked for, labelled as that earlier run. Results that a run
+// stopped (e.g. by a restart) before it wrote them all are labelled as mixed, never as current.
 (function () {
   "use strict";
 
@@ -163,7 +164,8 @@
     failed: ["failed", "Fix the export (or choose another) and upload it; running the same " +
              "file again would fail the same way."],
     cancelled: ["was cancelled", "Press Run again to start it over."],
-    interrupted: ["was interrupted", "Press Run again to start it over."],
+    interrupted: ["was interrupted", "Press Run again to start it over; results still on " +
+                  "disk are from an earlier run, or only partly from this one."],
   };
 
   async function showOutcome(job) {
@@ -191,8 +193,20 @@
 
   function describeOrigin(result) {
     const run = result.run;
-    return run ? `run #${run.job_id} on ${run.upload || "an export"}, finished ${when(run.finished_at)}`
-      : `a run outside this page (e.g. \`council discover\`), written ${when(result.written_at)}`;
+    if (!run) return `a run outside this page (e.g. \`council discover\`), written ${when(result.written_at)}`;
+    const ended = run.state === "done" ? "finished" : `${run.state} before it finished,`;
+    return `run #${run.job_id} on ${run.upload || "an export"}, ${ended} ${when(run.finished_at)}`;
+  }
+
+  // What the origin line says: current, earlier, or (whatever the page watched) mixed.
+  function originText(result, earlier) {
+    if (result.whole === false) {
+      return `Incomplete results: part of these come from ${describeOrigin(result)}, part from ` +
+        "an earlier run, as that run stopped before it wrote them all. Run discovery again.";
+    }
+    return earlier
+      ? `Earlier results: these come from ${describeOrigin(result)}, not from the latest attempt.`
+      : `Results of ${describeOrigin(result)}.`;
   }
 
   // The results on disk, or null (asked only when there are some: a 404 is a console error).
@@ -217,10 +231,8 @@
       $("rerun-balance").value = String(result.balance);
       showBalance($("rerun-balance"));
     }
-    $("result-origin").textContent = earlier
-      ? `Earlier results: these come from ${describeOrigin(result)}, not from the latest attempt.`
-      : `Results of ${describeOrigin(result)}.`;
-    $("result-origin").className = earlier ? "warning" : "hint";
+    $("result-origin").textContent = originText(result, earlier);
+    $("result-origin").className = earlier || result.whole === false ? "warning" : "hint";
     $("earlier-results").hidden = true;
     $("discover-empty").hidden = true;
     $("result-section").hidden = false;
