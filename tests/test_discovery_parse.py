@@ -299,7 +299,8 @@ def test_huge_message_is_skipped_with_warning(tmp_path: Path) -> None:
     huge = _simple_conv("big", "x" * (2 * 1024 * 1024))
     result: ParseResult = parse_export(_write(tmp_path, [huge, _simple_conv("small")]))
     assert [m.text for m in result.messages] == ["hello there"]
-    assert len(result.warnings) == 1 and "over 1 MB" in result.warnings[0]
+    assert len(result.warnings) == 1 and "over 1,024 KiB" in result.warnings[0]
+    assert "COUNCIL_MAX_MESSAGE_KB" in result.warnings[0]
 
 
 def test_bom_and_foreign_items_are_tolerated(tmp_path: Path) -> None:
