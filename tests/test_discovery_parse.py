@@ -310,7 +310,7 @@ def test_bom_and_foreign_items_are_tolerated(tmp_path: Path) -> None:
     result = parse_export(path)
     assert result.conversations == 2 and len(result.messages) == 2
     assert result.warnings == [
-        "An item after conversation 1 is not a chatgpt conversation; skipped it."]
+        "Item 2 (after conversation 1) is not a chatgpt conversation; skipped it."]
 
 
 def test_raw_file_is_streamed_not_loaded(tmp_path: Path) -> None:

@@ -293,11 +293,12 @@ def _parse_items(path: Path, items: Iterator[Any], result: ParseResult, log: War
                  limits: ExportLimits) -> None:
     """Consume the item stream, turning a cut-off file into a warning when possible."""
     try:
-        for item in items:
+        for number, item in enumerate(items, 1):
             result.format = result.format or _format_of(item)
             if _guess_format(item) != result.format:
-                log.add("foreign item", f"An item after conversation {result.conversations} "
-                                        f"is not a {result.format} conversation; skipped it.")
+                log.add("foreign item", f"Item {number:,} (after conversation "
+                        f"{result.conversations:,}) is not a {result.format} conversation; "
+                        "skipped it.")
                 continue
             _collect(item, result.format, result, log, limits, path.name)
             result.conversations += 1
