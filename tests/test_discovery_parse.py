@@ -13,9 +13,7 @@ from typing import Any, cast
 import pytest
 
 from council.config import Settings
-from council.embeddings import Embedder
 from council.discovery.json_stream import DEFAULT_LIMITS
-from council.discovery.pipeline import DiscoveryOptions, run_discovery
 from council.discovery.parse import (
     ExportError,
     ExportLimits,
@@ -23,6 +21,8 @@ from council.discovery.parse import (
     detect_format,
     parse_export,
 )
+from council.discovery.pipeline import DiscoveryOptions, run_discovery
+from council.embeddings import Embedder
 from tests.exports import IMAGE_GEN, PKUPPENS, REALAZTHAT, THINKING
 
 # Expected user-message counts on the active branch. Determined independently of the parser

@@ -100,11 +100,7 @@ class ExportReader:
         self._marked = self.offset
 
     def read(self, size: int = -1) -> bytes:
-        try:
-            chunk = self._raw.read(size)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise ExportError(f"{self._name} is a damaged zip ({shown(exc, 120)}). Download "
-                              "the export again.") from exc
+        chunk = _read(self._raw, size, self._name)
         if self._first and chunk:  # ijson's first call is read(0), a type probe
             self._first = False
             chunk = chunk.removeprefix(codecs.BOM_UTF8)
@@ -137,6 +133,19 @@ class ExportReader:
                     "file as UTF-8.") from exc
 
 
+def _read(raw: IO[bytes], size: int, name: str) -> bytes:
+    """`size` bytes of the stream; a zip member that fails its checks is a damaged export."""
+    try:
+        return raw.read(size)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise _damaged(name, exc) from exc
+
+
+def _damaged(name: str, exc: Exception) -> ExportError:
+    return ExportError(f"{name} is a damaged zip ({shown(exc, 120)}). Download the export "
+                       "again.")
+
+
 def open_export(path: Path, stack: ExitStack, limits: ExportLimits) -> tuple[IO[bytes], int]:
     """The JSON stream and its declared size: the file, or conversations.json in a zip."""
     if not path.is_file():
@@ -146,8 +155,7 @@ def open_export(path: Path, stack: ExitStack, limits: ExportLimits) -> tuple[IO[
     try:
         archive = stack.enter_context(zipfile.ZipFile(path))
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ExportError(f"{path.name} is a damaged zip ({shown(exc, 120)}). Download the "
-                          "export again.") from exc
+        raise _damaged(path.name, exc) from exc
     members = [m for m in archive.infolist() if Path(m.filename).name == "conversations.json"]
     if not members:
         listing = ", ".join(shown(n) for n in archive.namelist()[:20]) or "nothing"
@@ -166,7 +174,7 @@ def _first_byte(path: Path, limits: ExportLimits) -> bytes:
     """The first non-blank byte, read from a stream of its own (the parser reopens it)."""
     with ExitStack() as stack:
         stream, _ = open_export(path, stack, limits)
-        return stream.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()[:1]
+        return _read(stream, 4096, path.name).removeprefix(codecs.BOM_UTF8).lstrip()[:1]
 
 
 class _Builder:
