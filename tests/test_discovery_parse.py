@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import struct
 import zipfile
@@ -13,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from council.config import Settings
-from council.discovery.json_stream import DEFAULT_LIMITS
+from council.discovery.json_stream import DEFAULT_LIMITS, ExportReader
 from council.discovery.parse import (
     ExportError,
     ExportLimits,
@@ -456,3 +457,24 @@ def test_discovery_reports_parse_progress_in_mib(tmp_path: Path) -> None:
         run_discovery(options, cast(Embedder, None), None, "unused",  # parse fails first
                       lambda stage, done, total: seen.append((stage, done, total)))
     assert seen == [("parse", 0, 1), ("parse", 1, 4), ("parse", 2, 4), ("parse", 3, 4)]
+
+
+LONE_SURROGATES = (rb'["a\ud800b", "\ud83d\ude00", "\\ud800", "\\\ud800", "\udc00\ud800", '
+                   rb'"\ud800\ud800\udc00", "\uDBFF\uDFFF", "\u00e9\\"]')
+MENDED = (rb'["a\ufffdb", "\ud83d\ude00", "\\ud800", "\\\ufffd", "\ufffd\ufffd", '
+          rb'"\ufffd\ud800\udc00", "\uDBFF\uDFFF", "\u00e9\\"]')
+
+
+@pytest.mark.parametrize("read_size", range(1, 24))
+def test_lone_surrogate_escapes_become_replacement_characters(read_size: int) -> None:
+    """Wherever a read cuts an escape, only unpaired surrogates change, to U+FFFD."""
+    reader = ExportReader(io.BytesIO(LONE_SURROGATES), "export.json", len(LONE_SURROGATES),
+                          DEFAULT_LIMITS, lambda done, total: None)
+    assert b"".join(iter(lambda: reader.read(read_size), b"")) == MENDED
+
+
+def test_lone_surrogates_parse(tmp_path: Path) -> None:
+    path = tmp_path / "surrogates.json"
+    path.write_bytes(json.dumps([_simple_conv("a", "QUESTION")]).encode().replace(
+        b"QUESTION", rb"caf\udc00 \ud83d\ude00 \ud800"))
+    assert [m.text for m in parse_export(path).messages] == ["caf\ufffd \U0001f600 \ufffd"]

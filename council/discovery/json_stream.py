@@ -9,6 +9,7 @@ zip's declared size can lie) and reports progress. Each limit is a setting; its 
 from __future__ import annotations
 
 import codecs
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -26,6 +27,10 @@ BytesProgress = Callable[[int, int], None]
 """Called as (bytes read, bytes expected) after each chunk the parser reads."""
 _SETTING_NAMES = {variable.attribute: variable.name for variable in VARIABLES}
 _DECODE_SLICE = MIB  # UTF-8 is checked this much at a time, so no big str is ever made
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # starts with a literal: fast
+# what may be the start of a surrogate escape (or pair) that the next chunk completes
+_OPEN_ESCAPE = re.compile(rb"(?:\\+u[dD][89abAB][0-9a-fA-F]{2})?\\+(?:u[0-9a-fA-F]{0,3})?\Z"
+                          rb"|\\+u[dD][89abAB][0-9a-fA-F]{2}\Z")
 
 
 class ExportError(ValueError):
@@ -78,6 +83,54 @@ def buffer_size(total: int) -> int:
     return min(16 * MIB, max(64 * 1024, total // 16))
 
 
+class _SurrogateMender:
+    """Rewrites escaped lone UTF-16 surrogates (a `\\ud800` without its pair) to `\\ufffd`.
+
+    yajl turns a lone high one into "?" and a lone low one into bytes Python cannot decode;
+    one such escape in a message must not cost the user the whole export. The replacement
+    has the same length, so offsets in errors stay true. An escape cut by the end of a chunk
+    is held back until the next one completes it.
+    """
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The mended bytes ready to parse; an empty chunk (the end) releases what is held."""
+        data, self._held = (self._held + chunk if self._held else chunk), b""
+        if chunk:
+            tail = _OPEN_ESCAPE.search(data, max(0, len(data) - 64))
+            if tail:
+                cut = tail.start()
+                while cut > 0 and data[cut - 1] == ord("\\"):  # the whole backslash run
+                    cut -= 1
+                data, self._held = data[:cut], data[cut:]
+        return _mend(data) if b"\\u" in data else data
+
+
+def _mend(data: bytes) -> bytes:
+    escapes = [m.start() for m in _SURROGATE.finditer(data) if _escapes(data, m.start())]
+    mended, index = None, 0
+    while index < len(escapes):
+        start = escapes[index]
+        after = escapes[index + 1] if index + 1 < len(escapes) else None
+        if data[start + 3] in b"89abAB" and after == start + 6 and data[after + 3] not in b"89abAB":
+            index += 2  # a high surrogate and its low one: a real character
+            continue
+        mended = mended or bytearray(data)
+        mended[start + 2:start + 6] = b"fffd"
+        index += 1
+    return data if mended is None else bytes(mended)
+
+
+def _escapes(data: bytes, backslash: int) -> bool:
+    """Whether the backslash at `backslash` starts an escape: an odd run of them ends there."""
+    run = backslash
+    while run > 0 and data[run - 1] == ord("\\"):
+        run -= 1
+    return (backslash - run) % 2 == 0
+
+
 class ExportReader:
     """The bytes ijson reads: UTF-8 checked as they pass, counted against the limits.
 
@@ -95,15 +148,22 @@ class ExportReader:
         self._lines = 1
         self._first = True
         self._marked = 0
+        self._mender = _SurrogateMender()
 
     def mark(self) -> None:
         self._marked = self.offset
 
     def read(self, size: int = -1) -> bytes:
-        chunk = _read(self._raw, size, self._name)
-        if self._first and chunk:  # ijson's first call is read(0), a type probe
-            self._first = False
-            chunk = chunk.removeprefix(codecs.BOM_UTF8)
+        if size == 0:  # ijson's first call, a type probe
+            return b""
+        while True:  # until some bytes are ready, or the end
+            raw = _read(self._raw, size, self._name)
+            if self._first and raw:
+                self._first = False
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            chunk = self._mender.feed(raw)
+            if chunk or not raw:
+                break
         self._check_utf8(chunk)
         self.offset += len(chunk)
         self._lines += chunk.count(b"\n")
@@ -242,13 +302,7 @@ def iter_items(path: Path, stack: ExitStack, limits: ExportLimits,
     raw, total = open_export(path, stack, limits)
     reader = ExportReader(raw, path.name, total, limits, progress)
     events = ijson.basic_parse(reader, use_float=True, buf_size=buffer_size(total))
-    try:
-        yield from _items(events, _Builder(events, path.name, limits), reader)
-    except UnicodeDecodeError as exc:  # yajl writes an escaped lone surrogate as bad UTF-8
-        raise ExportError(
-            f"{path.name} has text with a lone UTF-16 surrogate escape (such as \\udc00) "
-            f"before byte {reader.offset:,}, which is not a character. Export it again from "
-            "the chat service, or fix that escape.") from exc
+    yield from _items(events, _Builder(events, path.name, limits), reader)
 
 
 def _items(events: Iterator[tuple[str, Any]], builder: _Builder,
