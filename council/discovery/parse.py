@@ -113,7 +113,7 @@ def detect_format(path: Path, limits: ExportLimits = DEFAULT_LIMITS) -> str:
         try:
             first = next(iter_items(Path(path), stack, limits, _no_progress), None)
         except ijson.JSONError as exc:
-            raise ExportError(f"{Path(path).name} is not valid JSON: {_short(exc)}") from exc
+            raise _unreadable(Path(path), exc, 0) from exc
     if first is None:
         raise ExportError(f"{Path(path).name} is an empty export: it holds no conversations.")
     return _format_of(first)
@@ -123,12 +123,28 @@ def _no_progress(done: int, total: int) -> None:
     return None
 
 
+_NUMBER_PROBLEMS = {  # yajl's words for valid JSON it cannot hold, and what they mean
+    "integer overflow": "a whole number beyond 64 bits, which the parser cannot read",
+    "numeric (floating point) overflow": "a number beyond the largest float (1.8e308)"}
+
+
 def _short(exc: Exception) -> str:
     """First line of a parser error; yajl's messages carry a multi-line caret drawing."""
     text = exc.args[0] if exc.args else str(exc)
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+def _unreadable(path: Path, exc: ijson.JSONError, conversations: int) -> ExportError:
+    """The parser's complaint, in words: a number it cannot hold is valid JSON, not a typo."""
+    line = _short(exc)
+    problem = next((v for k, v in _NUMBER_PROBLEMS.items() if k in line), None)
+    if problem:
+        return ExportError(f"{path.name} holds {problem}, after conversation {conversations}. "
+                           "Remove or quote that number and try again.")
+    return ExportError(f"{path.name} is not valid JSON after conversation {conversations}: "
+                       f"{line}. Export it again from the chat service.")
 
 
 # ---- ChatGPT ------------------------------------------------------------------------------
@@ -304,10 +320,7 @@ def _parse_items(path: Path, items: Iterator[Any], result: ParseResult, log: War
             result.conversations += 1
     except ijson.IncompleteJSONError as exc:
         if not any(s in _short(exc) for s in ("premature EOF", "Incomplete JSON")):
-            raise ExportError(
-                f"{path.name} is not valid JSON after conversation {result.conversations}: "
-                f"{_short(exc)}. Export it again from the chat service."
-            ) from exc
+            raise _unreadable(path, exc, result.conversations) from exc
         if result.conversations == 0:
             raise ExportError(
                 f"{path.name} is cut off before the end of its first conversation. "

@@ -26,8 +26,8 @@ of `repeat` values), or as `repeat` items of the export's top-level list."""
 class Family:
     name: str
     value: bytes  # one JSON value
-    refused_by: str | None = None  # the setting the refusal must name; None: it parses
-    may_refuse: bool = False  # with refused_by None: an explained ExportError is fine too
+    refused_by: str | None = None  # refused: the error names this setting and says raise it
+    refused_with: str | None = None  # refused: the error explains with these words
     repeat: int = 1
     places: tuple[str, ...] = PLACES
     env: dict[str, str] = field(default_factory=dict)  # limits lowered to keep inputs small
@@ -51,13 +51,16 @@ FAMILIES = [
     Family("wrong types", b'{"mapping": 7, "chat_messages": "x", "conversations": {"a": null},'
                           b' "parts": [1.5, true], "content": -0.0, "from": []}'),
     Family("big numbers", b"[1e308, -1e-308, 9007199254740993, 1" + b"0" * 18 + b"]"),
+    Family("number beyond 64 bits", b"1" + b"0" * 30,
+           refused_with="holds a whole number beyond 64 bits"),
+    Family("number beyond floats", b"1e999", refused_with="beyond the largest float"),
     Family("lone high surrogate", _string(rb"a\ud800b")),
     Family("lone low surrogate", _string(rb"a\udc00b")),
     Family("surrogate pair", _string(rb"\ud83d\ude00")),
     Family("NUL characters", _string(rb"a\u0000b" + b"\x7f")),
     Family("byte-order marks inside", _string(b"\xef\xbb\xbfa\xef\xbb\xbf")),
-    Family("overlong UTF-8", _string(b"\xc0\xaf"), may_refuse=True),
-    Family("encoded surrogate", _string(b"\xed\xa0\x80"), may_refuse=True),
+    Family("overlong UTF-8", _string(b"\xc0\xaf"), refused_with="is not valid UTF-8"),
+    Family("encoded surrogate", _string(b"\xed\xa0\x80"), refused_with="is not valid UTF-8"),
 ]
 
 

@@ -64,10 +64,11 @@ def test_hostile_export_is_bounded(case: tuple[Family, str, str, str],
         assert answer["outcome"] == "refused", answer
         assert f"{family.refused_by}=" in answer["error"], answer["error"]
         assert f"raise {family.refused_by}" in answer["error"], answer["error"]
-    elif answer["outcome"] == "refused":
-        assert family.may_refuse, answer["error"]
-        assert "Export it again" in answer["error"], answer["error"]
+    elif family.refused_with:
+        assert answer["outcome"] == "refused", answer
+        assert family.refused_with in answer["error"], answer["error"]
     else:
+        assert answer["outcome"] == "parsed", answer
         assert GOOD_TEXT in answer["messages"], answer
         assert len("\n".join(answer["warnings"])) < WARNING_CHARS, answer["warnings"]
 
