@@ -4,12 +4,13 @@ the kernel) and the Discover page's job (what reaches the job row)."""
 from __future__ import annotations
 
 import json
-import os
+import subprocess
 import sys
 from pathlib import Path
 
 from flask import Flask
 
+from council.config import PROJECT_ROOT
 from tests.exports import write_sharegpt_export
 from tests.hostile import FAMILIES, export_bytes, write_export
 from tests.jobs import upload, wait_for_job
@@ -22,16 +23,14 @@ def test_nested_zip_discovery_stays_small_and_names_the_limit(tmp_path: Path) ->
     deep = next(f for f in FAMILIES if f.name == "deep lists")
     export = write_export(tmp_path / "export", export_bytes("chatgpt", deep, "message"), "zip")
     assert export.stat().st_size < 2048, "a tiny zip: the cost is all in the unpacking"
-    errors = tmp_path / "stderr.log"
-    pid = os.posix_spawn(sys.executable, [
-        sys.executable, "-m", "council", "discover", "--input", str(export), "--data-dir",
-        str(tmp_path / "data"), "--progress", "json", "--no-llm"], dict(os.environ),
-        file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                      (os.POSIX_SPAWN_OPEN, 2, str(errors), os.O_WRONLY | os.O_CREAT, 0o600)])
-    _, status, usage = os.wait4(pid, 0)  # the child's own peak RSS, from the kernel
-    stderr = errors.read_text(encoding="utf-8")
-    assert os.waitstatus_to_exitcode(status) == 2, stderr
-    assert usage.ru_maxrss / 1024 < JOB_PEAK_MB, f"peak {usage.ru_maxrss / 1024:.0f} MB"
+    report = tmp_path / "peak_mb"
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.hostile.peak_of", str(report), "council", "discover",
+         "--input", str(export), "--data-dir", str(tmp_path / "data"), "--progress", "json",
+         "--no-llm"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    stderr = done.stderr
+    assert done.returncode == 2, stderr
+    assert float(report.read_text(encoding="utf-8")) < JOB_PEAK_MB, report.read_text()
     assert "error: export.zip nests lists or objects more than 64 levels deep" in stderr
     assert "raise COUNCIL_MAX_EXPORT_DEPTH" in stderr
 
