@@ -238,6 +238,9 @@ class Settings:
     max_message_kb: int = setting(1024, "COUNCIL_MAX_MESSAGE_KB", "longer user messages are "
                                   "skipped (with a warning) as pasted data, in KiB",
                                   positive(int))
+    max_zip_index_mb: int = setting(16, "COUNCIL_MAX_ZIP_INDEX_MB", "largest table of contents "
+                                    "(central directory) of an export zip, in MiB",
+                                    positive(int))
     max_rounds_per_client: int = setting(
         3, "COUNCIL_MAX_ROUNDS_PER_CLIENT", "rounds one browser tab may have running at once",
         positive(int), for_jobs=False)

@@ -478,3 +478,15 @@ def test_lone_surrogates_parse(tmp_path: Path) -> None:
     path.write_bytes(json.dumps([_simple_conv("a", "QUESTION")]).encode().replace(
         b"QUESTION", rb"caf\udc00 \ud83d\ude00 \ud800"))
     assert [m.text for m in parse_export(path).messages] == ["caf\ufffd \U0001f600 \ufffd"]
+
+
+def test_zip_with_a_huge_table_of_contents_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("conversations.json", json.dumps([_simple_conv("a")]))
+        for i in range(20_000):  # about 1.2 MiB of central directory
+            zf.writestr(f"image-{i:05}.png", b"")
+    assert len(parse_export(archive).messages) == 1
+    message = _error_with(archive, dataclasses.replace(DEFAULT_LIMITS, max_zip_index_mb=1))
+    assert "has a table of contents of 1 MiB" in message
+    assert "raise COUNCIL_MAX_ZIP_INDEX_MB" in message

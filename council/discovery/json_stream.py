@@ -47,6 +47,7 @@ class ExportLimits:
     max_conversation_values: int
     max_messages: int
     max_message_kb: int
+    max_zip_index_mb: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExportLimits:
@@ -212,6 +213,7 @@ def open_export(path: Path, stack: ExitStack, limits: ExportLimits) -> tuple[IO[
         raise ExportError(f"No export file at {path}. Check the path and try again.")
     if not zipfile.is_zipfile(path):
         return stack.enter_context(path.open("rb")), path.stat().st_size
+    _check_zip_index(path, limits)
     try:
         archive = stack.enter_context(zipfile.ZipFile(path))
     except (zipfile.BadZipFile, OSError) as exc:
@@ -228,6 +230,19 @@ def open_export(path: Path, stack: ExitStack, limits: ExportLimits) -> tuple[IO[
         raise limits.refusal(path.name, f"unpacks to {member.file_size / MIB:,.0f} MiB of JSON",
                              "max_export_mb")
     return stack.enter_context(archive.open(member)), member.file_size
+
+
+def _check_zip_index(path: Path, limits: ExportLimits) -> None:
+    """Refuse a zip whose table of contents is huge before zipfile builds an object per entry.
+
+    The size is read with zipfile's own reader of the end record, so both see the same zip.
+    """
+    with path.open("rb") as handle:
+        end = zipfile._EndRecData(handle)
+    index = end[zipfile._ECD_SIZE] if end else 0
+    if index > limits.max_zip_index_mb * MIB:
+        raise limits.refusal(path.name, f"has a table of contents of {index / MIB:,.0f} MiB "
+                             "(a ChatGPT export's is under 1 MiB)", "max_zip_index_mb")
 
 
 def _first_byte(path: Path, limits: ExportLimits) -> bytes:
