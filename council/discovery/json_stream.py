@@ -3,7 +3,8 @@
 ijson's `items` keeps a prefix string per nesting level (a 348-byte zip nesting 100,000 deep
 took 3.6 GB), so items are built here from `basic_parse` events, counting depth and values as
 they come. The byte reader under the parser checks UTF-8, counts the bytes actually read (a
-zip's declared size can lie) and reports progress. Each limit is a setting; its error says so.
+zip's declared size can lie), mends escaped lone surrogates and reports progress. Each limit
+is a setting; its error says so.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ExportLimits:
         """An error naming the limit that was hit and the setting that raises it."""
         setting = self.setting(limit)
         return ExportError(f"{name} {problem} (the limit: {setting}={getattr(self, limit)}). "
-                           f"If the export is genuine, raise {setting} and run discovery again.")
+                           f"If the export is genuine, raise {setting} and try again.")
 
 
 DEFAULT_LIMITS = ExportLimits.from_settings(Settings())
@@ -174,8 +175,9 @@ class ExportReader:
                                  "JSON", "max_export_mb")
         if self.offset - self._marked > limits.max_conversation_mb * MIB:
             raise limits.refusal(
-                self._name, f"has one conversation or value (from byte {self._marked:,}) "
-                f"longer than {limits.max_conversation_mb:,} MiB", "max_conversation_mb")
+                self._name, f"has a conversation or value longer than "
+                f"{limits.max_conversation_mb:,} MiB (from byte {self._marked:,})",
+                "max_conversation_mb")
         if chunk:
             self._progress(self.offset, self.total)
         return chunk
@@ -300,8 +302,8 @@ class _Builder:
     def _too_deep(self) -> ExportError:
         depth = self._limits.max_export_depth
         return self._limits.refusal(
-            self.name, f"nests lists or objects more than {depth:,} levels deep (a ChatGPT "
-            "export nests about 10)", "max_export_depth")
+            self.name, f"nests lists or objects more than {depth:,} levels deep, where a "
+            "ChatGPT export nests about 10", "max_export_depth")
 
 
 def iter_items(path: Path, stack: ExitStack, limits: ExportLimits,
