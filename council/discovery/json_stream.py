@@ -254,6 +254,10 @@ def _first_byte(path: Path, limits: ExportLimits) -> bytes:
         return _read(stream, 4096, path.name).removeprefix(codecs.BOM_UTF8).lstrip()[:1]
 
 
+_SCALARS = frozenset(("string", "number", "integer", "double", "boolean", "null"))
+_ENDS = frozenset(("end_map", "end_array"))
+
+
 class _Builder:
     """Builds values from `basic_parse` events, refusing depth and size beyond the limits."""
 
@@ -279,24 +283,27 @@ class _Builder:
             if values > max_values:
                 raise limits.refusal(self.name, f"has a conversation of more than "
                                      f"{max_values:,} JSON values", "max_conversation_values")
-            if event == "end_map" or event == "end_array":
+            if event in _SCALARS:
+                if in_list:
+                    top.append(value)
+                else:
+                    top[key] = value
+            elif event in _ENDS:
                 stack.pop()
                 if not stack:
                     return root
                 top = stack[-1]
                 in_list = type(top) is list
-                continue
-            if event == "start_map" or event == "start_array":
-                value = {} if event == "start_map" else []
-            if in_list:
-                top.append(value)
             else:
-                top[key] = value
-            if type(value) is dict or type(value) is list:
-                stack.append(value)
+                child: Any = {} if event == "start_map" else []
+                if in_list:
+                    top.append(child)
+                else:
+                    top[key] = child
+                stack.append(child)
                 if len(stack) > max_depth:
                     raise self._too_deep()
-                top, in_list = value, type(value) is list
+                top, in_list = child, event == "start_array"
         raise ijson.IncompleteJSONError("Incomplete JSON content")
 
     def _too_deep(self) -> ExportError:
