@@ -490,3 +490,11 @@ def test_zip_with_a_huge_table_of_contents_is_refused_before_it_is_read(tmp_path
     message = _error_with(archive, dataclasses.replace(DEFAULT_LIMITS, max_zip_index_mb=1))
     assert "has a table of contents of 1 MiB" in message
     assert "raise COUNCIL_MAX_ZIP_INDEX_MB" in message
+
+
+def test_a_lone_conversation_object_is_bounded_too(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text('{"mapping": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    assert "raise COUNCIL_MAX_EXPORT_DEPTH" in _error(path)
+    with pytest.raises(ExportError, match="raise COUNCIL_MAX_EXPORT_DEPTH"):
+        detect_format(path)  # the upload's check

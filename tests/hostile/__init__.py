@@ -42,6 +42,8 @@ FAMILIES = [
     Family("deep objects", b'{"a":' * 50_000 + b"0" + b"}" * 50_000, "COUNCIL_MAX_EXPORT_DEPTH"),
     Family("huge string", _string(b"x" * (5 * 1024 * 1024)), "COUNCIL_MAX_CONVERSATION_MB",
            env={"COUNCIL_MAX_CONVERSATION_MB": "2"}),
+    Family("huge key", b"{" + _string(b"k" * (5 * 1024 * 1024)) + b": 1}",
+           "COUNCIL_MAX_CONVERSATION_MB", env={"COUNCIL_MAX_CONVERSATION_MB": "2"}),
     Family("long string", _string(b"y" * (1536 * 1024))),  # a message over 1 MiB is skipped
     Family("huge list", b"[" + b"0," * 150_000 + b"0]", "COUNCIL_MAX_CONVERSATION_VALUES",
            env={"COUNCIL_MAX_CONVERSATION_VALUES": "100000"}),
