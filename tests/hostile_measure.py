@@ -1,6 +1,6 @@
 """Parse each export named on stdin, one JSON line per export: outcome, peak RSS and time.
 
-Run as `python -m tests.hostile.measure` so the suite's process stays small. The peak is
+Run as `python -m tests.hostile_measure` so the suite's process stays small. The peak is
 the kernel's VmHWM, reset before each export through /proc/self/clear_refs (so it is the most
 this process ever held while parsing that export, earlier exports' leftovers included).
 """

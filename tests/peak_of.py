@@ -1,4 +1,4 @@
-"""`python -m tests.hostile.peak_of REPORT MODULE ARGS...`: run MODULE as `python -m` would,
+"""`python -m tests.peak_of REPORT MODULE ARGS...`: run MODULE as `python -m` would,
 then write this process's peak RSS in MB (the kernel's VmHWM) to REPORT, however it exits.
 
 The child says it itself: the rusage a parent gets for a child also counts the parent's own
@@ -12,7 +12,7 @@ import runpy
 import sys
 from pathlib import Path
 
-from tests.hostile.measure import peak_rss_mb
+from tests.hostile_measure import peak_rss_mb
 
 
 def main() -> None:
