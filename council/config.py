@@ -219,8 +219,6 @@ class Settings:
     peer_review: bool = setting(
         False, "COUNCIL_PEER_REVIEW", "`1` adds peer review to every round (the council page "
         "also has a per-question checkbox)", switch, shown="off")
-    max_upload_mb: int = setting(2048, "COUNCIL_MAX_UPLOAD_MB", "largest chat export the "
-                                 "Discover page accepts, in MiB", positive(int), for_jobs=False)
     max_export_mb: int = setting(4096, "COUNCIL_MAX_EXPORT_MB", "most JSON discovery reads "
                                  "from one export, in MiB (counted after unzipping)",
                                  positive(int))
@@ -241,6 +239,8 @@ class Settings:
     max_zip_index_mb: int = setting(16, "COUNCIL_MAX_ZIP_INDEX_MB", "largest table of contents "
                                     "(central directory) of an export zip, in MiB",
                                     positive(int))
+    max_upload_mb: int = setting(2048, "COUNCIL_MAX_UPLOAD_MB", "largest chat export the "
+                                 "Discover page accepts, in MiB", positive(int), for_jobs=False)
     max_rounds_per_client: int = setting(
         3, "COUNCIL_MAX_ROUNDS_PER_CLIENT", "rounds one browser tab may have running at once",
         positive(int), for_jobs=False)
