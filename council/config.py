@@ -220,6 +220,26 @@ class Settings:
     peer_review: bool = setting(
         False, "COUNCIL_PEER_REVIEW", "`1` adds peer review to every round (the council page "
         "also has a per-question checkbox)", switch, shown="off")
+    max_export_mb: int = setting(4096, "COUNCIL_MAX_EXPORT_MB", "most JSON discovery reads "
+                                 "from one export, in MiB (counted after unzipping)",
+                                 positive(int))
+    max_export_depth: int = setting(64, "COUNCIL_MAX_EXPORT_DEPTH", "deepest nesting of lists "
+                                    "and objects an export may have (ChatGPT's is about 10)",
+                                    positive(int))
+    max_conversation_mb: int = setting(256, "COUNCIL_MAX_CONVERSATION_MB", "largest single "
+                                       "conversation (or any one value) in an export, in MiB",
+                                       positive(int))
+    max_conversation_values: int = setting(
+        2_000_000, "COUNCIL_MAX_CONVERSATION_VALUES", "most JSON values (strings, numbers, "
+        "lists, objects) in one conversation of an export", positive(int))
+    max_messages: int = setting(1_000_000, "COUNCIL_MAX_MESSAGES", "most user messages "
+                                "discovery takes from one export", positive(int))
+    max_message_kb: int = setting(1024, "COUNCIL_MAX_MESSAGE_KB", "longer user messages are "
+                                  "skipped (with a warning) as pasted data, in KiB",
+                                  positive(int))
+    max_zip_index_mb: int = setting(16, "COUNCIL_MAX_ZIP_INDEX_MB", "largest table of contents "
+                                    "(central directory) of an export zip, in MiB",
+                                    positive(int))
     max_upload_mb: int = setting(2048, "COUNCIL_MAX_UPLOAD_MB", "largest chat export the "
                                  "Discover page accepts, in MiB", positive(int), for_jobs=False)
     keep_uploads: int = setting(

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from council.discovery.parse import ExportError, ParseResult, detect_format, parse_export
+from council.config import Settings
+from council.discovery.json_stream import DEFAULT_LIMITS, ExportReader
+from council.discovery.parse import (
+    ExportError,
+    ExportLimits,
+    ParseResult,
+    detect_format,
+    parse_export,
+)
+from council.discovery.pipeline import DiscoveryOptions, run_discovery
+from council.embeddings import Embedder
 from tests.exports import IMAGE_GEN, PKUPPENS, REALAZTHAT, THINKING
 
 # Expected user-message counts on the active branch. Determined independently of the parser
@@ -299,7 +313,8 @@ def test_huge_message_is_skipped_with_warning(tmp_path: Path) -> None:
     huge = _simple_conv("big", "x" * (2 * 1024 * 1024))
     result: ParseResult = parse_export(_write(tmp_path, [huge, _simple_conv("small")]))
     assert [m.text for m in result.messages] == ["hello there"]
-    assert len(result.warnings) == 1 and "over 1 MB" in result.warnings[0]
+    assert len(result.warnings) == 1 and "over 1,024 KiB" in result.warnings[0]
+    assert "COUNCIL_MAX_MESSAGE_KB" in result.warnings[0]
 
 
 def test_bom_and_foreign_items_are_tolerated(tmp_path: Path) -> None:
@@ -309,7 +324,7 @@ def test_bom_and_foreign_items_are_tolerated(tmp_path: Path) -> None:
     result = parse_export(path)
     assert result.conversations == 2 and len(result.messages) == 2
     assert result.warnings == [
-        "An item after conversation 1 is not a chatgpt conversation; skipped it."]
+        "Item 2 (after conversation 1) is not a chatgpt conversation; skipped it."]
 
 
 def test_raw_file_is_streamed_not_loaded(tmp_path: Path) -> None:
@@ -333,3 +348,153 @@ def test_raw_file_is_streamed_not_loaded(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert len(result.messages) == 800
     assert peak < path.stat().st_size / 4
+
+
+# ---- bounds on work (issue 15) -------------------------------------------------------------
+
+SMALL = dataclasses.replace(DEFAULT_LIMITS, max_export_mb=1)
+
+
+def _zip(tmp_path: Path, data: bytes) -> Path:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("conversations.json", data)
+    return archive
+
+
+def _padded_export(size: int) -> bytes:
+    """A valid ChatGPT export of about `size` bytes: one conversation, then filler ones."""
+    filler = json.dumps(_simple_conv("f", "z" * 1000)).encode()
+    count = max(1, size // (len(filler) + 2))
+    return json.dumps([_simple_conv("a")]).encode()[:-1] + b", " + b", ".join(
+        [filler] * count) + b"]"
+
+
+def test_zip_declaring_more_than_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    archive = _zip(tmp_path, _padded_export(2 * 1024 * 1024))
+    with pytest.raises(ExportError) as refused:
+        parse_export(archive, SMALL, lambda done, total: pytest.fail("read the member"))
+    assert "unpacks to 2 MiB of JSON" in str(refused.value)
+    assert "raise COUNCIL_MAX_EXPORT_MB" in str(refused.value)
+
+
+def test_zip_that_understates_its_size_is_refused_as_damaged(tmp_path: Path) -> None:
+    """A zip bomb's header lies; zipfile stops at the declared size and the CRC fails."""
+    data = bytearray(_zip(tmp_path, _padded_export(3 * 1024 * 1024)).read_bytes())
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, 22, 1000)  # uncompressed size, local header
+    struct.pack_into("<I", data, central + 24, 1000)  # and central directory
+    (tmp_path / "export.zip").write_bytes(bytes(data))
+    read: list[int] = []
+    message = _error_with(tmp_path / "export.zip", SMALL, lambda done, total: read.append(done))
+    assert "damaged zip" in message and "Download the export again" in message
+    assert max(read, default=0) <= 1000
+
+
+def test_json_over_the_limit_is_refused_by_bytes_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(_padded_export(3 * 1024 * 1024))
+    message = _error_with(path, SMALL)
+    assert "more than 1 MiB of JSON" in message and "COUNCIL_MAX_EXPORT_MB=1" in message
+
+
+def test_progress_moves_through_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_bytes(_padded_export(2 * 1024 * 1024))
+    seen: list[tuple[int, int]] = []
+    parse_export(path, progress=lambda done, total: seen.append((done, total)))
+    size = path.stat().st_size
+    assert len(seen) >= 8 and seen[-1] == (size, size)
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen})
+
+
+def test_message_count_is_bounded(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_simple_conv(str(i)) for i in range(30)])
+    message = _error_with(path, dataclasses.replace(DEFAULT_LIMITS, max_messages=20))
+    assert "more than 20 user messages" in message and "raise COUNCIL_MAX_MESSAGES" in message
+
+
+def test_depth_limit_is_a_setting(tmp_path: Path) -> None:
+    conv = _simple_conv("a")
+    conv["extra"] = json.loads("[" * 30 + "]" * 30)
+    path = _write(tmp_path, [conv])
+    assert len(parse_export(path).messages) == 1
+    message = _error_with(path, dataclasses.replace(DEFAULT_LIMITS, max_export_depth=20))
+    assert "more than 20 levels deep" in message and "COUNCIL_MAX_EXPORT_DEPTH=20" in message
+
+
+def test_many_warnings_become_a_few_and_a_count(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_simple_conv("a"), *([{"other": 1}] * 5000)])
+    warnings = parse_export(path).warnings
+    assert warnings[0] == "Item 2 (after conversation 1) is not a chatgpt conversation; skipped it."
+    assert warnings[4].startswith("Item 6 ") and warnings[5:] == ["… and 4,995 more like this."]
+
+
+def test_limits_follow_the_settings() -> None:
+    settings = Settings.from_env({"COUNCIL_MAX_EXPORT_DEPTH": "200", "COUNCIL_MAX_MESSAGES": "9"})
+    limits = ExportLimits.from_settings(settings)
+    assert (limits.max_export_depth, limits.max_messages) == (200, 9)
+    assert dataclasses.replace(limits, max_export_depth=64, max_messages=1_000_000) == (
+        DEFAULT_LIMITS)
+
+
+def _error_with(path: Path, limits: ExportLimits,
+                progress: Callable[[int, int], None] = lambda done, total: None) -> str:
+    with pytest.raises(ExportError) as excinfo:
+        parse_export(path, limits, progress)
+    return str(excinfo.value)
+
+
+def test_discovery_reports_parse_progress_in_mib(tmp_path: Path) -> None:
+    """The Discover page's bar moves while a big export parses, instead of sitting at 0/1."""
+    filler = json.dumps(_chatgpt_conv("f", {"a": _node(None, [], "assistant", "z" * 4000)},
+                                      "a")).encode()
+    path = tmp_path / "assistant_only.json"
+    path.write_bytes(b"[" + b", ".join([filler] * 800) + b"]")  # 3.1 MiB, nothing by the user
+    seen: list[tuple[str, int, int]] = []
+    options = DiscoveryOptions(path, tmp_path / "personas")
+    with pytest.raises(ExportError, match="no messages written by the user"):
+        run_discovery(options, cast(Embedder, None), None, "unused",  # parse fails first
+                      lambda stage, done, total: seen.append((stage, done, total)))
+    assert seen == [("parse", 0, 1), ("parse", 1, 4), ("parse", 2, 4), ("parse", 3, 4)]
+
+
+LONE_SURROGATES = (rb'["a\ud800b", "\ud83d\ude00", "\\ud800", "\\\ud800", "\udc00\ud800", '
+                   rb'"\ud800\ud800\udc00", "\uDBFF\uDFFF", "\u00e9\\"]')
+MENDED = (rb'["a\ufffdb", "\ud83d\ude00", "\\ud800", "\\\ufffd", "\ufffd\ufffd", '
+          rb'"\ufffd\ud800\udc00", "\uDBFF\uDFFF", "\u00e9\\"]')
+
+
+@pytest.mark.parametrize("read_size", range(1, 24))
+def test_lone_surrogate_escapes_become_replacement_characters(read_size: int) -> None:
+    """Wherever a read cuts an escape, only unpaired surrogates change, to U+FFFD."""
+    reader = ExportReader(io.BytesIO(LONE_SURROGATES), "export.json", len(LONE_SURROGATES),
+                          DEFAULT_LIMITS, lambda done, total: None)
+    assert b"".join(iter(lambda: reader.read(read_size), b"")) == MENDED
+
+
+def test_lone_surrogates_parse(tmp_path: Path) -> None:
+    path = tmp_path / "surrogates.json"
+    path.write_bytes(json.dumps([_simple_conv("a", "QUESTION")]).encode().replace(
+        b"QUESTION", rb"caf\udc00 \ud83d\ude00 \ud800"))
+    assert [m.text for m in parse_export(path).messages] == ["caf\ufffd \U0001f600 \ufffd"]
+
+
+def test_zip_with_a_huge_table_of_contents_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("conversations.json", json.dumps([_simple_conv("a")]))
+        for i in range(20_000):  # about 1.2 MiB of central directory
+            zf.writestr(f"image-{i:05}.png", b"")
+    assert len(parse_export(archive).messages) == 1
+    message = _error_with(archive, dataclasses.replace(DEFAULT_LIMITS, max_zip_index_mb=1))
+    assert "has a table of contents of 1 MiB" in message
+    assert "raise COUNCIL_MAX_ZIP_INDEX_MB" in message
+
+
+def test_a_lone_conversation_object_is_bounded_too(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text('{"mapping": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    assert "raise COUNCIL_MAX_EXPORT_DEPTH" in _error(path)
+    with pytest.raises(ExportError, match="raise COUNCIL_MAX_EXPORT_DEPTH"):
+        detect_format(path)  # the upload's check

@@ -8,12 +8,14 @@ import math
 import tempfile
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from council.db import session_scope
 from council.discovery.extract import extract_messages
+from council.discovery.json_stream import DEFAULT_LIMITS
 from council.discovery.parse import ExportError, parse_export
 from council.extensions import get_router
 from council.features.traits import (
@@ -97,6 +99,58 @@ def test_sharegpt_with_any_unicode(text: str, speaker: str) -> None:
     document = [{"id": "c_0", "conversations": [{"from": speaker, "value": text},
                                                  {"from": "gpt", "value": text[::-1]}]}]
     parses_or_explains(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+
+
+def json_text(text: str) -> str:
+    """What a JSON reader makes of `text` escaped by json.dumps: pairs joined, lone surrogates
+    (json.dumps escapes them) as U+FFFD."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+@FUZZ
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=200))
+def test_sharegpt_with_any_escaped_text_even_lone_surrogates(text: str) -> None:
+    document = [{"id": "c_0", "conversations": [{"from": "human", "value": text}]}]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.json"
+        path.write_text(json.dumps(document), encoding="ascii")
+        expected = json_text(text).strip()
+        if not expected:
+            with pytest.raises(ExportError, match="no messages written by the user"):
+                parse_export(path)
+            return
+        assert [m.text for m in parse_export(path).messages] == [expected]
+
+
+# ijson's C parser refuses whole numbers beyond 64 bits (an explained ExportError, tested above)
+values_within_64_bits = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3), max_leaves=20)
+
+
+@FUZZ
+@given(st.integers(min_value=0, max_value=200), values_within_64_bits)
+def test_any_nesting_parses_or_names_the_depth_limit(depth: int, inner: object) -> None:
+    """A value `depth` lists deep beside the user's question: fine within the limit (the
+    conversation sits at depth 2 of the export), refused with the setting's name beyond it."""
+    nested = "[" * depth + json.dumps(inner) + "]" * depth
+    body = json.dumps([{"conversations": [{"from": "human", "value": "hi"}], "x": None}])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.json"
+        path.write_text(body.replace("null", nested), encoding="utf-8")
+        if depth + _depth(inner) <= DEFAULT_LIMITS.max_export_depth - 2:
+            assert [m.text for m in parse_export(path).messages] == ["hi"]
+            return
+        with pytest.raises(ExportError, match="raise COUNCIL_MAX_EXPORT_DEPTH"):
+            parse_export(path)
+
+
+def _depth(value: object) -> int:
+    if not isinstance(value, (dict, list)):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child) for child in children), default=0)
 
 
 def length_bucket(text: str) -> str:

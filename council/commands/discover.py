@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..discovery.cluster import DiscoveryError
 from ..discovery.modes import DEFAULT_BALANCE
-from ..discovery.parse import ExportError
+from ..discovery.parse import ExportError, ExportLimits
 from ..discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery
 from ..embeddings.int8 import Int8Embedder
 from ..files import PersonaFiles
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_discovery(
             DiscoveryOptions(source, files.root, args.clusters, args.mode, args.refresh,
-                             balance=args.balance),
+                             balance=args.balance, limits=ExportLimits.from_settings(settings)),
             Int8Embedder(settings.model_cache_dir, settings.embedding_model), backend,
             settings.synth_model, reporter)
     except (ExportError, DiscoveryError) as exc:

@@ -6,19 +6,28 @@ the top-level array and only one conversation is held in memory at a time.
 
 from __future__ import annotations
 
-import codecs
-import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import ijson
 
+from .json_stream import (
+    DEFAULT_LIMITS,
+    BytesProgress,
+    ExportError,
+    ExportLimits,
+    iter_items,
+    shown,
+)
+
+__all__ = ["FORMATS", "ExportError", "ExportLimits", "ParseResult", "UserMessage",
+           "detect_format", "parse_export", "sharegpt_role"]
 FORMATS = ("chatgpt", "claude", "sharegpt")
-MAX_MESSAGE_BYTES = 1024 * 1024
 _TEXT_TYPES = ("text", "multimodal_text")  # a tuple: membership tests never hash odd values
 _SHAREGPT_ROLES = {"human": "user", "user": "user", **dict.fromkeys(
     ("gpt", "chatgpt", "assistant", "bard", "bing", "model"), "assistant")}
@@ -46,86 +55,32 @@ class ParseResult:
     warnings: list[str] = field(default_factory=list)
 
 
-class ExportError(ValueError):
-    """The export cannot be read; the message says what to do about it."""
+class WarningLog:
+    """Warnings by kind: the first few of each verbatim, then one line counting the rest.
 
-
-class _Utf8Checked:
-    """A binary reader that validates UTF-8 strictly as bytes pass, so errors can say where.
-
-    A leading byte-order mark is dropped because the JSON parser rejects it.
+    A hostile export can earn a warning per item (200,000 made a 15 MB job message); what
+    reaches the job row must not grow with the export.
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        self._offset = 0
-        self._lines = 1
-        self._first = True
+    def __init__(self, keep: int = 5) -> None:
+        self._keep = keep
+        self._kept: dict[str, list[str]] = {}
+        self._more: Counter[str] = Counter()
 
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
-        if self._first and chunk:  # ijson's first call is read(0), a type probe
-            self._first = False
-            chunk = chunk.removeprefix(codecs.BOM_UTF8)
-        try:  # not final: a character cut at EOF is a truncated file, which ijson reports
-            self._decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            where = self._offset + max(exc.start, 0)
-            line = self._lines + chunk[: max(exc.start, 0)].count(b"\n")
-            raise ExportError(
-                f"The export is not valid UTF-8: bad byte at offset {where} (line {line}). "
-                "Export it again from the chat service, or re-save the file as UTF-8."
-            ) from exc
-        self._offset += len(chunk)
-        self._lines += chunk.count(b"\n")
-        return chunk
+    def add(self, kind: str, text: str) -> None:
+        kept = self._kept.setdefault(kind, [])
+        if len(kept) < self._keep:
+            kept.append(text)
+        else:
+            self._more[kind] += 1
 
-
-def _open_export(path: Path, stack: ExitStack) -> IO[bytes]:
-    """Open the JSON stream: the file itself, or conversations.json inside a ChatGPT zip."""
-    if not path.is_file():
-        raise ExportError(f"No export file at {path}. Check the path and try again.")
-    if not zipfile.is_zipfile(path):
-        return stack.enter_context(path.open("rb"))
-    archive = stack.enter_context(zipfile.ZipFile(path))
-    names = [n for n in archive.namelist() if Path(n).name == "conversations.json"]
-    if not names:
-        listing = ", ".join(archive.namelist()[:20]) or "nothing"
-        raise ExportError(
-            f"The zip {path.name} has no conversations.json (it holds: {listing}). "
-            "Use the zip ChatGPT emails you from Settings > Data controls > Export data."
-        )
-    return stack.enter_context(archive.open(min(names, key=len)))
-
-
-def _first_byte(stream: IO[bytes]) -> bytes:
-    """Peek at the first non-blank byte without consuming the stream (it is reopened)."""
-    head = stream.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
-    return head[:1]
-
-
-def _iter_items(path: Path, stack: ExitStack) -> Iterator[Any]:
-    """Yield top-level conversation items; a lone conversation object counts as one item."""
-    with ExitStack() as peek_stack:
-        first = _first_byte(_open_export(path, peek_stack))
-    if first not in (b"[", b"{"):
-        shown = "an empty file" if not first else f"{first!r}"
-        raise ExportError(
-            f"{path.name} is not JSON (it starts with {shown}). Give the conversations.json "
-            "from your chat export (or the ChatGPT export .zip)."
-        )
-    stream = _Utf8Checked(_open_export(path, stack))
-    if first == b"[":
-        yield from ijson.items(stream, "item", use_float=True)
-        return
-    item = next(ijson.items(stream, "", use_float=True))
-    if not (set(item) & {"mapping", "chat_messages", "conversations"}):
-        raise ExportError(
-            f"{path.name} holds a JSON object, not a list of conversations (keys seen: "
-            f"{', '.join(sorted(item)[:15])}). Give the conversations.json from your export."
-        )
-    yield item
+    def lines(self) -> list[str]:
+        lines: list[str] = []
+        for kind, kept in self._kept.items():
+            lines += kept
+            if self._more[kind]:
+                lines.append(f"… and {self._more[kind]:,} more like this.")
+        return lines
 
 
 def _guess_format(item: Any) -> str | None:
@@ -144,7 +99,7 @@ def _format_of(item: Any) -> str:
     if fmt:
         return fmt
     keys = sorted(item) if isinstance(item, dict) else []
-    seen = ", ".join(keys[:15]) if keys else f"a {type(item).__name__}"
+    seen = ", ".join(shown(key) for key in keys[:15]) if keys else f"a {type(item).__name__}"
     raise ExportError(
         f"Unknown export format (first conversation has: {seen}). Supported formats: ChatGPT "
         "(items with 'mapping'), Claude.ai (items with 'chat_messages') and ShareGPT (items "
@@ -152,16 +107,25 @@ def _format_of(item: Any) -> str:
     )
 
 
-def detect_format(path: Path) -> str:
+def detect_format(path: Path, limits: ExportLimits = DEFAULT_LIMITS) -> str:
     """Name the export's format ("chatgpt", "claude" or "sharegpt") from its first item."""
     with ExitStack() as stack:
         try:
-            first = next(_iter_items(Path(path), stack), None)
+            first = next(iter_items(Path(path), stack, limits, _no_progress), None)
         except ijson.JSONError as exc:
-            raise ExportError(f"{Path(path).name} is not valid JSON: {_short(exc)}") from exc
+            raise _unreadable(Path(path), exc, 0) from exc
     if first is None:
         raise ExportError(f"{Path(path).name} is an empty export: it holds no conversations.")
     return _format_of(first)
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+_NUMBER_PROBLEMS = {  # yajl's words for valid JSON it cannot hold, and what they mean
+    "integer overflow": "a whole number beyond 64 bits, which the parser cannot read",
+    "numeric (floating point) overflow": "a number beyond the largest float (1.8e308)"}
 
 
 def _short(exc: Exception) -> str:
@@ -170,6 +134,17 @@ def _short(exc: Exception) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+
+
+def _unreadable(path: Path, exc: ijson.JSONError, conversations: int) -> ExportError:
+    """The parser's complaint, in words: a number it cannot hold is valid JSON, not a typo."""
+    line = _short(exc)
+    problem = next((v for k, v in _NUMBER_PROBLEMS.items() if k in line), None)
+    if problem:
+        return ExportError(f"{path.name} holds {problem}, after conversation {conversations}. "
+                           "Remove or quote that number and try again.")
+    return ExportError(f"{path.name} is not valid JSON after conversation {conversations}: "
+                       f"{line}. Export it again from the chat service.")
 
 
 # ---- ChatGPT ------------------------------------------------------------------------------
@@ -301,7 +276,8 @@ _TURNS = {"chatgpt": _chatgpt_turns, "claude": _claude_turns, "sharegpt": _share
 # ---- putting it together ------------------------------------------------------------------
 
 
-def _collect(item: dict[str, Any], fmt: str, result: ParseResult) -> None:
+def _collect(item: dict[str, Any], fmt: str, result: ParseResult, log: WarningLog,
+             limits: ExportLimits, name: str) -> None:
     """Add one conversation's user messages (with their context) to the result."""
     conv_id = str(item.get("conversation_id") or item.get("id") or item.get("uuid") or "")
     title = str(item.get("title") or item.get("name") or "")
@@ -312,12 +288,16 @@ def _collect(item: dict[str, Any], fmt: str, result: ParseResult) -> None:
             continue
         if not text:
             continue
-        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
-            result.warnings.append(
-                f"Skipped a message of {len(text.encode('utf-8')) // 1024} KB in conversation "
-                f"{title or conv_id!r}: messages over 1 MB are pasted data, not the user's voice."
-            )
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limits.max_message_kb * 1024:
+            log.add("long message", (
+                f"Skipped a message of {size // 1024:,} KiB in conversation "
+                f"{shown(title or conv_id)!r}: messages over {limits.max_message_kb:,} KiB are "
+                f"pasted data, not the user's voice ({limits.setting('max_message_kb')})."))
             continue
+        if len(result.messages) >= limits.max_messages:
+            raise limits.refusal(name, f"has more than {limits.max_messages:,} user messages",
+                                 "max_messages")
         result.messages.append(UserMessage(conv_id, title, text, stamp, context))
     if fmt == "chatgpt" and isinstance(item.get("mapping"), dict):
         for text in _custom_instructions(item["mapping"]):
@@ -325,40 +305,44 @@ def _collect(item: dict[str, Any], fmt: str, result: ParseResult) -> None:
                 result.custom_instructions.append(text)
 
 
-def _parse_items(path: Path, items: Iterator[Any], result: ParseResult) -> None:
+def _parse_items(path: Path, items: Iterator[Any], result: ParseResult, log: WarningLog,
+                 limits: ExportLimits) -> None:
     """Consume the item stream, turning a cut-off file into a warning when possible."""
     try:
-        for item in items:
+        for number, item in enumerate(items, 1):
             result.format = result.format or _format_of(item)
             if _guess_format(item) != result.format:
-                result.warnings.append(f"An item after conversation {result.conversations} "
-                                       f"is not a {result.format} conversation; skipped it.")
+                log.add("foreign item", f"Item {number:,} (after conversation "
+                        f"{result.conversations:,}) is not a {result.format} conversation; "
+                        "skipped it.")
                 continue
-            _collect(item, result.format, result)
+            _collect(item, result.format, result, log, limits, path.name)
             result.conversations += 1
     except ijson.IncompleteJSONError as exc:
         if not any(s in _short(exc) for s in ("premature EOF", "Incomplete JSON")):
-            raise ExportError(
-                f"{path.name} is not valid JSON after conversation {result.conversations}: "
-                f"{_short(exc)}. Export it again from the chat service."
-            ) from exc
+            raise _unreadable(path, exc, result.conversations) from exc
         if result.conversations == 0:
             raise ExportError(
                 f"{path.name} is cut off before the end of its first conversation. "
                 "The download or copy was interrupted: export or copy it again."
             ) from exc
         n = result.conversations
-        result.warnings.append(
-            f"The file is cut off after conversation {n}; parsed the {n} complete ones."
-        )
+        log.add("cut off", f"The file is cut off after conversation {n}; parsed the {n} "
+                           "complete ones.")
 
 
-def parse_export(path: Path) -> ParseResult:
-    """Stream an export (.json or ChatGPT .zip) into the user's own messages."""
+def parse_export(path: Path, limits: ExportLimits = DEFAULT_LIMITS,
+                 progress: BytesProgress = _no_progress) -> ParseResult:
+    """Stream an export (.json or ChatGPT .zip) into the user's own messages.
+
+    `progress` hears (bytes read, bytes expected) as the parser reads.
+    """
     path = Path(path)
     result = ParseResult(format="")
+    log = WarningLog()
     with ExitStack() as stack:
-        _parse_items(path, _iter_items(path, stack), result)
+        _parse_items(path, iter_items(path, stack, limits, progress), result, log, limits)
+    result.warnings = log.lines()
     if not result.format:
         raise ExportError(f"{path.name} is an empty export: it holds no conversations.")
     if not result.messages:

@@ -22,10 +22,11 @@ from ..files import PersonaFiles
 from ..llm.base import ChatBackend
 from .cluster import Clustering, DiscoveryError, project_map
 from .extract import Extraction, extract_messages, load_previous, write_extraction
+from .json_stream import DEFAULT_LIMITS, MIB
 from .languages import Languages, detect_languages
 from .modes import DEFAULT_BALANCE, ModeClustering, cluster_modes
 from .naming import ClusterProfile, describe_clusters, stop_words_for
-from .parse import parse_export
+from .parse import ExportLimits, ParseResult, parse_export
 from .prompts import GeneratedPrompt, generate_prompt, write_generated_prompts
 from .writer import write_with_model
 
@@ -45,6 +46,7 @@ class DiscoveryOptions:
     seed: int = 0
     k_range: tuple[int, int] = (3, 6)
     balance: float = DEFAULT_BALANCE  # 0: cluster on topics, 1: on how the user asks
+    limits: ExportLimits = DEFAULT_LIMITS
 
     @property
     def files(self) -> PersonaFiles:
@@ -85,7 +87,7 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
         return value
 
     files = options.files
-    parsed = stage("parse", lambda: parse_export(options.input))
+    parsed: ParseResult = stage("parse", lambda: _parse(options, progress))
     extraction: Extraction = stage("extract", lambda: extract_messages(
         parsed, {} if options.refresh else load_previous(files.categorized_messages)))
     write_extraction(extraction, files)
@@ -131,6 +133,19 @@ def run_discovery(options: DiscoveryOptions, embedder: Embedder, backend: ChatBa
     return DiscoveryResult(parsed.format, len(extraction.messages), len(kept),
                            extraction.set_aside_counts(), clustering, modes.balance, profiles,
                            prompts, timings, warnings)
+
+
+def _parse(options: DiscoveryOptions, progress: Progress) -> ParseResult:
+    """Parse the export, reporting MiB read out of the MiB expected as the parser reads."""
+    reported = 0
+
+    def read(done: int, total: int) -> None:
+        nonlocal reported
+        if done // MIB != reported:  # a line per MiB moved at most: each is a job row write
+            reported = done // MIB
+            progress("parse", reported, max(1, -(-total // MIB)))
+
+    return parse_export(options.input, options.limits, read)
 
 
 def _write_clusters(files: PersonaFiles, extraction: Extraction, modes: ModeClustering,

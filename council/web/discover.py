@@ -28,7 +28,7 @@ from werkzeug.utils import secure_filename
 from ..db import session_scope
 from ..discovery.importer import import_discovered, load_discovery
 from ..discovery.modes import DEFAULT_BALANCE
-from ..discovery.parse import ExportError, detect_format
+from ..discovery.parse import ExportError, ExportLimits, detect_format
 from ..extensions import get_jobs, get_router, get_settings
 from ..files import UPLOAD_PREFIX, MissingDiscovery, PersonaFiles
 from ..jobs import job_payload, uploads_in_use
@@ -130,7 +130,7 @@ def upload() -> Any:
         if size == 0:
             return json_error("The uploaded file is empty.", 400)
         try:
-            export_format = detect_format(temp_path)
+            export_format = detect_format(temp_path, ExportLimits.from_settings(get_settings()))
         except ExportError as exc:
             # the parser names the file it read: the temporary one, not the user's
             return json_error(f"{name} is not a chat export discovery can read. "
