@@ -29,6 +29,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from .atomic import remove_stale_temps
 from .config import PROJECT_ROOT, Settings
 from .db import session_scope
 from .extensions import get_settings
@@ -46,6 +47,7 @@ FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
 MAX_LOSS_POINTS = 5000
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+STALE_TEMP_S = 600.0  # a temp file this old with no writer running was left by a kill
 INTERRUPTED = "The app stopped while this job was queued or running; run it again."
 
 
@@ -145,6 +147,8 @@ class JobRunner:
             in_use = uploads_in_use(session)
         settings = get_settings(app)
         PersonaFiles.in_data_dir(settings.data_dir).clean_uploads(settings.keep_uploads, in_use)
+        if WriterLock(settings.data_dir).holder() is None:  # no writer can be mid-write
+            remove_stale_temps((settings.data_dir, settings.loras_dir), STALE_TEMP_S)
         return self
 
     @property

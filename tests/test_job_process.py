@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from council import jobs
 from council.config import PROJECT_ROOT, Settings
 from council.db import session_scope
 from council.extensions import get_jobs
@@ -168,3 +169,26 @@ def test_a_second_writer_on_one_data_dir_refuses(make_app: Callable[[Settings], 
             in job["message"]
         assert not (settings.data_dir / "jobs" / f"job-{job_id}.log").exists(), "nothing ran"
     assert WriterLock(settings.data_dir).holder() is None
+
+
+def test_a_restart_removes_the_temp_files_a_killed_write_left_unless_a_writer_runs(
+        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
+    """SIGKILL skips an atomic write's cleanup, leaving `.<name>.<random>.tmp` beside the file:
+    a start with no writer running removes those older than the stale age, and keeps recent
+    ones and everything while another process holds the writer lock."""
+    old = time.time() - jobs.STALE_TEMP_S - 60
+    stale = [settings.data_dir / "personas" / ".cluster_analysis.json.k2j3.tmp",
+             settings.loras_dir / "poet" / ".metadata.json.x8a1.tmp"]
+    fresh = settings.data_dir / "personas" / ".personas.json.z9q0.tmp"
+    kept = settings.data_dir / "personas" / "notes.tmp"  # not an atomic write's name
+    for path in (*stale, fresh, kept):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half", encoding="utf-8")
+    for path in (*stale, kept):
+        os.utime(path, (old, old))
+    with WriterLock(settings.data_dir).held("council train (test)"):
+        make_app(settings)
+        assert all(path.exists() for path in stale), "a writer may still be mid-write"
+    make_app(settings)
+    assert not any(path.exists() for path in stale)
+    assert fresh.exists() and kept.exists()

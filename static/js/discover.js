@@ -101,7 +101,9 @@
     if (stage === "done") overall = 1;
     $("progress-fill").style.width = `${Math.round(overall * 100)}%`;
     const label = stage === "upload" ? "uploading" : stage;
-    const counts = total > 1 ? ` ${done} / ${total}` : "";
+    const counts = total <= 1 ? ""
+      : stage === "upload" ? ` ${(done / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`
+      : ` ${done} / ${total}${stage === "parse" ? " MiB read" : ""}`;
     $("progress-label").textContent = `${label}${counts}`;
     for (const item of $("progress-stages").children) {
       const at = STAGES.indexOf(item.dataset.stage);
