@@ -1,10 +1,10 @@
 """Imported personas join the council without taking it over (issue 14, fair routing).
 
 Real discovery runs on two exports, the ShareGPT export of tests/exports.py (three clean
-topics) at the default topic/style balance, so its personas are modes compared in their mode
-space, and the real Dutch/English ChatGPT export in the fixtures on topics; every fourth
-message of each cluster is held out before the import, and every discovered persona is
-imported next to the four shipped ones. Then: held-out messages go to their cluster's
+topics) and the real Dutch/English ChatGPT export in the fixtures, at the default topic/style
+balance, so their personas are modes compared in their mode space; every fourth message of
+each cluster is held out before the import, and every discovered persona is imported next to
+the four shipped ones. Then: held-out messages go to their cluster's
 persona, general questions spread over the council, and Pragmatist's
 `prefer: [question:how, question:should_i]` still brings it the "should I…" questions.
 """
@@ -127,9 +127,7 @@ def discovered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         export = root / "export.json"
         write_sharegpt_export(export)
         return Discovered(root, export, 3, DEFAULT_BALANCE, embedder)
-    # Topic clusters (balance 0): at the default balance the real export's mode clusters
-    # overlap, and two of its six personas get 0.75 of their held-out messages (README).
-    return Discovered(root, PKUPPENS, None, 0.0, embedder)
+    return Discovered(root, PKUPPENS, None, DEFAULT_BALANCE, embedder)
 
 
 @pytest.fixture
@@ -172,11 +170,8 @@ def test_mode_clusters_are_compared_in_the_space_they_were_found_in(
         imported = [p for p in list_personas(session) if p.source == "import"]
         spaces = {json.dumps(p.mode_space) for p in imported}
     assert spaces == {json.dumps(recorded["mode_space"])}
-    if recorded["balance"] == 0.0:
-        assert recorded["mode_space"] is None and router.example_gate.space is None
-    else:
-        assert router.example_gate.space.balance == recorded["balance"]
-        assert set(router.mode_prototypes) >= {p.id for p in imported}
+    assert router.example_gate.space.balance == recorded["balance"] == DEFAULT_BALANCE
+    assert set(router.mode_prototypes) >= {p.id for p in imported}
 
 
 def test_no_persona_takes_over_general_questions(council: Flask) -> None:

@@ -121,12 +121,16 @@ class Router:
         return cached[1]
 
     def similarity(self, persona: Persona, embedding: np.ndarray) -> float:
-        """How alike the message and the persona are: in the mode space its cluster was found
-        in (after `example_scores` fitted it), else to its prototype."""
+        """How alike the message and the persona are: to its prototype, and for a mode persona
+        also in the mode space its cluster was found in (after `example_scores` fitted it),
+        whichever is less. A way of asking shared across subjects (a "should I…" about a
+        friend, a style of the Python cluster) does not make a message more alike than its
+        subject is to the cluster's messages, the one measure the shipped personas have."""
+        topic = float(embedding @ self.prototype(persona))
         mode = self.mode_prototypes.get(persona.id)
         if mode is not None and self.example_gate and self.example_gate.space:
-            return float(self.example_gate.space.rows(embedding[None, :])[0] @ mode)
-        return float(embedding @ self.prototype(persona))
+            return min(float(self.example_gate.space.rows(embedding[None, :])[0] @ mode), topic)
+        return topic
 
     def prototype(self, persona: Persona) -> np.ndarray:
         """The persona's centroid if discovery gave one, else its description and examples."""
