@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
-from council.models import Persona
+from council.models import Conversation, Persona
 from tests.jobs import upload
 from tests.sockets import CouncilClient, LiveServer
 
@@ -114,6 +114,8 @@ def test_rounds_per_client_are_bounded(make_app, settings, connect,
     assert first["ok"] and second["ok"]
     third = client.call("ask", {"conversation_id": None, "text": "Third question?"})
     assert not third["ok"] and "2 rounds running" in third["error"]
+    with session_scope(app) as session:
+        assert session.scalar(select(func.count(Conversation.id))) == 2, "refused: no row"
     other = connect(app).call("ask", {"conversation_id": None, "text": "Another tab?"})
     assert other["ok"], "the bound is per client, not global"
     assert client.call("stop_round", {"round_id": first["round_id"]})["ok"]
@@ -134,6 +136,8 @@ def test_rounds_over_all_tabs_are_bounded(make_app, settings, connect,
             for i, tab in enumerate(tabs)]
     assert acks[0]["ok"] and acks[1]["ok"]
     assert not acks[2]["ok"] and "COUNCIL_MAX_ROUNDS" in acks[2]["error"]
+    with session_scope(app) as session:  # the refused question left no conversation behind
+        assert session.scalar(select(func.count(Conversation.id))) == 2
     assert tabs[0].call("stop_round", {"round_id": acks[0]["round_id"]})["ok"]
     tabs[0].collect_until("round_done", acks[0]["round_id"])
     again = tabs[2].call("ask", {"conversation_id": None, "text": "Question 2?"})
