@@ -17,7 +17,7 @@ import pytest
 
 from council.config import Settings
 from council.llm.embedded import bundled_model_path
-from council.llm.openai_backend import probe_parallel
+from council.llm.openai_backend import OpenAICompatibleBackend, probe_parallel
 from tests.browser import free_port, stop, wait_until_serving
 
 START_TIMEOUT_S = 120.0
@@ -75,3 +75,21 @@ def test_sent_all_at_once_the_server_cuts_answers_off(make_app, server_settings:
     result = connect(app).ask("Name one good habit for writing tests.", timeout=240)
     statuses = [d["status"] for d in result.done_by_answer().values()]
     assert "failed" in statuses, statuses
+
+
+def test_a_password_in_the_server_url_reaches_the_server_but_is_never_shown(
+        llama_server: str) -> None:
+    """Why: a server behind basic auth is reached as http://user:password@host/v1; the client
+    must still send it, and everything the app shows or stores names the host without it."""
+    with_credentials = llama_server.replace("http://", "http://admin:hunter2@")
+    backend = OpenAICompatibleBackend(with_credentials, parallel=1)
+    try:
+        health = backend.health()
+        answer = "".join(chunk for chunk in backend.stream_chat(
+            "smollm2", [{"role": "user", "content": "Say hello."}], {"num_predict": 8})
+            if isinstance(chunk, str))
+    finally:
+        backend.close()
+    assert health.reachable and answer.strip(), "the real server answered through that URL"
+    assert health.host == llama_server.replace("http://", "http://***@")
+    assert "hunter2" not in f"{backend.host} {health}"
