@@ -77,13 +77,10 @@ def check_json_value(value: Any) -> None:
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise InputRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
-            children = list(item.items()) if isinstance(item, dict) else item
-            for child in children:
-                if isinstance(item, dict):
-                    pending.append((child[0], depth))
-                    pending.append((child[1], depth + 1))
-                else:
-                    pending.append((child, depth + 1))
+            values = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in values)
+            if isinstance(item, dict):
+                pending.extend((key, depth) for key in item)
 
 
 def loads_checked(data: bytes | str) -> Any:
