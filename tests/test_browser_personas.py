@@ -62,10 +62,9 @@ def test_two_new_personas_get_their_own_colours_and_backend_models(
     expect(page).to_have_url(re.compile(r"/personas/$"))
     rows = {name: page.locator("table.personas tr", has_text=name)
             for name in ("Architect", "Historian", "Poet")}
-    shown = {name: row.locator(".dot").evaluate("dot => getComputedStyle(dot).backgroundColor")
-             for name, row in rows.items()}
-    assert shown == {"Architect": _rgb(SHIPPED_COLORS[0]), "Historian": _rgb(first),
-                     "Poet": _rgb(second)}
+    # page.js paints each dot from its data-color once the page has loaded: wait for it
+    for name, color in (("Architect", SHIPPED_COLORS[0]), ("Historian", first), ("Poet", second)):
+        expect(rows[name].locator(".dot")).to_have_css("background-color", _rgb(color))
     expect(rows["Historian"]).to_contain_text("qwen2.5:7b")
     expect(rows["Historian"].locator(".model-missing")).to_have_count(0)
     expect(rows["Poet"].locator(".model-missing")).to_contain_text("ollama pull gemma3:27b")
