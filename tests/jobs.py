@@ -56,7 +56,11 @@ def child_processes(pid: int) -> dict[int, str]:
     """The direct children of `pid` (any of its threads started them) and their command lines."""
     children: dict[int, str] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            listed = (task / "children").read_text().split()
+        except OSError:  # the thread ended after it was listed: it has no children now
+            continue
+        for child in listed:
             try:
                 raw = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
