@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     `embedder` replaces the sentence-transformers model (tests share one loaded model).
     """
-    from . import db, jobs, rounds, router
+    from . import app_processes, db, jobs, rounds, router
     from .llm import connect_backend
     from .personas import seed_default_personas
     from .web import init_app as init_web
@@ -29,12 +29,14 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    own_id = app_processes.init_app(app)
     with db.session_scope(app) as session:
         seed_default_personas(session, PROJECT_ROOT / "personas")
         router.init_app(app, embedder).load(session)
     app.extensions["council_llm"] = backend
     rounds.init_app(app, backend)
     jobs.init_app(app)
+    app.extensions["council_heartbeat"] = app_processes.Heartbeat(app, own_id).start()
     init_web(app)
     return app
 
@@ -46,5 +48,6 @@ def close_app(app: Flask) -> None:
     for round_id in list(council.active):
         council.stop_round(round_id)
         council.wait(round_id, timeout=5)
+    app.extensions["council_heartbeat"].stop()
     get_backend(app).close()
     session_factory(app).kw["bind"].dispose()

@@ -257,6 +257,13 @@ class Settings:
     host: str = setting("127.0.0.1", "COUNCIL_HOST", "address to bind; anything but localhost "
                         "needs `--allow-remote`", for_jobs=False)
     port: int = setting(5000, "COUNCIL_PORT", "port to bind", positive(int), for_jobs=False)
+    server_threads: int = setting(
+        256, "COUNCIL_SERVER_THREADS", "threads of the app's server; each open browser tab holds "
+        "one for its WebSocket", positive(int), for_jobs=False)
+    redis_url: str = setting(
+        "", "COUNCIL_REDIS_URL", "Redis for several app processes (`redis://host:6379/0`): "
+        "Socket.IO events reach a tab whichever process it is connected to (see *Scale-out*)",
+        shown="empty: one process", for_jobs=False, secret=True)
     secret_key: str = setting("", "COUNCIL_SECRET_KEY", "Flask session key",
                               shown="random per start", for_jobs=False, secret=True)
     demo: bool = False  # set by `council demo`, never by the environment

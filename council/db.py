@@ -9,11 +9,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask
-from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .extensions import get_settings, session_factory
-from .models import Round, Synthesis, WorkerAnswer, utcnow
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -45,17 +44,6 @@ def upgrade_schema(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def mark_interrupted(session: Session) -> int:
-    """Rounds left running by a previous process can never finish: say so instead of spinning."""
-    count = 0
-    for model in (WorkerAnswer, Synthesis, Round):
-        result = session.execute(update(model).where(model.status == "running")
-                                 .values(status="interrupted", finished_at=utcnow()))
-        count += result.rowcount or 0
-    session.commit()
-    return count
-
-
 @contextmanager
 def standalone_session(url: str) -> Iterator[Session]:
     """A committed-on-success session for CLIs that need the database but not the web app."""
@@ -73,8 +61,6 @@ def init_app(app: Flask) -> None:
     upgrade_schema(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     app.extensions["council_db"] = factory
-    with factory() as session:
-        mark_interrupted(session)
 
 
 def session_scope(app: Flask | None = None) -> AbstractContextManager[Session]:

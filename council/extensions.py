@@ -54,3 +54,8 @@ def get_council(app: Flask | None = None) -> Council:
 
 def get_jobs(app: Flask | None = None) -> JobRunner:
     return _app(app).extensions["council_jobs"]
+
+
+def app_process_id(app: Flask | None = None) -> int:
+    """This process's row in `app_processes` (council/app_processes.py)."""
+    return _app(app).extensions["council_process"]

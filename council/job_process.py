@@ -81,6 +81,19 @@ def _stat_start_ticks(pid: int) -> tuple[int, str] | None:
     return int(fields[19]), fields[0]
 
 
+def start_ticks(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot), or None when there is none."""
+    stat = _stat_start_ticks(pid)
+    return stat[0] if stat is not None else None
+
+
+def process_running(pid: int, started: int) -> bool:
+    """Process `pid`, the one that started at `started` ticks, is still running (a zombie
+    counts as gone)."""
+    stat = _stat_start_ticks(pid)
+    return stat is not None and stat[0] == started and stat[1] != "Z"
+
+
 @dataclass(frozen=True)
 class ProcessIdentity:
     """What tells a job's process from a later one that reuses its pid."""
@@ -115,8 +128,8 @@ class ProcessIdentity:
 
     def alive(self) -> bool:
         """The same process is still there (a zombie counts as gone)."""
-        stat = _stat_start_ticks(self.pid)
-        return stat is not None and stat[1] != "Z" and ProcessIdentity.of(self.pid) == self
+        return (process_running(self.pid, self.start_ticks)
+                and ProcessIdentity.of(self.pid) == self)
 
     def end(self, grace_s: float = 5.0) -> bool:
         """SIGTERM, then SIGKILL after `grace_s`; True when it was still running."""

@@ -1,17 +1,21 @@
 """Background jobs: discovery and LoRA work run as subprocesses, one job at a time.
 
-`JobRunner` keeps a queue of `Job` rows and a single worker thread (one GPU job at a time;
-the rest queue). A job starts its `council` subcommand with `--progress json` (an argument
+The queue is the `jobs` table, shared by every app process on the database. Each app's
+`JobRunner` has one worker thread that claims the oldest queued job of its data dir, unless a
+job already runs there (one GPU job and one writer per data dir at a time; the rest queue), so
+a job runs exactly once however many processes look (`_claim`). A job starts its `council` subcommand with `--progress json` (an argument
 list, never a shell) and the app's settings in its environment, turns every JSON line it
 prints into the row's progress (committed as it arrives, so the browser can poll it; a training
 job also keeps its loss curve), and writes the command's stderr to `data/jobs/job-<id>.log`. A
 failed job carries the command's `error:` line as its message, a finished one its warnings,
 both bounded (council/job_messages.py). Cancelling sends SIGTERM: the trainer stops after its
-current step and keeps a checkpoint.
+current step and keeps a checkpoint; a cancel through another app process flags the row, and
+the process running the job stops it within `JOB_POLL_S`.
 
 A job dies with the app (council/job_process.py: parent-death signal and a stdin pipe); the
-row records its process, so on start a job that survived a crash is ended (matched by pid,
-start time and command line) before the row is marked interrupted. A job does not start while
+row records its process, so a job that survived a crash is ended (matched by pid, start time
+and command line) before the row is marked interrupted, when the app starts again or another
+app process finds the crashed one gone (council/app_processes.py). A job does not start while
 another process holds the data dir's writer lock. Their partial outputs stay on disk. Start
 also removes half-written uploads and prunes old ones (`PersonaFiles.clean_uploads`).
 """
@@ -20,19 +24,22 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from .atomic import remove_stale_temps
 from .config import PROJECT_ROOT, Settings
 from .db import session_scope
-from .extensions import get_settings
+from .app_processes import orphaned_jobs
+from .extensions import app_process_id, get_settings
 from .files import PersonaFiles
 from .job_messages import bounded_figures, error_message, summarise
 from .job_process import PARENT_ENV, ProcessIdentity, WriterLock
@@ -47,6 +54,7 @@ FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
 MAX_LOSS_POINTS = 5000
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+JOB_POLL_S = 1.0  # how often an idle runner looks for jobs another app process queued
 STALE_TEMP_S = 600.0  # a temp file this old with no writer running was left by a kill
 INTERRUPTED = "The app stopped while this job was queued or running; run it again."
 
@@ -122,13 +130,13 @@ def uploads_in_use(session: Any) -> set[str]:
 
 
 class JobRunner:
-    """Runs queued jobs one at a time in a background thread; see the module docstring."""
+    """Claims queued jobs and runs them one at a time per data dir; see the module docstring."""
 
     def __init__(self) -> None:
         self.app: Flask | None = None
-        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._work, name="council-jobs", daemon=True)
         self._process: subprocess.Popen[str] | None = None
         self._current: int | None = None
         self._cancelled: set[int] = set()
@@ -138,17 +146,14 @@ class JobRunner:
         self.app = app
         app.extensions["council_jobs"] = self
         with session_scope(app) as session:
-            for job in session.scalars(select(Job).where(Job.state.in_(ACTIVE_STATES))):
-                leftover = ProcessIdentity.from_json(job.process)
-                ended = (f" Its process (pid {leftover.pid}) was still running and was ended."
-                         if leftover is not None and leftover.end() else "")
-                self._finish(session, job, "interrupted", INTERRUPTED + ended)
+            self.interrupt(session, orphaned_jobs(session))
             session.flush()
             in_use = uploads_in_use(session)
         settings = get_settings(app)
         PersonaFiles.in_data_dir(settings.data_dir).clean_uploads(settings.keep_uploads, in_use)
         if WriterLock(settings.data_dir).holder() is None:  # no writer can be mid-write
             remove_stale_temps((settings.data_dir, settings.loras_dir), STALE_TEMP_S)
+        self._thread.start()
         return self
 
     @property
@@ -156,25 +161,26 @@ class JobRunner:
         assert self.app is not None
         return get_settings(self.app)
 
+    @property
+    def data_dir(self) -> str:
+        """The data dir as jobs record it: only runners on the same one claim them."""
+        return str(Path(self.settings.data_dir).resolve())
+
     # --- public API ------------------------------------------------------------------------
 
     def submit(self, kind: str, args: dict[str, Any]) -> int:
         if kind not in COMMANDS:
             raise ValueError(f"unknown job kind {kind!r}")
+        if self._closed:
+            raise RuntimeError("the job runner is shut down")
         with session_scope(self.app) as session:
-            job = Job(kind=kind, args=args, state="queued",
+            job = Job(kind=kind, args=args, state="queued", data_dir=self.data_dir,
+                      app_process_id=app_process_id(self.app),
                       progress={"stage": "queued", "done": 0, "total": 1})
             session.add(job)
             session.flush()
             job_id = job.id
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the job runner is shut down")
-            self._queue.put(job_id)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="council-jobs",
-                                                daemon=True)
-                self._thread.start()
+        self._wake.set()
         return job_id
 
     def get(self, job_id: int) -> dict[str, Any] | None:
@@ -183,26 +189,44 @@ class JobRunner:
             return job_payload(job) if job is not None else None
 
     def cancel(self, job_id: int) -> bool:
-        """Cancel a queued or running job; False when it had already finished (or is unknown)."""
+        """Cancel a queued or running job, whichever app process runs it; False when it had
+        already finished (or is unknown)."""
         with self._lock:
             with session_scope(self.app) as session:
-                job = session.get(Job, job_id)
-                if job is None or job.state not in ACTIVE_STATES:
-                    return False
-                self._cancelled.add(job_id)
-                if job.state == "queued":
-                    self._finish(session, job, "cancelled", "Cancelled before it started.")
+                queued = session.execute(update(Job).where(Job.id == job_id, Job.state == "queued")
+                                         .values(state="cancelled", finished_at=utcnow(),
+                                                 message="Cancelled before it started."))
+                if queued.rowcount:
                     return True
+                running = session.execute(update(Job).where(Job.id == job_id,
+                                                            Job.state == "running")
+                                          .values(cancel_requested=True))
+                if not running.rowcount:
+                    return False
             if self._current == job_id and self._process is not None:
+                self._cancelled.add(job_id)
                 self._process.terminate()
         return True
 
+    def interrupt(self, session: Any, jobs: list[Job]) -> None:
+        """End jobs that no app process will finish (theirs is gone), and a leftover job
+        process that outlived it."""
+        for job in jobs:
+            leftover = ProcessIdentity.from_json(job.process)
+            ended = (f" Its process (pid {leftover.pid}) was still running and was ended."
+                     if leftover is not None and leftover.end() else "")
+            self._finish(session, job, "interrupted", INTERRUPTED + ended)
+
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait for the worker thread to drain its queue (tests)."""
-        thread = self._thread
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout)
+        """Wait until this runner runs nothing and no job waits for its data dir (tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with session_scope(self.app) as session:
+                waiting = session.scalar(select(func.count()).select_from(Job).where(
+                    Job.state == "queued", Job.data_dir == self.data_dir))
+            if not waiting and self._current is None:
+                return
+            time.sleep(0.05)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the running job (it becomes cancelled) and the worker thread."""
@@ -212,7 +236,9 @@ class JobRunner:
                 self._cancelled.add(self._current)
                 if self._process is not None:
                     self._process.terminate()
-        self.wait_idle(timeout)
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     # --- the worker thread -------------------------------------------------------------------
 
@@ -223,35 +249,66 @@ class JobRunner:
         job.message = message and redact_credentials(message)
 
     def _work(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            if job_id is None:
-                return
+        while not self._closed:
             try:
-                self._run(job_id)
+                claimed = self._claim()
+            except OperationalError:  # a database hiccup, or a claim that lost a race
+                claimed = None
+            if claimed is None:
+                self._wake.wait(JOB_POLL_S)
+                self._wake.clear()
+                continue
+            try:
+                self._run(*claimed)
             except Exception as exc:  # noqa: BLE001  (never let one job kill the runner)
                 with session_scope(self.app) as session:
-                    job = session.get(Job, job_id)
+                    job = session.get(Job, claimed[0])
                     if job is not None and job.state in ACTIVE_STATES:
                         self._finish(session, job, "failed", f"The job runner failed: {exc}")
 
-    def _run(self, job_id: int) -> None:
+    def _claim(self) -> tuple[int, str, dict[str, Any]] | None:
+        """Take the oldest queued job of this data dir, unless one is running there already
+        (one writer per data dir). The head row's lock makes two runners take turns: the
+        second then sees the first one's job running, and waits (PostgreSQL; SQLite has one
+        writer at a time anyway)."""
+        with self._lock, session_scope(self.app) as session:
+            if self._closed:
+                return None
+            job = session.scalars(select(Job).where(Job.state == "queued",
+                                                    Job.data_dir == self.data_dir)
+                                  .order_by(Job.id).limit(1).with_for_update()).first()
+            if job is None or session.scalar(select(func.count()).select_from(Job).where(
+                    Job.state == "running", Job.data_dir == self.data_dir)):
+                return None
+            busy = WriterLock(self.settings.data_dir).holder()  # a CLI run by hand
+            if busy is not None:
+                self._finish(session, job, "failed", busy)
+                return None
+            job.state, job.started_at = "running", utcnow()
+            job.app_process_id = app_process_id(self.app)
+            job.progress = {"stage": "starting", "done": 0, "total": 1}
+            return job.id, job.kind, dict(job.args)
+
+    def _watch_cancel(self, job_id: int, process: subprocess.Popen[str]) -> None:
+        """A cancel may come through another app process: it flags the row."""
+        while process.poll() is None and not self._closed:
+            time.sleep(JOB_POLL_S)
+            with session_scope(self.app) as session:
+                job = session.get(Job, job_id)
+                requested = job is not None and job.cancel_requested
+            if requested:
+                with self._lock:
+                    self._cancelled.add(job_id)
+                    if process.poll() is None:
+                        process.terminate()
+                return
+
+    def _run(self, job_id: int, kind: str, args: dict[str, Any]) -> None:
         settings = self.settings
         log_dir = settings.data_dir / "jobs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"job-{job_id}.log"
         with self._lock:
-            with session_scope(self.app) as session:
-                job = session.get(Job, job_id)
-                if job is None or job.state != "queued" or self._closed:
-                    return
-                busy = WriterLock(settings.data_dir).holder()
-                if busy is not None:
-                    self._finish(session, job, "failed", busy)
-                    return
-                args, kind = dict(job.args), job.kind
-                job.state, job.started_at = "running", utcnow()
-                job.progress = {"stage": "starting", "done": 0, "total": 1}
             command = job_command(settings, kind, args)
             with open(log_path, "w", encoding="utf-8") as log:
                 # stdin: a pipe the job watches; it ends when this process does
@@ -266,6 +323,8 @@ class JobRunner:
                 if job is not None and identity is not None:
                     job.process = identity.as_json()
         process = self._process
+        threading.Thread(target=self._watch_cancel, args=(job_id, process), daemon=True,
+                         name=f"council-job-{job_id}-cancel").start()
         final: dict[str, Any] | None = None
         assert process.stdout is not None
         with process.stdout:
@@ -293,7 +352,7 @@ class JobRunner:
             job = session.get(Job, job_id)
             if job is None:
                 return
-            if cancelled:
+            if cancelled or job.cancel_requested:
                 self._finish(session, job, "cancelled", "Cancelled.")
             elif returncode == 0 and final is not None:
                 job.progress = {**(job.progress or {}), **done_progress(kind, final)}

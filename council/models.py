@@ -110,6 +110,8 @@ class Round(Base):
     peer_ranking: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the app process that runs it (council/app_processes.py); None in rows from before
+    app_process_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     conversation: Mapped[Conversation] = relationship(back_populates="rounds")
     answers: Mapped[list[WorkerAnswer]] = relationship(
@@ -279,6 +281,30 @@ class Job(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # {pid, start_ticks, cmdline} of its process while it runs (council.job_process)
     process: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the app process that queued it, then the one that claimed it (council/app_processes.py)
+    app_process_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # the data dir it reads and writes: only an app process on the same data dir claims it
+    data_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # set by a cancel from any app process; the one running it stops it
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AppProcess(Base):
+    """One `council run` process sharing the database, while it lives and after
+    (council/app_processes.py)."""
+
+    __tablename__ = "app_processes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    start_ticks: Mapped[int] = mapped_column(BigInteger)
+    data_dir: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # its latest heartbeat; a process silent for long is taken for gone
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # when it stopped, or when another process found it gone
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -67,3 +67,16 @@ def child_processes(pid: int) -> dict[int, str]:
                 continue
             children[int(child)] = raw.replace(b"\0", b" ").decode("utf-8", "replace")
     return children
+
+
+def job_processes(app_pid: int) -> dict[int, str]:
+    """The job processes under `council run` (they are its worker's children): every
+    descendant running a `council` command with `--progress json`."""
+    found: dict[int, str] = {}
+    pending = [app_pid]
+    while pending:
+        for child, cmdline in child_processes(pending.pop()).items():
+            pending.append(child)
+            if " -m council " in cmdline and "--progress json" in cmdline:
+                found[child] = cmdline
+    return found

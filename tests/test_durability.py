@@ -26,7 +26,7 @@ import requests
 from council.job_process import WriterLock
 from council.llm.demo_server import DemoServer
 from tests.browser import PROJECT_ROOT, app_environment, free_port, wait_until_serving
-from tests.jobs import DEATH_WAIT_S, child_processes, process_gone
+from tests.jobs import DEATH_WAIT_S, job_processes, process_gone
 from tests.sockets import CouncilClient
 
 # where the app would write if a default still pointed into the checkout
@@ -63,9 +63,8 @@ class RunningApp:
         """The pid of the app's running job process, once there is one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for pid, cmdline in child_processes(self.process.pid).items():
-                if " -m council " in cmdline:
-                    return pid
+            for pid in job_processes(self.process.pid):
+                return pid
             time.sleep(0.05)
         raise AssertionError("the app started no job process")
 
@@ -170,7 +169,7 @@ def test_sigkill_of_the_app_alone_leaves_no_job_running(tmp_path: Path,
         row = requests.get(f"{restarted.url}/api/jobs/{job_id}").json()
         assert row["state"] == "interrupted" and "run it again" in row["message"]
         assert "was ended" not in row["message"], "nothing was left to end"
-        assert not child_processes(restarted.process.pid)
+        assert not job_processes(restarted.process.pid)
     finally:
         restarted.kill()
     assert checkout_runtime_files() == checkout_before, "the run wrote into the checkout"

@@ -31,22 +31,28 @@ def test_default_binding_is_loopback_and_remote_binding_warns(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     assert Settings.from_env({}).host == "127.0.0.1"
-    served: list[dict] = []
-    monkeypatch.setattr(run.socketio, "run", lambda app, **kwargs: served.append(kwargs))
+    served: list[str] = []
+    monkeypatch.setattr(run.server, "serve", lambda build, host, *args: served.append(host) or 0)
     monkeypatch.setenv("COUNCIL_DATA_DIR", str(tmp_path / "data"))
     assert run.main([]) == 0
-    assert served[-1]["host"] == "127.0.0.1"
+    assert served[-1] == "127.0.0.1"
     assert "warning" not in capsys.readouterr().err
     assert run.main(["--host", "0.0.0.0", "--allow-remote"]) == 0
-    assert served[-1]["host"] == "0.0.0.0"
+    assert served[-1] == "0.0.0.0"
     assert "warning: binding 0.0.0.0" in capsys.readouterr().err
 
 
 def test_demo_is_run_with_the_demo_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     served: list[Settings] = []
-    monkeypatch.setattr(run.socketio, "run",
-                        lambda app, **kwargs: served.append(get_settings(app)))
+
+    def serve(build, host, port, threads, on_exit) -> int:  # type: ignore[no-untyped-def]
+        app = build()  # what the server's worker does
+        served.append(get_settings(app))
+        on_exit(app)
+        return 0
+
+    monkeypatch.setattr(run.server, "serve", serve)
     monkeypatch.setenv("COUNCIL_DATA_DIR", str(tmp_path / "data"))
     assert council_command(["demo", "--demo-token-delay", "0"]) == 0
     assert served[-1].demo and served[-1].ollama_host.startswith("http://127.0.0.1:")

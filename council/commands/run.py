@@ -2,7 +2,8 @@
 
 It binds COUNCIL_HOST:COUNCIL_PORT (127.0.0.1:5000) and refuses any other address without
 `--allow-remote`, since the app has no login. `--demo` (or `council demo`) starts the built-in
-demo server and answers from it instead of a real engine.
+demo server and answers from it instead of a real engine. It serves with gunicorn's threaded
+worker (council/server.py); `--dev` with Werkzeug's development server instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import argparse
 import sys
 import threading
 
-from .. import close_app, create_app
+from flask import Flask
+
+from .. import close_app, create_app, server
 from ..config import Settings, SettingsError
 from ..extensions import get_backend, get_router, get_settings, socketio
 from ..llm.base import LLMError
@@ -40,6 +43,9 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
                         help="seconds between demo tokens (default 0.03)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow binding an address other than localhost")
+    parser.add_argument("--dev", action="store_true",
+                        help="serve with Werkzeug's development server in one process (for "
+                             "working on the app; the default is gunicorn's threaded worker)")
     return parser
 
 
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Build the app from the environment and the flags, and serve it until interrupted."""
+    """Check the environment and the flags, then serve the app until interrupted."""
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
         settings = Settings.from_env(**overrides)
@@ -73,31 +79,60 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     if settings.host not in LOCAL_HOSTS:
         print(f"warning: binding {settings.host}; AI Council has no login.", file=sys.stderr)
-    demo = None
-    if args.demo:
-        demo = DemoServer(token_delay=args.demo_token_delay).start()
-        settings = settings.with_changes(
-            ollama_host=demo.url, openai_base_url=f"{demo.url}/v1", demo=True,
-            backend="openai" if settings.backend == "openai" else "ollama")
-        print(f"demo backend: {demo.url} (canned answers, not a real model)", flush=True)
-    try:
-        app = create_app(settings)
-    except (SettingsError, LLMError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    # Load the router's sentence model (and the engine's model) now, so the first question
-    # does not wait for them.
-    threading.Thread(target=get_router(app).embed, args=("warm up",), daemon=True).start()
-    print(describe_backend(get_settings(app)), flush=True)
-    backend = get_backend(app)
-    if isinstance(backend, EmbeddedBackend):
-        threading.Thread(target=backend.warm_up, daemon=True).start()
-    print(f"AI Council on http://{settings.host}:{settings.port}", flush=True)
-    try:
-        socketio.run(app, host=settings.host, port=settings.port, allow_unsafe_werkzeug=True,
-                     use_reloader=False, log_output=False)
-    finally:
+    start = AppStart(settings, args.demo_token_delay if args.demo else None)
+    if args.dev:
+        return start.serve_with_werkzeug()
+    return server.serve(start.build, settings.host, settings.port, settings.server_threads,
+                        start.close)
+
+
+class AppStart:
+    """Builds the app (in the server's worker process) and closes it; with `demo_token_delay`
+    it first starts the demo server, which lives and dies with the app."""
+
+    def __init__(self, settings: Settings, demo_token_delay: float | None) -> None:
+        self.settings, self.demo_token_delay = settings, demo_token_delay
+        self.demo: DemoServer | None = None
+
+    def build(self) -> Flask:
+        settings = self.settings
+        if self.demo_token_delay is not None:
+            self.demo = DemoServer(token_delay=self.demo_token_delay).start()
+            settings = settings.with_changes(
+                ollama_host=self.demo.url, openai_base_url=f"{self.demo.url}/v1", demo=True,
+                backend="openai" if settings.backend == "openai" else "ollama")
+            print(f"demo backend: {self.demo.url} (canned answers, not a real model)", flush=True)
+        try:
+            app = create_app(settings)
+        except (SettingsError, LLMError) as exc:
+            if self.demo is not None:
+                self.demo.stop()
+            raise server.StartError(str(exc)) from None
+        # Load the router's sentence model (and the engine's model) now, so the first question
+        # does not wait for them.
+        threading.Thread(target=get_router(app).embed, args=("warm up",), daemon=True).start()
+        print(describe_backend(get_settings(app)), flush=True)
+        backend = get_backend(app)
+        if isinstance(backend, EmbeddedBackend):
+            threading.Thread(target=backend.warm_up, daemon=True).start()
+        print(f"AI Council on http://{settings.host}:{settings.port}", flush=True)
+        return app
+
+    def close(self, app: Flask) -> None:
         close_app(app)
-        if demo is not None:
-            demo.stop()
-    return 0
+        if self.demo is not None:
+            self.demo.stop()
+
+    def serve_with_werkzeug(self) -> int:
+        """`--dev`: Werkzeug's development server, in this process."""
+        try:
+            app = self.build()
+        except server.StartError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            socketio.run(app, host=self.settings.host, port=self.settings.port,
+                         allow_unsafe_werkzeug=True, use_reloader=False, log_output=False)
+        finally:
+            self.close(app)
+        return 0

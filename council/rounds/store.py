@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from ..db import session_scope
+from ..extensions import app_process_id
 from ..leaderboard import point_ratings
 from ..llm.base import STAT_FIELDS, ChatStats
 from ..models import (
@@ -59,7 +60,8 @@ class RoundStore:
             if conversation.title == NEW_CONVERSATION_TITLE and not conversation.rounds:
                 conversation.title = request.question.splitlines()[0][:60]
             round_ = Round(conversation_id=conversation.id, user_message=request.question,
-                           routing=routing, parent_id=parent_id)
+                           routing=routing, parent_id=parent_id,
+                           app_process_id=app_process_id(self.app))
             session.add(round_)
             conversation.updated_at = utcnow()
             session.flush()

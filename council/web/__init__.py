@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..extensions import socketio
+from ..extensions import get_settings, socketio
 from .inputs import DatabaseIdConverter
+
+SOCKETIO_CHANNEL = "ai-council"
 
 
 def init_app(app: Flask) -> None:
@@ -32,5 +34,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(feature.bp)
     app.context_processor(status.template_globals)
     errors.init_app(app)
-    socketio.init_app(app)
+    # with several app processes, Redis carries each emit to the process holding the tab
+    socketio.init_app(app, message_queue=get_settings(app).redis_url or None,
+                      channel=SOCKETIO_CHANNEL)
     security.init_app(app)

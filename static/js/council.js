@@ -14,7 +14,7 @@
   // rounds: every round of the conversation by id (the payloads); views: the drawn ones
   const state = {activeRound: null, rounds: new Map(), views: new Map(), current: null,
                  conversation: null, held: null, replay: []};
-  const socket = io({transports: ["websocket", "polling"]});
+  const socket = io({transports: document.body.dataset.socketTransports.split(",")});
 
   const {postJSON} = window.councilApi;
   const view = window.councilRoundView;
