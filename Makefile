@@ -11,8 +11,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# llama-cpp-python builds from source. On x86-64 it is built without AMX: ggml's AMX weight
+# repacking crashes (SIGSEGV in libggml-cpu) on the first decode of the bundled Q4_1 model on
+# CPUs that have AMX; the AVX-512 kernels serve it. Built once per venv, never from pip's cache
+# (a cached wheel may be an AMX build).
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)")
+LLAMA_PIN := $(shell grep -E '^llama-cpp-python==' requirements.txt)
+
 # The pins are requirements.txt's; the project itself goes in editable (the `council` command).
 $(VENV)/.runtime: requirements.txt pyproject.toml | $(PY)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PIP) install --quiet --no-cache-dir --no-deps "$(LLAMA_PIN)"
 	$(PIP) install --quiet -r requirements.txt
 	$(PIP) install --quiet --no-deps -e .
 	touch $@
