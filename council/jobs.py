@@ -129,6 +129,24 @@ def uploads_in_use(session: Any) -> set[str]:
     return {str(job.args.get("upload")) for job in [*last, *active] if job.args.get("upload")}
 
 
+def claim_next(session: Any, data_dir: str, own_id: int) -> Job | None:
+    """The oldest queued job of `data_dir`, marked running by app process `own_id`, unless a
+    job runs there already (one writer per data dir); committed with the session.
+
+    The head row's lock makes two app processes' runners take turns: the second waits for the
+    first to commit, then sees its job running and claims nothing (PostgreSQL re-reads a row
+    it waited for; SQLite has one writer at a time anyway).
+    """
+    job = session.scalars(select(Job).where(Job.state == "queued", Job.data_dir == data_dir)
+                          .order_by(Job.id).limit(1).with_for_update()).first()
+    if job is None or session.scalar(select(func.count()).select_from(Job).where(
+            Job.state == "running", Job.data_dir == data_dir)):
+        return None
+    job.state, job.started_at, job.app_process_id = "running", utcnow(), own_id
+    job.progress = {"stage": "starting", "done": 0, "total": 1}
+    return job
+
+
 class JobRunner:
     """Claims queued jobs and runs them one at a time per data dir; see the module docstring."""
 
@@ -267,26 +285,17 @@ class JobRunner:
                         self._finish(session, job, "failed", f"The job runner failed: {exc}")
 
     def _claim(self) -> tuple[int, str, dict[str, Any]] | None:
-        """Take the oldest queued job of this data dir, unless one is running there already
-        (one writer per data dir). The head row's lock makes two runners take turns: the
-        second then sees the first one's job running, and waits (PostgreSQL; SQLite has one
-        writer at a time anyway)."""
+        """The next job of this data dir, now running here; None when there is none to run."""
         with self._lock, session_scope(self.app) as session:
             if self._closed:
                 return None
-            job = session.scalars(select(Job).where(Job.state == "queued",
-                                                    Job.data_dir == self.data_dir)
-                                  .order_by(Job.id).limit(1).with_for_update()).first()
-            if job is None or session.scalar(select(func.count()).select_from(Job).where(
-                    Job.state == "running", Job.data_dir == self.data_dir)):
+            job = claim_next(session, self.data_dir, app_process_id(self.app))
+            if job is None:
                 return None
             busy = WriterLock(self.settings.data_dir).holder()  # a CLI run by hand
             if busy is not None:
                 self._finish(session, job, "failed", busy)
                 return None
-            job.state, job.started_at = "running", utcnow()
-            job.app_process_id = app_process_id(self.app)
-            job.progress = {"stage": "starting", "done": 0, "total": 1}
             return job.id, job.kind, dict(job.args)
 
     def _watch_cancel(self, job_id: int, process: subprocess.Popen[str]) -> None:

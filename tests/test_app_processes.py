@@ -1,0 +1,89 @@
+"""Several app processes on one database: each finds the gone ones and interrupts what they
+left running, and leaves the living ones' rounds and jobs alone (council/app_processes.py)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from council.app_processes import STALE_S
+from council.db import session_scope
+from council.extensions import app_process_id
+from council.job_process import start_ticks
+from council.models import AppProcess, Conversation, Job, Round, WorkerAnswer, utcnow
+
+pytestmark = pytest.mark.both_databases
+
+
+def running_work(app: Flask, **process: Any) -> tuple[int, int, int, int]:
+    """A process row with a running round (and answer) and a queued job; their ids."""
+    with session_scope(app) as session:
+        row = AppProcess(data_dir="/elsewhere", **process)
+        conversation = Conversation()
+        session.add_all([row, conversation])
+        session.flush()
+        round_ = Round(conversation_id=conversation.id, user_message="q", app_process_id=row.id)
+        session.add(round_)
+        session.flush()
+        answer = WorkerAnswer(round_id=round_.id, persona_name="p", model="m")
+        job = Job(kind="discover", args={}, state="queued", app_process_id=row.id,
+                  data_dir="/elsewhere")
+        session.add_all([answer, job])
+        session.flush()
+        return row.id, round_.id, answer.id, job.id
+
+
+def states(app: Flask, ids: tuple[int, int, int, int]) -> tuple[bool, str, str, str]:
+    process_id, round_id, answer_id, job_id = ids
+    with session_scope(app) as session:
+        return (session.get(AppProcess, process_id).ended_at is not None,
+                session.get(Round, round_id).status, session.get(WorkerAnswer, answer_id).status,
+                session.get(Job, job_id).state)
+
+
+def test_a_process_elsewhere_is_gone_when_its_heartbeat_is_stale(app: Flask) -> None:
+    now = utcnow()
+    stale = running_work(app, host="box-a", pid=1, start_ticks=1,
+                         seen_at=now - timedelta(seconds=STALE_S + 5))
+    fresh = running_work(app, host="box-b", pid=1, start_ticks=1, seen_at=now)
+    app.extensions["council_heartbeat"].beat()
+    assert states(app, stale) == (True, "interrupted", "interrupted", "interrupted")
+    assert states(app, fresh) == (False, "running", "running", "queued")
+
+
+def test_a_process_on_this_host_is_gone_when_its_pid_no_longer_runs(app: Flask) -> None:
+    host = socket.gethostname()
+    with subprocess.Popen(["sleep", "60"]) as alive, subprocess.Popen(["true"]) as ended:
+        ended.wait()
+        alive_ticks = start_ticks(alive.pid)
+        assert alive_ticks is not None
+        living = running_work(app, host=host, pid=alive.pid, start_ticks=alive_ticks)
+        # the pid of an ended process, or a later one that reuses it with another start time
+        dead = running_work(app, host=host, pid=ended.pid, start_ticks=1)
+        reused = running_work(app, host=host, pid=alive.pid, start_ticks=alive_ticks - 1)
+        app.extensions["council_heartbeat"].beat()
+        assert states(app, living) == (False, "running", "running", "queued")
+        assert states(app, dead) == (True, "interrupted", "interrupted", "interrupted")
+        assert states(app, reused)[:2] == (True, "interrupted")
+        alive.kill()
+
+
+def test_the_own_process_and_its_work_are_left_alone(app: Flask) -> None:
+    with session_scope(app) as session:
+        conversation = Conversation()
+        session.add(conversation)
+        session.flush()
+        round_ = Round(conversation_id=conversation.id, user_message="q",
+                       app_process_id=app_process_id(app))
+        session.add(round_)
+        session.flush()
+        round_id = round_.id
+    app.extensions["council_heartbeat"].beat()
+    with session_scope(app) as session:
+        assert session.get(Round, round_id).status == "running"
+        assert session.get(AppProcess, app_process_id(app)).ended_at is None
