@@ -35,7 +35,7 @@ from bench.report import print_medians
 from council.config import PROJECT_ROOT, Settings
 from council.db import session_scope
 from council.embeddings.sentence import SentenceEmbedder
-from council.extensions import get_backend, get_settings
+from council.extensions import get_backends, get_settings
 from council.files import AdapterFiles, PersonaFiles
 from council.jobs import child_environment
 from council.llm.embedded import bundled_model_path
@@ -82,7 +82,7 @@ def set_variants(served: Served, slugs: list[str], variant: str) -> None:
 
 def adapter_load_times(served: Served, adapters: list[str]) -> list[float]:
     """Seconds llama.cpp takes to load each adapter beside the already loaded base."""
-    model = get_backend(served.app).model(get_settings(served.app).worker_model)
+    model = get_backends(served.app).workers.model(get_settings(served.app).worker_model)
     times = []
     for path in adapters:
         fresh = str(Path(path).resolve())

@@ -41,7 +41,7 @@ from bench.report import print_medians
 from council import close_app, create_app
 from council.config import PROJECT_ROOT, Settings
 from council.embeddings.sentence import SentenceEmbedder
-from council.extensions import get_backend
+from council.extensions import get_backends
 from council.llm.embedded import bundled_model_path, cpu_count
 
 N_CTX = 2048
@@ -135,7 +135,7 @@ class Served:
         self.client.on("*", self._record)
         self.client.connect(f"http://127.0.0.1:{self.server.server_port}",
                             transports=["websocket"], wait_timeout=10)
-        get_backend(self.app).warm_up()
+        get_backends(self.app).workers.warm_up()
         self.ask("warm-up: load the model, compile the queries")
 
     def __enter__(self) -> "Served":

@@ -8,7 +8,7 @@ from flask import Flask
 
 from .config import PROJECT_ROOT, Settings
 from .embeddings import Embedder
-from .extensions import get_backend, get_council, get_jobs, session_factory
+from .extensions import get_backends, get_council, get_jobs, session_factory
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> Flask:
@@ -17,11 +17,11 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     `embedder` replaces the sentence-transformers model (tests share one loaded model).
     """
     from . import app_processes, db, jobs, rounds, router
-    from .llm import connect_backend
+    from .llm import connect_backends
     from .personas import seed_default_personas
     from .web import init_app as init_web
 
-    backend, settings = connect_backend(settings or Settings.from_env())
+    backends, settings = connect_backends(settings or Settings.from_env())
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(SETTINGS=settings, SECRET_KEY=settings.secret_key or secrets.token_hex(32),
@@ -33,8 +33,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     with db.session_scope(app) as session:
         seed_default_personas(session, PROJECT_ROOT / "personas")
         router.init_app(app, embedder).load(session)
-    app.extensions["council_llm"] = backend
-    rounds.init_app(app, backend)
+    app.extensions["council_llm"] = backends
+    rounds.init_app(app, backends)
     jobs.init_app(app)
     app.extensions["council_heartbeat"] = app_processes.Heartbeat(app, own_id).start()
     init_web(app)
@@ -49,5 +49,5 @@ def close_app(app: Flask) -> None:
         council.stop_round(round_id)
         council.wait(round_id, timeout=5)
     app.extensions["council_heartbeat"].stop()
-    get_backend(app).close()
+    get_backends(app).close()
     session_factory(app).kw["bind"].dispose()

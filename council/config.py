@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from .redact import redact_credentials
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
@@ -76,6 +79,24 @@ def bounds(raw: str) -> tuple[float, float]:
     return low, high
 
 
+def server_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs: COUNCIL_WORKER_HOSTS=http://gpu1:11434,http://gpu2:11434."""
+    urls = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 (reading it is the check)
+        except ValueError:
+            raise ValueError(f"names {redact_credentials(url)}, whose port is not a "
+                             "number") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"names {redact_credentials(url)}, which is not an http:// or "
+                             "https:// URL with a host")
+    if len(set(urls)) < len(urls):
+        raise ValueError("names a server twice")
+    return urls
+
+
 def render(value: Any) -> str:
     """A value spelled as its environment variable would be (the parsers read it back)."""
     if isinstance(value, bool):
@@ -102,8 +123,8 @@ class Variable:
         try:
             return self.parse(raw)
         except ValueError as exc:
-            raise SettingsError(f"{self.name}={raw!r} {exc} "
-                                f"(default {render(self.default)}).") from None
+            raise SettingsError(f"{self.name}={redact_credentials(raw)!r} {exc} "
+                                f"(default {render(self.default) or 'empty'}).") from None
 
     @property
     def documented_default(self) -> str:
@@ -145,6 +166,17 @@ class Settings:
                                    "the OpenAI-compatible server, when `COUNCIL_BACKEND=openai`")
     openai_api_key: str = setting("", "OPENAI_API_KEY", "its API key, if it wants one",
                                   shown="empty", secret=True)
+    worker_hosts: tuple[str, ...] = setting(
+        (), "COUNCIL_WORKER_HOSTS", "several servers for the workers, comma-separated: Ollama "
+        "hosts, or OpenAI base URLs (`http://host:port/v1`) with `COUNCIL_BACKEND=openai`; each "
+        "worker goes to the least busy one that answers (see *Engines*)", server_urls,
+        shown="empty: `OLLAMA_HOST` / `OPENAI_BASE_URL`")
+    synth_hosts: tuple[str, ...] = setting(
+        (), "COUNCIL_SYNTH_HOSTS", "the same for the synthesizer (and discovery's and training "
+        "data's requests)", server_urls, shown="empty: `OLLAMA_HOST` / `OPENAI_BASE_URL`")
+    server_retry: float = setting(
+        10.0, "COUNCIL_SERVER_RETRY", "seconds between asking a server that stopped answering "
+        "whether it is back (it rejoins when it answers)", positive(float))
     worker_model: str = setting("qwen2.5:3b", "COUNCIL_WORKER_MODEL", "model for personas that "
                                 "name none (Ollama / OpenAI-compatible)")
     synth_model: str = setting("qwen2.5:7b", "COUNCIL_SYNTH_MODEL",

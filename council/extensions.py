@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .jobs import JobRunner
-    from .llm.base import ChatBackend
+    from .llm.roles import Backends
     from .rounds import Council
     from .router import Router
 
@@ -35,8 +35,8 @@ def get_settings(app: Flask | None = None) -> Settings:
     return _app(app).config["SETTINGS"]
 
 
-def get_backend(app: Flask | None = None) -> ChatBackend:
-    """The LLM backend every persona and the synthesizer talk to."""
+def get_backends(app: Flask | None = None) -> Backends:
+    """The LLM backends the personas (`.workers`) and the synthesizer talk to."""
     return _app(app).extensions["council_llm"]
 
 

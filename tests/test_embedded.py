@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from council.config import Settings
 from council.db import session_scope
-from council.extensions import get_backend, get_settings
-from council.llm import connect_backend
+from council.extensions import get_backends, get_settings
+from council.llm import connect_backends
 from council.llm.base import ChatStats, ModelNotFound, PromptTooLong
 from council.llm.embedded import EmbeddedBackend, bundled_model_path, model_name
 from council.models import Round, WorkerAnswer
@@ -146,10 +146,11 @@ def test_a_persona_can_name_its_own_gguf_file(engine: EmbeddedBackend, tmp_path:
 
 
 def test_auto_uses_the_engine_when_no_ollama_answers(settings: Settings, closing) -> None:
-    backend, resolved = connect_backend(settings.with_changes(
+    backends, resolved = connect_backends(settings.with_changes(
         backend="auto", ollama_host="http://127.0.0.1:9", demo=False))
-    closing(backend)
-    assert resolved.backend == "embedded" and backend.kind == "embedded"
+    closing(backends)
+    assert resolved.backend == "embedded" and backends.workers.kind == "embedded"
+    assert backends.synthesizer is backends.workers and backends.servers() == []
     assert resolved.worker_model == resolved.synth_model == "SmolLM2-135M-Instruct.Q4_1"
 
 
@@ -197,7 +198,7 @@ def test_stop_mid_generation(make_app, engine_settings: Settings, connect) -> No
     assert client.call("stop_round", {"round_id": ack["round_id"]})["ok"]
     events = client.collect_until("round_done", ack["round_id"], timeout=60)
     assert next(d for e, d in events if e == "round_done")["status"] == "stopped"
-    assert wait_idle(get_backend(app)) == 0, "every generation really stopped"
+    assert wait_idle(get_backends(app).workers) == 0, "every generation really stopped"
     with session_scope(app) as session:
         answers = session.scalars(select(WorkerAnswer).where(
             WorkerAnswer.round_id == ack["round_id"])).all()
@@ -210,7 +211,7 @@ def test_a_long_conversation_is_trimmed_to_a_512_token_window(
     settings = engine_settings.with_changes(num_ctx=512, num_predict=64, router_top_k=2)
     app = make_app(settings)
     client = connect(app)
-    engine = get_backend(app)
+    engine = get_backends(app).workers
     model = get_settings(app).worker_model
     conversation_id = None
     for topic in ("gardening", "sailing", "baking bread", "chess openings", "beekeeping"):

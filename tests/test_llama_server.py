@@ -8,36 +8,24 @@ many requests the server runs at once (it does not say: one) and queues the rest
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from council.config import Settings
-from council.llm.embedded import bundled_model_path
 from council.llm.openai_backend import OpenAICompatibleBackend, probe_parallel
-from tests.browser import free_port, stop, wait_until_serving
-
-START_TIMEOUT_S = 120.0
+from tests.llama_cpp_server import LlamaServer
 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real server on a free loopback port; yields its /v1 base URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path()),
-             "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
+    server = LlamaServer(tmp_path_factory.mktemp("llama-server") / "server.log").start()
     try:
-        wait_until_serving(f"{base}/models", process, log, timeout=START_TIMEOUT_S)
-        yield base
+        yield server.base_url
     finally:
-        stop(process)
+        server.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from council.db import session_scope
-from council.llm import connect_backend
+from council.llm import connect_backends
 from council.llm.base import BackendUnreachable, ChatStats, ModelNotFound, StreamError
 from council.llm.demo_server import DemoServer
 from council.llm.openai_backend import OpenAICompatibleBackend
@@ -81,15 +81,18 @@ def openai_settings(settings, demo_server: DemoServer, tmp_path: Path, tiny_base
                                  train_base_model=str(tiny_base_model))
 
 
-def test_connect_backend_follows_the_setting(openai_settings, settings, closing) -> None:
-    backend, resolved = connect_backend(openai_settings)
-    assert closing(backend).kind == "openai" and resolved.backend == "openai"
+def test_connect_backends_follows_the_setting(openai_settings, settings, closing) -> None:
+    backends, resolved = connect_backends(openai_settings)
+    assert closing(backends).workers.kind == "openai" and resolved.backend == "openai"
+    assert backends.synthesizer is backends.workers, "one server serves both roles"
     # the demo's /v1 does not say how many requests it runs at once: one at a time
-    assert backend.slots.limit == 1
-    backend, resolved = connect_backend(settings.with_changes(backend="auto"))
-    assert closing(backend).kind == "ollama" and resolved.backend == "ollama", "Ollama answered"
-    backend, _ = connect_backend(openai_settings.with_changes(backend_parallel=3))
-    assert closing(backend).slots.limit == 3
+    [(server, roles)] = backends.servers()
+    assert server.slots.limit == 1 and roles == ["workers", "synthesizer"]
+    backends, resolved = connect_backends(settings.with_changes(backend="auto"))
+    assert closing(backends).workers.kind == "ollama" and resolved.backend == "ollama", \
+        "Ollama answered"
+    backends, _ = connect_backends(openai_settings.with_changes(backend_parallel=3))
+    assert closing(backends).servers()[0][0].slots.limit == 3
 
 
 def test_round_and_adapter_through_an_openai_compatible_server(

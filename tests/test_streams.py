@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from council.db import session_scope
-from council.llm.base import ChatStats, ModelNotFound, RequestSlots, StreamError
+from council.llm.base import ChatStats, ModelNotFound, OwnSlots, RequestSlots, StreamError
 from council.models import WorkerAnswer
 from council.rounds.store import RoundStore
 from council.rounds.streams import (
@@ -31,7 +31,7 @@ STATS = ChatStats(done_reason="stop", prompt_eval_count=7, eval_count=2,
                   eval_duration_ns=1_000_000, total_duration_ns=3_000_000)
 
 
-class ScriptedBackend:
+class ScriptedBackend(OwnSlots):
     """A ChatBackend whose models behave as their names say:
 
     `ok` answers "Hello world" then its stats; `fails` and `crashes` break after one token

@@ -21,7 +21,7 @@ from ..discovery.parse import ExportError, ExportLimits
 from ..discovery.pipeline import DiscoveryOptions, DiscoveryResult, run_discovery
 from ..embeddings.int8 import Int8Embedder
 from ..files import PersonaFiles
-from ..llm import connect_backend
+from ..llm import connect_backends
 from ..progress import ProgressReporter
 from .options import add_job_arguments, settings_from
 
@@ -67,23 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {source} does not exist. Export your ChatGPT data (Settings → Data "
               f"controls → Export) and pass the file with --input.", file=sys.stderr)
         return 2
-    backend = None
+    backends = None
     if not args.no_llm:
-        backend, settings = connect_backend(settings, timeout=120)
+        backends, settings = connect_backends(settings, timeout=120)
     reporter = ProgressReporter(args.progress)
     try:
         result = run_discovery(
             DiscoveryOptions(source, files.root, args.clusters, args.mode, args.refresh,
                              balance=args.balance, limits=ExportLimits.from_settings(settings)),
-            Int8Embedder(settings.model_cache_dir, settings.embedding_model), backend,
-            settings.synth_model, reporter)
+            Int8Embedder(settings.model_cache_dir, settings.embedding_model),
+            backends.synthesizer if backends else None, settings.synth_model, reporter)
     except (ExportError, DiscoveryError) as exc:
         reporter.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if backend is not None:
-            backend.close()
+        if backends is not None:
+            backends.close()
     reporter.close()
     if args.progress == "json":
         print(json.dumps({"stage": "done", "personas": [p.slug for p in result.clusters],

@@ -16,7 +16,7 @@ from flask import Flask
 
 from .. import close_app, create_app, server
 from ..config import Settings, SettingsError
-from ..extensions import get_backend, get_router, get_settings, socketio
+from ..extensions import get_backends, get_router, get_settings, socketio
 from ..llm.base import LLMError
 from ..llm.demo_server import DemoServer
 from ..llm.embedded import EmbeddedBackend
@@ -50,15 +50,23 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
 
 
 def describe_backend(settings: Settings) -> str:
-    """One line at start: which engine answers, and for the embedded one how to do better."""
+    """One line at start: which engine answers (which servers, for each role), and for the
+    embedded one how to do better."""
     if settings.backend == "embedded":
         return (f"backend: embedded llama.cpp engine, worker model {settings.worker_model}, "
                 f"synthesizer {settings.synth_model} (no Ollama answered at "
                 f"{redact_credentials(settings.ollama_host)}; the Status page says how to get better answers)")
-    if settings.backend == "openai":
-        return ("backend: OpenAI-compatible server at "
-                f"{redact_credentials(settings.openai_base_url)}")
-    return f"backend: Ollama at {redact_credentials(settings.ollama_host)}"
+    openai = settings.backend == "openai"
+    single = (settings.openai_base_url if openai else settings.ollama_host,)
+    workers, synth = settings.worker_hosts or single, settings.synth_hosts or single
+    name = "OpenAI-compatible server" if openai else "Ollama"
+    if workers == synth:
+        return f"backend: {name} at {_listed(workers)}"
+    return f"backend: {name}, workers at {_listed(workers)}, synthesizer at {_listed(synth)}"
+
+
+def _listed(urls: tuple[str, ...]) -> str:
+    return ", ".join(redact_credentials(url) for url in urls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +108,7 @@ class AppStart:
             self.demo = DemoServer(token_delay=self.demo_token_delay).start()
             settings = settings.with_changes(
                 ollama_host=self.demo.url, openai_base_url=f"{self.demo.url}/v1", demo=True,
+                worker_hosts=(), synth_hosts=(),
                 backend="openai" if settings.backend == "openai" else "ollama")
             print(f"demo backend: {self.demo.url} (canned answers, not a real model)", flush=True)
         try:
@@ -112,7 +121,7 @@ class AppStart:
         # does not wait for them.
         threading.Thread(target=get_router(app).embed, args=("warm up",), daemon=True).start()
         print(describe_backend(get_settings(app)), flush=True)
-        backend = get_backend(app)
+        backend = get_backends(app).workers
         if isinstance(backend, EmbeddedBackend):
             threading.Thread(target=backend.warm_up, daemon=True).start()
         print(f"AI Council on http://{settings.host}:{settings.port}", flush=True)

@@ -16,7 +16,7 @@ import sys
 
 from ..db import standalone_session
 from ..files import PersonaFiles
-from ..llm import connect_backend
+from ..llm import connect_backends
 from ..personas import PersonaError, find_persona
 from ..progress import ProgressReporter
 from ..training.data import (
@@ -52,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     personas_dir = PersonaFiles.in_data_dir(settings.data_dir).root
     reporter = ProgressReporter(args.progress)
-    backend, settings = connect_backend(settings, timeout=settings.synth_timeout)
+    backends, settings = connect_backends(settings, timeout=settings.synth_timeout)
     try:
         with standalone_session(settings.database_url) as session:
             persona = find_persona(session, args.persona)
             spec = PersonaSpec(persona.slug, persona.name, persona.system_prompt)
             questions = persona_messages(personas_dir, persona.slug, persona.example_messages)
-        result = prepare_training_data(spec, questions, backend, settings.synth_model,
-                                       personas_dir, examples,
+        result = prepare_training_data(spec, questions, backends.synthesizer,
+                                       settings.synth_model, personas_dir, examples,
                                        lambda done, total: reporter("generate", done, total),
                                        max_tokens=min(settings.num_predict, 512))
     except PersonaError as exc:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         reporter.close()
-        backend.close()
+        backends.close()
     if args.progress == "json":
         print(json.dumps({"stage": "done", **result.summary()}), flush=True)
     print(f"kept {result.train} training + {result.eval} eval pairs "

@@ -26,6 +26,7 @@ from .base import (
     ChatStats,
     ModelInfo,
     ModelNotFound,
+    OwnSlots,
     PromptTooLong,
     RequestSlots,
 )
@@ -68,7 +69,7 @@ def adapter_set(adapters: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]
     return tuple(sorted((path, round(scale, 6)) for path, scale in scales.items() if scale))
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(OwnSlots):
     """The `ChatBackend` over GGUF files: a worker and a synthesizer file, plus any persona's
     own file named by path. Each model generates for up to `parallel` requests at once (more
     wait their turn) on `threads` CPU threads."""

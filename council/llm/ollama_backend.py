@@ -11,14 +11,15 @@ import httpx
 import ollama
 
 from ..redact import redact_credentials
-from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
-                   LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
-from .prompt_size import LearnedTokenCounts
+from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats,
+                   ConnectionLost, LLMError, LLMTimeout, ModelInfo, ModelNotFound, OwnSlots,
+                   RequestSlots, StreamError)
+from .prompt_size import LearnedTokenCounts, PromptSizeEstimator
 
 OPTION_NAMES = ("temperature", "top_p", "num_ctx", "num_predict", "seed")
 
 
-class OllamaBackend(LearnedTokenCounts):
+class OllamaBackend(LearnedTokenCounts, OwnSlots):
     """One shared client (thread-safe httpx pool) for every worker and the synthesizer.
 
     Ollama does not say how many requests it runs at once (OLLAMA_NUM_PARALLEL); it queues the
@@ -29,8 +30,9 @@ class OllamaBackend(LearnedTokenCounts):
     applies_adapters = False
 
     def __init__(self, host: str, timeout: float = 120.0, keep_alive: str | None = "10m",
-                 parallel: int | None = None) -> None:
-        super().__init__()
+                 parallel: int | None = None,
+                 prompt_sizes: PromptSizeEstimator | None = None) -> None:
+        super().__init__(prompt_sizes)
         self.host = redact_credentials(host)  # what messages name; the client gets the secret
         self.keep_alive = keep_alive
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(timeout, connect=5.0))
@@ -100,7 +102,7 @@ def translated_errors(host: str, model: str | None) -> Iterator[None]:
         where = f" (HTTP {exc.status_code})" if exc.status_code > 0 else " during the stream"
         raise StreamError(f"Ollama reported an error{where}: {exc.error}") from None
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise StreamError(f"The connection to {host} broke while {model or 'Ollama'} "
-                          f"was answering: {exc}") from None
+        raise ConnectionLost(f"The connection to {host} broke while {model or 'Ollama'} "
+                             f"was answering: {exc}") from None
     except json.JSONDecodeError as exc:
         raise StreamError(f"{host} sent a line that is not JSON: {exc}") from None

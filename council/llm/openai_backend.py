@@ -23,24 +23,26 @@ import httpx
 import openai
 
 from ..redact import redact_credentials
-from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats, LLMError,
-                   LLMTimeout, ModelInfo, ModelNotFound, RequestSlots, StreamError)
-from .prompt_size import LearnedTokenCounts
+from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, ChatStats,
+                   ConnectionLost, LLMError, LLMTimeout, ModelInfo, ModelNotFound, OwnSlots,
+                   RequestSlots, StreamError)
+from .prompt_size import LearnedTokenCounts, PromptSizeEstimator
 
 # Ollama option names -> OpenAI request fields
 OPTION_FIELDS = {"temperature": "temperature", "top_p": "top_p", "num_predict": "max_tokens",
                  "seed": "seed"}
 
 
-class OpenAICompatibleBackend(LearnedTokenCounts):
+class OpenAICompatibleBackend(LearnedTokenCounts, OwnSlots):
     """One shared client for every worker and the synthesizer."""
 
     kind = "openai"
     applies_adapters = False
 
     def __init__(self, base_url: str, api_key: str = "", timeout: float = 120.0,
-                 parallel: int | None = None) -> None:
-        super().__init__()
+                 parallel: int | None = None,
+                 prompt_sizes: PromptSizeEstimator | None = None) -> None:
+        super().__init__(prompt_sizes)
         self.host = redact_credentials(base_url.rstrip("/"))  # what messages name
         self.client = openai.OpenAI(base_url=base_url.rstrip("/"),
                                     api_key=api_key or "not-needed", timeout=timeout,
@@ -74,8 +76,8 @@ class OpenAICompatibleBackend(LearnedTokenCounts):
                                 yield choice.delta.content
                             finish_reason = choice.finish_reason or finish_reason
                 except openai.APIConnectionError:
-                    raise StreamError(f"The connection to {self.host} broke while {model} was "
-                                      "answering.") from None
+                    raise ConnectionLost(f"The connection to {self.host} broke while {model} "
+                                         "was answering.") from None
         if finish_reason is None:
             raise StreamError(f"{self.host} closed the stream for {model} before it finished.")
         ended = time.monotonic_ns()

@@ -46,10 +46,11 @@ class PromptSizeEstimator:
 
 class LearnedTokenCounts:
     """`count_tokens` for backends that have no tokenizer (Ollama, OpenAI-compatible servers):
-    the estimate their own reports teach `prompt_sizes`."""
+    the estimate their own reports teach `prompt_sizes` (one estimator shared by the servers
+    of a pool, which serve the same models)."""
 
-    def __init__(self) -> None:
-        self.prompt_sizes = PromptSizeEstimator()
+    def __init__(self, prompt_sizes: PromptSizeEstimator | None = None) -> None:
+        self.prompt_sizes = prompt_sizes or PromptSizeEstimator()
 
     def count_tokens(self, model: str, messages: list[ChatMessage]) -> int:
         return self.prompt_sizes.estimate(model, messages)

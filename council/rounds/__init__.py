@@ -21,7 +21,7 @@ from flask import Flask
 
 from ..config import Settings
 from ..extensions import get_router, get_settings
-from ..llm.base import ChatBackend
+from ..llm.roles import Backends
 from .plan import LATEST, Emit, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .review import review
 from .stages import RoundRun, route, run_workers, synthesize
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 class Council:
     """Starts, runs and stops rounds for one app; built by `init_app`, one per app."""
 
-    def __init__(self, app: Flask, backend: ChatBackend, settings: Settings) -> None:
-        self.app, self.backend, self.settings = app, backend, settings
+    def __init__(self, app: Flask, backends: Backends, settings: Settings) -> None:
+        self.app, self.backends, self.settings = app, backends, settings
         self.store = RoundStore(app)
         self.active: dict[int, RoundRun] = {}
         self.threads: dict[int, threading.Thread] = {}
@@ -73,12 +73,13 @@ class Council:
                 conversation_id, text,
                 self.settings.peer_review if peer_review is None else peer_review, personas,
                 parent_id, blind)
-            plan = route(get_router(self.app), self.store, self.backend, self.settings, request)
+            plan = route(get_router(self.app), self.store, self.backends.workers,
+                         self.settings, request)
         except BaseException:
             self._release(owner)
             raise
         control = RoundControl(plan.round_id)
-        run = RoundRun(self.backend, self.settings, self.store, control, emit)
+        run = RoundRun(self.backends, self.settings, self.store, control, emit)
         thread = threading.Thread(target=self._run_round, args=(run, plan),
                                   name=f"round-{plan.round_id}", daemon=True)
         with self.lock:
@@ -149,5 +150,5 @@ class Council:
             self.threads.pop(plan.round_id, None)
 
 
-def init_app(app: Flask, backend: ChatBackend) -> None:
-    app.extensions["council"] = Council(app, backend, get_settings(app))
+def init_app(app: Flask, backends: Backends) -> None:
+    app.extensions["council"] = Council(app, backends, get_settings(app))

@@ -48,7 +48,7 @@ def review(run: RoundRun, plan: RoundPlan, workers: list[Generation]) -> dict[in
         run.emit("review_done", {"round_id": run.round_id, **_review_payload(gen.row_id, request),
                                  "ranking": ranking, **gen.outcome()})
 
-    run.stream(reviews, run.settings.worker_timeout, finished)
+    run.stream(run.backends.workers, reviews, run.settings.worker_timeout, finished)
     summary = aggregate_rankings(rankings)
     ranking = [{"answer_id": answer_id, "mean_position": round(mean, 2), "reviews": count}
                for answer_id, mean, count in summary]

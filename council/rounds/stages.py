@@ -1,12 +1,14 @@
 """A council round as stages, each taking the previous stage's output:
 
-    plan = route(router, store, backend, settings, request)   who speaks, rows written
-    workers = run_workers(run, plan)                           every worker streams at once
-    peer = review(run, plan, workers)                          optional (review.py)
-    outcome = synthesize(run, plan, workers, peer)             the answers merged into one
+    plan = route(router, store, backends.workers, settings, request)   who speaks, rows written
+    workers = run_workers(run, plan)                  every worker streams at once
+    peer = review(run, plan, workers)                 optional (review.py)
+    outcome = synthesize(run, plan, workers, peer)    the answers merged into one
 
 `Council` (`__init__.py`) runs them on a thread per round; `RoundStore` writes every row; the
-stages emit the round's events through `RoundRun.emit`.
+stages emit the round's events through `RoundRun.emit`. Workers and reviews stream from
+`backends.workers`, the synthesis from `backends.synthesizer` (the same backend unless the
+settings list separate servers for each: `council.llm.roles`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..config import Settings
 from ..llm.base import ChatBackend, ChatMessage
+from ..llm.roles import Backends
 from ..models import Synthesis, WorkerAnswer
 from ..personas import list_personas
 from ..prompts import LabelledAnswer, synthesis_messages, worker_messages
@@ -38,7 +41,7 @@ class RoundRun:
     stream (a worker's by answer id, the synthesis under "synthesis"), for pages that open the
     conversation mid-round."""
 
-    backend: ChatBackend
+    backends: Backends
     settings: Settings
     store: RoundStore
     control: RoundControl
@@ -49,13 +52,14 @@ class RoundRun:
     def round_id(self) -> int:
         return self.control.round_id
 
-    def stream(self, gens: list[Generation], timeout: float,
+    def stream(self, backend: ChatBackend, gens: list[Generation], timeout: float,
                on_finish: Callable[[Generation], None]) -> None:
-        run_generations(self.backend, self.control, gens, timeout,
+        run_generations(backend, self.control, gens, timeout,
                         self.settings.max_parallel_workers, on_finish)
 
-    def counter(self, model: str) -> Callable[[list[ChatMessage]], int]:
-        return lambda messages: self.backend.count_tokens(model, messages)
+
+def token_counter(backend: ChatBackend, model: str) -> Callable[[list[ChatMessage]], int]:
+    return lambda messages: backend.count_tokens(model, messages)
 
 
 def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Settings,
@@ -103,7 +107,7 @@ def run_workers(run: RoundRun, plan: RoundPlan) -> list[Generation]:
             worker.answer_id, worker.model,
             lambda: worker_messages(worker.system_prompt, worker.persona_id, plan.history,
                                     plan.question, settings.num_ctx, settings.num_predict,
-                                    run.counter(worker.model)),
+                                    token_counter(run.backends.workers, worker.model)),
             dict(worker.options),
             lambda delta, index: run.emit("worker_token", {
                 "round_id": run.round_id, "answer_id": worker.answer_id, "delta": delta,
@@ -116,7 +120,7 @@ def run_workers(run: RoundRun, plan: RoundPlan) -> list[Generation]:
 
     workers = [generation(worker) for worker in plan.workers]
     run.live.update((gen.row_id, gen) for gen in workers)
-    run.stream(workers, settings.worker_timeout, finished)
+    run.stream(run.backends.workers, workers, settings.worker_timeout, finished)
     return workers
 
 
@@ -142,7 +146,8 @@ def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
     gen = prepared_generation(
         run.store.create_synthesis(run.round_id, plan.synth_model), plan.synth_model,
         lambda: synthesis_messages(plan.history, plan.question, labelled, settings.num_ctx,
-                                   settings.num_predict, run.counter(plan.synth_model)),
+                                   settings.num_predict,
+                                   token_counter(run.backends.synthesizer, plan.synth_model)),
         {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
          "temperature": SYNTH_TEMPERATURE},
         lambda delta, index: run.emit("synth_token", {"round_id": run.round_id, "delta": delta,
@@ -150,7 +155,8 @@ def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
     run.live["synthesis"] = gen
     run.emit("synth_started", {"round_id": run.round_id, "model": gen.model,
                                "answers": [answer.name for answer in labelled]})
-    run.stream([gen], settings.synth_timeout, lambda done: run.store.save(Synthesis, done))
+    run.stream(run.backends.synthesizer, [gen], settings.synth_timeout,
+               lambda done: run.store.save(Synthesis, done))
     run.emit("synth_done", {"round_id": run.round_id, **gen.outcome()})
     if gen.status == "done":
         return RoundOutcome("done")

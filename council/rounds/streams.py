@@ -134,15 +134,16 @@ class RoundControl:
 def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.Event) -> None:
     """Stream one model answer into `gen`, stopping early once the round has finished it.
 
-    It first waits for one of the backend's slots; its timeout counts from then.
+    It first waits for the backend to take it (a free slot, on one of a pool's servers); its
+    timeout counts from then.
     """
     try:
-        with backend.slots.hold(give_up=lambda: gen.status != "running") as holding:
-            if not holding or gen.status != "running":
+        with backend.reserve(give_up=lambda: gen.status != "running") as server:
+            if server is None or gen.status != "running":
                 return
             gen.started = time.monotonic()
             changed.set()  # the round thread now has a deadline to watch
-            with closing(backend.stream_chat(gen.model, gen.messages, gen.options)) as chunks:
+            with closing(server.stream_chat(gen.model, gen.messages, gen.options)) as chunks:
                 for chunk in chunks:
                     if isinstance(chunk, ChatStats):
                         gen.stats, gen.ended = chunk, time.monotonic()

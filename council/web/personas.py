@@ -19,7 +19,7 @@ from flask import (
 )
 
 from ..db import session_scope
-from ..extensions import get_backend, get_settings
+from ..extensions import get_backends, get_settings
 from ..llm.served import ServedModels
 from ..models import Persona
 from ..personas import (
@@ -72,7 +72,7 @@ def _as_text(value: Any, lines: bool) -> str:
 def _render_form(persona: Any, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
     settings = get_settings()
     get = persona.get if isinstance(persona, dict) else lambda key: getattr(persona, key, None)
-    served = ServedModels.of(get_backend())
+    served = ServedModels.of(get_backends().workers)
     chosen, typed = _model_menu(get("model") or "", served)
     with session_scope() as session:
         suggested_color = default_color(session)
@@ -88,7 +88,7 @@ def _render_form(persona: Any, errors: dict[str, str], status: int = 200) -> tup
 @bp.get("/")
 def index() -> str:
     default_model = get_settings().worker_model
-    served = ServedModels.of(get_backend())
+    served = ServedModels.of(get_backends().workers)
     with session_scope() as session:
         personas = list_personas(session)
         missing = {p.id: served.fix(p.model or default_model) for p in personas

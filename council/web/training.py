@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..config import Settings
 from ..db import session_scope
-from ..extensions import get_backend, get_jobs, get_settings
+from ..extensions import get_backends, get_jobs, get_settings
 from ..files import AdapterFiles, PersonaFiles
 from ..jobs import job_payload
 from ..models import Job, Persona
@@ -145,6 +145,6 @@ def variant(slug: str) -> Any:
             set_variant(persona, text_field(payload, "variant"))
         except RegistrationError as exc:
             return json_error(str(exc), 400)
-        plan = plan_answer(persona, [], get_backend().applies_adapters,
+        plan = plan_answer(persona, [], get_backends().workers.applies_adapters,
                            get_settings().worker_model)
         return jsonify({"slug": slug, "variant": persona.current_variant, "model": plan.model})
