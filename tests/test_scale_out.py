@@ -14,6 +14,7 @@ other. The checks share one topology and run in file order.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -152,8 +153,8 @@ def test_a_round_asked_through_one_process_streams_to_a_tab_on_the_other(
     tokens = [data for event, data in seen if event == "worker_token"]
     assert tokens, "the tab on the other process saw no tokens"
     assert [e for e, _ in seen if e == "synth_done"], "nor the synthesis"
-    synthesis = result.one("synth_done")["text"].strip()
-    assert synthesis and synthesis.split()[0] in shown, "the other tab drew the synthesis"
+    words = re.findall(r"[A-Za-z]{3,}", result.one("synth_done")["text"])  # Markdown aside
+    assert words and all(word in shown for word in words), "the other tab drew the synthesis"
 
 
 def test_a_job_runs_exactly_once_whichever_process_claims_it(topology: Topology) -> None:
@@ -208,7 +209,7 @@ def test_killing_one_app_process_mid_round_leaves_the_other_serving(topology: To
 def test_killing_one_model_server_mid_round_moves_the_next_rounds_workers(
         topology: Topology) -> None:
     survivor = next(app for app in topology.apps if app.process.poll() is None)
-    doomed_server, other_server = topology.models
+    doomed_server = topology.models[0]
     client = CouncilClient(survivor.url)
     try:
         ack = client.call("ask", {"conversation_id": None, "text": "List five animals."})
@@ -223,7 +224,5 @@ def test_killing_one_model_server_mid_round_moves_the_next_rounds_workers(
     assert done and all(d["status"] == "done" for d in done.values()), done
     assert after.one("round_done")["status"] == "done"
     status = requests.get(f"{survivor.url}/api/status", timeout=10).json()
-    down = {server["url"] for role in status["backend"]["servers"].values() for server in role
-            if not server["up"]}
-    assert down == {doomed_server.url}, status["backend"]
-    assert other_server.url not in down
+    down = {server["host"] for server in status["servers"] if not server["up"]}
+    assert down == {doomed_server.url}, status["servers"]
