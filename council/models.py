@@ -112,6 +112,8 @@ class Round(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # the app process that runs it (council/app_processes.py); None in rows from before
     app_process_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # Stop pressed in a tab on another app process; the one running the round stops it
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
     conversation: Mapped[Conversation] = relationship(back_populates="rounds")
     answers: Mapped[list[WorkerAnswer]] = relationship(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,9 +14,11 @@ import pytest
 from flask import Flask
 
 from council.app_processes import STALE_S
+from council.config import Settings
 from council.db import session_scope
-from council.extensions import app_process_id
+from council.extensions import app_process_id, get_council
 from council.job_process import start_ticks
+from council.llm.demo_server import DemoServer
 from council.models import AppProcess, Conversation, Job, Round, WorkerAnswer, utcnow
 
 pytestmark = pytest.mark.both_databases
@@ -87,3 +91,25 @@ def test_the_own_process_and_its_work_are_left_alone(app: Flask) -> None:
     with session_scope(app) as session:
         assert session.get(Round, round_id).status == "running"
         assert session.get(AppProcess, app_process_id(app)).ended_at is None
+
+
+def test_stop_pressed_through_another_process_stops_the_round(
+        app: Flask, make_app: Callable[[Settings], Flask], settings: Settings,
+        demo_server: DemoServer) -> None:
+    """Two apps on one database stand for two app processes (each has its own row)."""
+    other = make_app(settings)
+    assert app_process_id(other) != app_process_id(app)
+    demo_server.token_delay = 0.05
+    streamed = threading.Event()
+    plan = get_council(app).start_round(
+        None, "Explain consensus algorithms.",
+        lambda event, payload: streamed.set() if event == "worker_token" else None)
+    assert streamed.wait(10)
+    assert get_council(other).owner(plan.round_id) is None, "it runs in the first process"
+    assert get_council(other).request_stop(plan.round_id)
+    assert get_council(app).wait(plan.round_id, timeout=10)
+    with session_scope(app) as session:
+        round_ = session.get(Round, plan.round_id)
+        assert round_.status == "stopped"
+        assert all(answer.status == "stopped" for answer in round_.answers)
+    assert not get_council(other).request_stop(plan.round_id), "it is no longer running"

@@ -3,7 +3,8 @@
 A round is `route → run_workers → review → synthesize` (`stages.py`, `review.py`), the rows it
 writes go through `RoundStore` (`store.py`), and the streaming under every stage is
 `streams.py`. This module only holds what spans rounds: their threads, the per-client limit,
-and the stop button. A worker that fails, times out or is stopped is finished on its own;
+and the stop button (pressed in a tab on another app process, it reaches the round through
+the database within `STOP_POLL_S`). A worker that fails, times out or is stopped is finished on its own;
 the rest carry on.
 
 Events go through the `emit(event, payload)` callable the caller passes in (the Socket.IO
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -30,6 +32,7 @@ from .streams import RoundControl
 
 __all__ = ["Council", "RoundError", "init_app"]
 log = logging.getLogger(__name__)
+STOP_POLL_S = 0.5  # how often running rounds look for a stop asked through another process
 
 
 class Council:
@@ -43,6 +46,7 @@ class Council:
         self.owners: dict[int, str] = {}  # round -> the client (Socket.IO sid) that asked
         self.in_flight: Counter[str] = Counter()  # rounds starting or running, per client
         self.lock = threading.Lock()
+        self._stop_watch: threading.Thread | None = None
 
     def start_round(self, conversation_id: int | None, text: str, emit: Emit,
                     peer_review: bool | None = None, owner: str = "",
@@ -86,6 +90,10 @@ class Council:
             self.active[plan.round_id] = run
             self.threads[plan.round_id] = thread
             self.owners[plan.round_id] = owner
+            if self._stop_watch is None:
+                self._stop_watch = threading.Thread(target=self._watch_stops, daemon=True,
+                                                    name="council-stop-watch")
+                self._stop_watch.start()
         emit("round_started", plan.started_payload())
         thread.start()
         return plan
@@ -98,6 +106,26 @@ class Council:
             return False
         run.control.stop()
         return True
+
+    def request_stop(self, round_id: int) -> bool:
+        """Stop a round this process runs, or ask the one that runs it; False when none
+        does."""
+        return self.stop_round(round_id) or self.store.request_stop(round_id)
+
+    def _watch_stops(self) -> None:
+        """While rounds run here, stop the ones a tab on another process asked to stop."""
+        while True:
+            with self.lock:
+                running = list(self.active)
+                if not running:
+                    self._stop_watch = None
+                    return
+            try:
+                for round_id in self.store.stops_requested(running):
+                    self.stop_round(round_id)
+            except Exception:  # noqa: BLE001  (a database hiccup: look again next time)
+                log.exception("could not read the rounds' stop requests")
+            time.sleep(STOP_POLL_S)
 
     def owner(self, round_id: int) -> str | None:
         """The client that asked a running round ("" for one started without a client);

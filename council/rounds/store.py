@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import session_scope
@@ -123,6 +124,20 @@ class RoundStore:
         """Ratings of the personas the user has compared, for the synthesizer to weigh."""
         with self.session() as session:
             return point_ratings(session)
+
+    def request_stop(self, round_id: int) -> bool:
+        """Flag a round another app process runs; False when no process runs it."""
+        with self.session() as session:
+            flagged = session.execute(update(Round).where(
+                Round.id == round_id, Round.status == "running",
+                Round.app_process_id != app_process_id(self.app)).values(stop_requested=True))
+            return bool(flagged.rowcount)
+
+    def stops_requested(self, round_ids: list[int]) -> list[int]:
+        """Which of these rounds a tab on another app process asked to stop."""
+        with self.session() as session:
+            return list(session.scalars(select(Round.id).where(Round.id.in_(round_ids),
+                                                               Round.stop_requested)))
 
     def finish_round(self, round_id: int, outcome: RoundOutcome) -> None:
         with self.session() as session:

@@ -125,18 +125,18 @@ def ask(data: Any = None) -> dict[str, Any]:
 @socketio.on("stop_round")
 def stop_round(data: Any = None) -> dict[str, Any]:
     """The tab that asked may stop its round, and so may a tab showing the round's conversation
-    (a reload or a second tab); a tab elsewhere may not."""
+    (a reload or a second tab, on this app process or another); a tab elsewhere may not."""
     round_id = data.get("round_id") if isinstance(data, dict) else None
     if not _is_id(round_id):
         return {"ok": False, "error": "round_id must be a number."}
     council = get_council()
     owner = council.owner(round_id)
-    if owner is None:
-        return {"ok": False, "error": "That round is not running."}
     if owner != request.sid and not _shows_round(round_id):  # type: ignore[attr-defined]
+        if owner is None:
+            return {"ok": False, "error": "That round is not running."}
         return {"ok": False, "error": "Only the tab that asked, or one showing its "
                                       "conversation, may stop this round."}
-    stopped = council.stop_round(round_id)
+    stopped = council.request_stop(round_id)
     return {"ok": stopped, "error": None if stopped else "That round is not running."}
 
 

@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'))
     with op.batch_alter_table('rounds', schema=None) as batch_op:
         batch_op.add_column(sa.Column('app_process_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('stop_requested', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
         batch_op.create_index('ix_rounds_app_process_id', ['app_process_id'])
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('app_process_id', sa.Integer(), nullable=True))
@@ -45,5 +47,6 @@ def downgrade() -> None:
         batch_op.drop_column('app_process_id')
     with op.batch_alter_table('rounds', schema=None) as batch_op:
         batch_op.drop_index('ix_rounds_app_process_id')
+        batch_op.drop_column('stop_requested')
         batch_op.drop_column('app_process_id')
     op.drop_table('app_processes')
