@@ -17,6 +17,7 @@ import socket
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import ColumnElement, select, update
@@ -77,6 +78,17 @@ def orphaned_jobs(session: Session) -> list[Job]:
     """Queued and running jobs whose process has ended: nobody will finish them."""
     return list(session.scalars(select(Job).where(Job.state.in_(ACTIVE_JOB_STATES),
                                                   _orphaned(Job.app_process_id))))
+
+
+def live_processes(session: Session, own_id: int) -> list[dict[str, Any]]:
+    """The app processes sharing this database that have not ended (the Status page)."""
+    now = utcnow()
+    return [{"id": row.id, "host": row.host, "pid": row.pid, "data_dir": row.data_dir,
+             "started_at": as_utc(row.started_at).isoformat(),
+             "seen_s_ago": round((now - as_utc(row.seen_at)).total_seconds(), 1),
+             "this": row.id == own_id}
+            for row in session.scalars(select(AppProcess).where(AppProcess.ended_at.is_(None))
+                                       .order_by(AppProcess.id))]
 
 
 def init_app(app: Flask) -> int:

@@ -127,6 +127,9 @@ def conversation(app: Process, conversation_id: int) -> dict:
 def test_a_round_asked_through_one_process_streams_to_a_tab_on_the_other(
         topology: Topology) -> None:
     first, second = topology.apps
+    shared = requests.get(f"{second.url}/api/status", timeout=10).json()["app_processes"]
+    assert shared["message_queue"] == topology.redis.url
+    assert len(shared["processes"]) == 2, shared
     asker = CouncilClient(first.url)
     try:
         opening = asker.ask("Say hello in three words.", timeout=ROUND_TIMEOUT_S)
@@ -198,6 +201,9 @@ def test_killing_one_app_process_mid_round_leaves_the_other_serving(topology: To
         assert time.monotonic() < deadline, "the killed process's round still shows running"
         time.sleep(0.2)
     assert status == "interrupted"
+    shared = requests.get(f"{survivor.url}/api/status", timeout=10).json()["app_processes"]
+    assert [p["pid"] for p in shared["processes"]] != [], shared
+    assert all(p["this"] for p in shared["processes"]), "the killed process is no longer listed"
     client = CouncilClient(survivor.url)
     try:
         after = client.ask("Name one fruit.", timeout=ROUND_TIMEOUT_S)

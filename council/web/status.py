@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 
+from ..app_processes import live_processes
 from ..config import Settings
 from ..db import session_scope
-from ..extensions import get_backends, get_settings
+from ..extensions import app_process_id, get_backends, get_settings
 from ..llm.pool import Server
 from ..llm.served import ServedModels
 from ..personas import list_personas
@@ -115,8 +116,17 @@ def backend_status() -> dict[str, Any]:
                         "error": workers.error or synth.error, "demo": settings.demo,
                         "details": health.details},
             "servers": servers, "engine": _engine(workers) if health.kind == "embedded" else None,
+            "app_processes": _app_processes(settings),
             "models": models, "ready": reachable and all(m["present"] for m in models),
             "fixes": fixes}
+
+
+def _app_processes(settings: Settings) -> dict[str, Any]:
+    """Who shares the database, and what carries their Socket.IO events."""
+    with session_scope() as session:
+        processes = live_processes(session, app_process_id())
+    return {"message_queue": redact_credentials(settings.redis_url) if settings.redis_url
+            else None, "processes": processes}
 
 
 @bp.get("/status")
