@@ -1,8 +1,9 @@
 """Which app process runs which round and job, so several processes can share one database.
 
 Each app registers itself at start (host, pid and start time, data dir) and writes a heartbeat
-every `HEARTBEAT_S`. Every process looks for the others that are gone (on its own host: that
-pid with that start time no longer runs; elsewhere: no heartbeat for `STALE_S`) and marks their
+every `HEARTBEAT_S`. Every process looks for the others that are gone (on its own machine,
+same host name and boot: that pid with that start time no longer runs; elsewhere: no heartbeat
+for `STALE_S`) and marks their
 running rounds, and their queued and running jobs, interrupted, as a restart marks them on one
 process. It looks at start and with every heartbeat, so when one of two processes is killed
 mid-round the other says so within seconds. Rows from before processes were recorded (no
@@ -34,9 +35,18 @@ ACTIVE_JOB_STATES = ("queued", "running")
 log = logging.getLogger(__name__)
 
 
+def boot_id() -> str:
+    """This machine's boot (Linux): a host name alone may repeat on two machines, and a pid
+    only means something on the machine, and since the boot, it was read on."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def register(session: Session, data_dir: Path) -> int:
     """This process's row; its id goes on every round and job it runs."""
-    row = AppProcess(host=socket.gethostname(), pid=os.getpid(),
+    row = AppProcess(host=socket.gethostname(), boot_id=boot_id(), pid=os.getpid(),
                      start_ticks=start_ticks(os.getpid()) or 0,
                      data_dir=str(Path(data_dir).resolve()))
     session.add(row)
@@ -44,10 +54,10 @@ def register(session: Session, data_dir: Path) -> int:
     return row.id
 
 
-def is_gone(row: AppProcess, host: str) -> bool:
+def is_gone(row: AppProcess, host: str, boot: str) -> bool:
     if row.ended_at is not None:
         return True
-    if row.host == host:
+    if (row.host, row.boot_id) == (host, boot) and boot:
         return not process_running(row.pid, row.start_ticks)
     return utcnow() - as_utc(row.seen_at) > timedelta(seconds=STALE_S)
 
@@ -60,10 +70,10 @@ def _orphaned(column: ColumnElement[int | None]) -> ColumnElement[bool]:
 
 def sweep(session: Session, own_id: int) -> None:
     """Mark the gone processes ended and their running rounds interrupted."""
-    host = socket.gethostname()
+    host, boot = socket.gethostname(), boot_id()
     gone = [row.id for row in session.scalars(
         select(AppProcess).where(AppProcess.ended_at.is_(None), AppProcess.id != own_id))
-        if is_gone(row, host)]
+        if is_gone(row, host, boot)]
     now = utcnow()
     if gone:
         session.execute(update(AppProcess).where(AppProcess.id.in_(gone)).values(ended_at=now))
@@ -125,7 +135,14 @@ class Heartbeat:
     def beat(self) -> None:
         with session_scope(self.app) as session:
             row = session.get(AppProcess, self.own_id)
-            if row is not None:
+            if row is None or row.ended_at is not None:
+                # taken for gone (it was paused for longer than STALE_S): from now on it is
+                # a new process, whose rounds nobody interrupts
+                self.own_id = register(session, get_settings(self.app).data_dir)
+                self.app.extensions["council_process"] = self.own_id
+                log.warning("this app process was taken for gone; registered again as %s",
+                            self.own_id)
+            else:
                 row.seen_at = utcnow()
             sweep(session, self.own_id)
             get_jobs(self.app).interrupt(session, orphaned_jobs(session))

@@ -302,6 +302,8 @@ class AppProcess(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
+    # the machine's boot id: with the host name, where its pid means something
+    boot_id: Mapped[str] = mapped_column(String(64), default="")
     pid: Mapped[int] = mapped_column(Integer)
     start_ticks: Mapped[int] = mapped_column(BigInteger)
     data_dir: Mapped[str] = mapped_column(Text)

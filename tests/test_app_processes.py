@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from council.app_processes import STALE_S
+from council.app_processes import STALE_S, boot_id
 from council.config import Settings
 from council.db import session_scope
 from council.extensions import app_process_id, get_council
@@ -61,20 +61,37 @@ def test_a_process_elsewhere_is_gone_when_its_heartbeat_is_stale(app: Flask) -> 
 
 
 def test_a_process_on_this_host_is_gone_when_its_pid_no_longer_runs(app: Flask) -> None:
-    host = socket.gethostname()
+    host, boot = socket.gethostname(), boot_id()
     with subprocess.Popen(["sleep", "60"]) as alive, subprocess.Popen(["true"]) as ended:
         ended.wait()
         alive_ticks = start_ticks(alive.pid)
         assert alive_ticks is not None
-        living = running_work(app, host=host, pid=alive.pid, start_ticks=alive_ticks)
+        here = {"host": host, "boot_id": boot}
+        living = running_work(app, pid=alive.pid, start_ticks=alive_ticks, **here)
         # the pid of an ended process, or a later one that reuses it with another start time
-        dead = running_work(app, host=host, pid=ended.pid, start_ticks=1)
-        reused = running_work(app, host=host, pid=alive.pid, start_ticks=alive_ticks - 1)
+        dead = running_work(app, pid=ended.pid, start_ticks=1, **here)
+        reused = running_work(app, pid=alive.pid, start_ticks=alive_ticks - 1, **here)
+        # the same host name on another machine (or after a reboot): only its heartbeat tells
+        elsewhere = running_work(app, host=host, boot_id="another-boot", pid=ended.pid,
+                                 start_ticks=1)
         app.extensions["council_heartbeat"].beat()
         assert states(app, living) == (False, "running", "running", "queued")
         assert states(app, dead) == (True, "interrupted", "interrupted", "interrupted")
         assert states(app, reused)[:2] == (True, "interrupted")
+        assert states(app, elsewhere) == (False, "running", "running", "queued")
         alive.kill()
+
+
+def test_a_process_taken_for_gone_registers_again(app: Flask) -> None:
+    """Paused for longer than STALE_S, it was ended by another: its next rounds get a new
+    row that nobody interrupts."""
+    first = app_process_id(app)
+    with session_scope(app) as session:
+        session.get(AppProcess, first).ended_at = utcnow()
+    app.extensions["council_heartbeat"].beat()
+    assert app_process_id(app) != first
+    with session_scope(app) as session:
+        assert session.get(AppProcess, app_process_id(app)).ended_at is None
 
 
 def test_the_own_process_and_its_work_are_left_alone(app: Flask) -> None:

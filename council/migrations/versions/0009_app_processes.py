@@ -19,6 +19,7 @@ def upgrade() -> None:
         'app_processes',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('host', sa.String(length=255), nullable=False),
+        sa.Column('boot_id', sa.String(length=64), nullable=False),
         sa.Column('pid', sa.Integer(), nullable=False),
         sa.Column('start_ticks', sa.BigInteger(), nullable=False),
         sa.Column('data_dir', sa.Text(), nullable=False),
