@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CHROMIUM ?= /usr/bin/chromium
+REDIS_SERVER ?= /usr/bin/redis-server
+NGINX ?= /usr/sbin/nginx
 
-.PHONY: run demo test bench chromium postgres clean
+.PHONY: run demo test bench drill chromium postgres redis nginx clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,13 +49,29 @@ postgres:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq postgresql; fi; \
 	fi
 
+# The scale-out tests, the load benchmark's side-by-side run and the drill start their own
+# Redis and nginx (tests/services.py, deploy/drill.sh) from Debian's packages.
+redis:
+	@if [ ! -x "$(REDIS_SERVER)" ]; then \
+	  echo "Installing Debian's redis-server for the scale-out tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server; fi; \
+	fi
+
+nginx:
+	@if [ ! -x "$(NGINX)" ]; then \
+	  echo "Installing Debian's nginx for the scale-out tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq nginx; fi; \
+	fi
+
 run: $(VENV)/.runtime
 	$(VENV)/bin/council run
 
 demo: $(VENV)/.runtime
 	$(VENV)/bin/council demo
 
-test: $(VENV)/.dev chromium postgres
+test: $(VENV)/.dev chromium postgres redis nginx
 	$(PY) -m pytest
 
 $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
@@ -65,6 +83,12 @@ bench: $(VENV)/.bench
 	$(PY) -m bench.router
 	$(PY) -m bench.engine
 	$(PY) -m bench.adapters
+
+# The whole scale-out topology on this machine (deploy/drill.sh): Redis, PostgreSQL, two model
+# servers (llama-cpp-python's, from requirements-dev.txt), two app processes, nginx on :5000;
+# Ctrl-C stops it all.
+drill: $(VENV)/.dev postgres redis nginx
+	deploy/drill.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

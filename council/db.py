@@ -9,12 +9,18 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import Flask
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .extensions import get_settings, session_factory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# PostgreSQL advisory locks: work that app processes sharing a database do one at a time. The
+# first key keeps them apart from any other program's advisory locks on the same database.
+LOCK_NAMESPACE = int.from_bytes(b"coun", "big")
+SCHEMA_LOCK = 1  # upgrading the schema at start
+EXPLORATION_LOCK = 2  # the router's exploration counts, moved at every round start
+SEED_LOCK = 3  # adding the shipped personas at start
 
 
 def make_engine(url: str) -> Engine:
@@ -36,12 +42,28 @@ def make_engine(url: str) -> Engine:
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision, keeping every existing row."""
+    """Bring the schema to the newest Alembic revision, keeping every existing row.
+
+    On PostgreSQL the upgrade holds an advisory lock until it commits: app processes started
+    together on one database then upgrade one after another (the later ones find the schema
+    current) instead of racing to create the same tables, which failed all but one.
+    """
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        hold_process_lock(connection, SCHEMA_LOCK)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def hold_process_lock(connection: Connection | Session, lock: int) -> None:
+    """Wait for `lock` and hold it until this transaction ends, so that app processes sharing
+    a PostgreSQL database do this work one after another. (Nothing on SQLite: several app
+    processes share PostgreSQL, not a file.)"""
+    bind = connection.get_bind() if isinstance(connection, Session) else connection
+    if bind.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:namespace, :lock)"),
+                           {"namespace": LOCK_NAMESPACE, "lock": lock})
 
 
 @contextmanager

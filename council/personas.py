@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .db import SEED_LOCK, hold_process_lock
 from .models import AppState, Persona
 from .router.rules import RuleError, validate_rules
 from .slugs import slugify
@@ -303,7 +304,11 @@ def load_persona_files(directory: Path) -> list[dict[str, Any]]:
 
 
 def seed_default_personas(session: Session, directory: Path) -> list[str]:
-    """Add shipped personas the database has never had; edits and deletions are left alone."""
+    """Add shipped personas the database has never had; edits and deletions are left alone.
+
+    App processes starting together on a fresh database seed one after another: the later
+    ones find the personas there."""
+    hold_process_lock(session, SEED_LOCK)
     seeded = set(AppState.read(session, SEEDED_KEY, []))
     added = []
     for definition in load_persona_files(directory):

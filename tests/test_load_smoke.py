@@ -1,5 +1,5 @@
-"""A short run of the load benchmark (bench/load.py): three clients for three seconds, in its
-own processes, must finish every round with no error and report its figures."""
+"""A short run of the load benchmark (bench/load.py, one app process): three clients for three
+seconds, in its own processes, must finish every round with no error and report its figures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from tests.browser import PROJECT_ROOT
 
 
 def test_load_benchmark_smoke_run() -> None:
-    done = subprocess.run([sys.executable, "bench/load.py", "--clients", "3", "--duration", "3"],
+    done = subprocess.run([sys.executable, "-m", "bench.load", "--clients", "3",
+                           "--duration", "3"],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "errors 0" in done.stdout

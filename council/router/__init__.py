@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..db import EXPLORATION_LOCK, hold_process_lock
 from ..discovery.modes import ModeSpace
 from ..embeddings import Embedder, unit_rows
 from ..embeddings.sentence import SentenceEmbedder
@@ -244,7 +245,12 @@ class Router:
         return Route(features, decisions, bool(chosen_by_user))
 
     def record_shown(self, session: Session, route: Route) -> None:
-        """Count this routing for exploration: who was shown, and in which round."""
+        """Count this routing for exploration: who was shown, and in which round.
+
+        The counts are read-modify-write rows: the caller holds `stats_lock` against this
+        process's other round starts, and the database lock here against other processes'.
+        """
+        hold_process_lock(session, EXPLORATION_LOCK)
         total = _rounds_routed(session) + 1
         AppState.write(session, ROUNDS_KEY, total)
         for decision in route.selected:
