@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -181,8 +182,10 @@ class JobRunner:
 
     @property
     def data_dir(self) -> str:
-        """The data dir as jobs record it: only runners on the same one claim them."""
-        return str(Path(self.settings.data_dir).resolve())
+        """Where a job's files are, as jobs record it: this machine and its data dir. Only a
+        runner on the same one claims the job (another machine's same path is another
+        folder, without the export that was uploaded here)."""
+        return f"{socket.gethostname()}:{Path(self.settings.data_dir).resolve()}"
 
     # --- public API ------------------------------------------------------------------------
 

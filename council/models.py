@@ -285,7 +285,7 @@ class Job(Base):
     process: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # the app process that queued it, then the one that claimed it (council/app_processes.py)
     app_process_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    # the data dir it reads and writes: only an app process on the same data dir claims it
+    # `host:path` of the data dir it reads and writes: only an app process there claims it
     data_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     # set by a cancel from any app process; the one running it stops it
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
