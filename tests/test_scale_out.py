@@ -36,6 +36,8 @@ from tests.sockets import CouncilClient
 
 START_TIMEOUT_S = 120.0
 ROUND_TIMEOUT_S = 180.0
+# the first check also starts the topology (six servers); the job check runs two jobs
+pytestmark = pytest.mark.timeout(420)
 
 
 @dataclass
