@@ -11,11 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from flask import Flask
+from sqlalchemy import select, text
 
 from council.app_processes import STALE_S, boot_id
 from council.config import Settings
-from council.db import session_scope
+from council.db import MIGRATIONS_DIR, make_engine, session_scope
 from council.extensions import app_process_id, get_council
 from council.job_process import start_ticks
 from council.llm.demo_server import DemoServer
@@ -130,3 +133,35 @@ def test_stop_pressed_through_another_process_stops_the_round(
         assert round_.status == "stopped"
         assert all(answer.status == "stopped" for answer in round_.answers)
     assert not get_council(other).request_stop(plan.round_id), "it is no longer running"
+
+
+def test_upgrading_to_app_processes_keeps_every_round_answer_and_vote(
+        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
+    """Migration 0009 adds its columns in place: a copied-and-dropped `rounds` table would take
+    the answers, votes and follow-up rounds that reference it along (foreign keys on)."""
+    engine = make_engine(settings.database_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008")
+            for statement in (
+                    "INSERT INTO conversations (id, title, created_at, updated_at) "
+                    "VALUES (1, 'old', '2026-01-01', '2026-01-01')",
+                    "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
+                    "VALUES (1, 1, 'q1', 'done', '2026-01-01')",
+                    "INSERT INTO rounds (id, conversation_id, parent_id, user_message, status, "
+                    "started_at) VALUES (2, 1, 1, 'q2', 'running', '2026-01-01')",
+                    "INSERT INTO worker_answers (id, round_id, persona_name, persona_color, "
+                    "weight, variant, options, model, status, text, started_at) VALUES "
+                    "(1, 1, 'p', '#000000', 1.0, 'prompt', '{}', 'm', 'done', 'kept', "
+                    "'2026-01-01')"):
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+    app = make_app(settings)  # upgrades to the newest revision on start
+    with session_scope(app) as session:
+        assert [(r.id, r.parent_id, r.status) for r in session.scalars(
+            select(Round).order_by(Round.id))] == [(1, None, "done"), (2, 1, "interrupted")]
+        assert session.get(WorkerAnswer, 1).text == "kept"

@@ -14,6 +14,11 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, no batch mode: SQLite adds these columns in place, while batch mode would
+# copy `rounds` and drop the original, and with foreign keys on that drop deletes every answer,
+# vote and follow-up round that references it.
+
+
 def upgrade() -> None:
     op.create_table(
         'app_processes',
@@ -27,27 +32,22 @@ def upgrade() -> None:
         sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint('id'))
-    with op.batch_alter_table('rounds', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('app_process_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('stop_requested', sa.Boolean(), nullable=False,
+    op.add_column('rounds', sa.Column('app_process_id', sa.Integer(), nullable=True))
+    op.add_column('rounds', sa.Column('stop_requested', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
-        batch_op.create_index('ix_rounds_app_process_id', ['app_process_id'])
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('app_process_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('data_dir', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('cancel_requested', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-        batch_op.create_index('ix_jobs_app_process_id', ['app_process_id'])
+    op.create_index('ix_rounds_app_process_id', 'rounds', ['app_process_id'])
+    op.add_column('jobs', sa.Column('app_process_id', sa.Integer(), nullable=True))
+    op.add_column('jobs', sa.Column('data_dir', sa.Text(), nullable=True))
+    op.add_column('jobs', sa.Column('cancel_requested', sa.Boolean(), nullable=False,
+                                    server_default=sa.false()))
+    op.create_index('ix_jobs_app_process_id', 'jobs', ['app_process_id'])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_index('ix_jobs_app_process_id')
-        batch_op.drop_column('cancel_requested')
-        batch_op.drop_column('data_dir')
-        batch_op.drop_column('app_process_id')
-    with op.batch_alter_table('rounds', schema=None) as batch_op:
-        batch_op.drop_index('ix_rounds_app_process_id')
-        batch_op.drop_column('stop_requested')
-        batch_op.drop_column('app_process_id')
+    op.drop_index('ix_jobs_app_process_id', 'jobs')
+    for column in ('cancel_requested', 'data_dir', 'app_process_id'):
+        op.drop_column('jobs', column)
+    op.drop_index('ix_rounds_app_process_id', 'rounds')
+    for column in ('stop_requested', 'app_process_id'):
+        op.drop_column('rounds', column)
     op.drop_table('app_processes')
