@@ -46,14 +46,27 @@ def upgrade_schema(engine: Engine) -> None:
 
     On PostgreSQL the upgrade holds an advisory lock until it commits: app processes started
     together on one database then upgrade one after another (the later ones find the schema
-    current) instead of racing to create the same tables, which failed all but one.
+    current) instead of racing to create the same tables, which failed all but one. On SQLite
+    it runs with foreign keys off, as SQLite's own procedure for changing a table says: a
+    migration in batch mode copies a table and drops the original, and with foreign keys on
+    that drop deletes every row that references it (a round's answers and votes).
     """
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        hold_process_lock(connection, SCHEMA_LOCK)
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside a transaction, where SQLite takes it
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                hold_process_lock(connection, SCHEMA_LOCK)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def hold_process_lock(connection: Connection | Session, lock: int) -> None:

@@ -135,24 +135,26 @@ def test_stop_pressed_through_another_process_stops_the_round(
     assert not get_council(other).request_stop(plan.round_id), "it is no longer running"
 
 
-def test_upgrading_to_app_processes_keeps_every_round_answer_and_vote(
-        make_app: Callable[[Settings], Flask], settings: Settings) -> None:
-    """Migration 0009 adds its columns in place: a copied-and-dropped `rounds` table would take
-    the answers, votes and follow-up rounds that reference it along (foreign keys on)."""
+@pytest.mark.parametrize("revision", ["0005", "0008"])
+def test_upgrading_keeps_every_round_and_answer(make_app: Callable[[Settings], Flask],
+                                                settings: Settings, revision: str) -> None:
+    """Upgrades from before branches (0006 copies `rounds` to add a foreign key) and from
+    before app processes (0009) keep the rows that reference a round: a dropped table takes
+    them along when SQLite enforces foreign keys, so the upgrade runs without."""
     engine = make_engine(settings.database_url)
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "0008")
+            command.upgrade(config, revision)
             for statement in (
                     "INSERT INTO conversations (id, title, created_at, updated_at) "
                     "VALUES (1, 'old', '2026-01-01', '2026-01-01')",
                     "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
                     "VALUES (1, 1, 'q1', 'done', '2026-01-01')",
-                    "INSERT INTO rounds (id, conversation_id, parent_id, user_message, status, "
-                    "started_at) VALUES (2, 1, 1, 'q2', 'running', '2026-01-01')",
+                    "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
+                    "VALUES (2, 1, 'q2', 'running', '2026-01-01')",
                     "INSERT INTO worker_answers (id, round_id, persona_name, persona_color, "
                     "weight, variant, options, model, status, text, started_at) VALUES "
                     "(1, 1, 'p', '#000000', 1.0, 'prompt', '{}', 'm', 'done', 'kept', "
@@ -162,6 +164,6 @@ def test_upgrading_to_app_processes_keeps_every_round_answer_and_vote(
         engine.dispose()
     app = make_app(settings)  # upgrades to the newest revision on start
     with session_scope(app) as session:
-        assert [(r.id, r.parent_id, r.status) for r in session.scalars(
-            select(Round).order_by(Round.id))] == [(1, None, "done"), (2, 1, "interrupted")]
+        assert [(r.id, r.status) for r in session.scalars(select(Round).order_by(Round.id))] \
+            == [(1, "done"), (2, "interrupted")]
         assert session.get(WorkerAnswer, 1).text == "kept"
