@@ -127,6 +127,12 @@ def _fit(wins: np.ndarray, prior_sd: float) -> np.ndarray:
     if rated.size == 0:
         return ratings
     sub = wins[np.ix_(rated, rated)]
+    if np.array_equal(sub, sub.T):
+        # every pair won as often as it lost (a bootstrap resample of ties can be): the optimum
+        # is everyone equal, the solver's starting point, where Newton's line search finds
+        # nothing to gain and warns on some CPUs' floating point
+        ratings[rated] = INIT
+        return ratings
     i, j = np.nonzero(sub)
     m, rows, step = len(i), np.arange(len(i)), math.log(BASE)
     x = np.zeros((2 * m, len(rated)))
