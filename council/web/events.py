@@ -126,7 +126,10 @@ def ask(data: Any = None) -> dict[str, Any]:
 def stop_round(data: Any = None) -> dict[str, Any]:
     """The tab that asked may stop its round, and so may a tab showing the round's conversation
     (a reload or a second tab, on this app process or another); a tab elsewhere may not."""
-    round_id = data.get("round_id") if isinstance(data, dict) else None
+    problem = _refusal(data, '{"round_id": ...}')
+    if problem:
+        return {"ok": False, "error": problem}
+    round_id = data.get("round_id")
     if not _is_id(round_id):
         return {"ok": False, "error": "round_id must be a number."}
     council = get_council()
