@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
-from flask import Flask
+# torch's oneDNN kernels stop at AVX-512 BF16: its AMX kernels round the MiniLM embeddings
+# differently, enough to move a borderline message to another persona, so on CPUs with AMX
+# the router and discovery would not do what was measured (README *Limitations*). Read by
+# oneDNN when torch first computes; a value already in the environment wins.
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
 
-from .config import PROJECT_ROOT, Settings
-from .embeddings import Embedder
-from .extensions import get_backends, get_council, get_jobs, session_factory
+from flask import Flask  # noqa: E402
+
+from .config import PROJECT_ROOT, Settings  # noqa: E402
+from .embeddings import Embedder  # noqa: E402
+from .extensions import get_backends, get_council, get_jobs, session_factory  # noqa: E402
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> Flask:
