@@ -7,9 +7,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from council.db import MIGRATIONS_DIR, make_engine
 from council.models import Conversation, Persona, Round, WorkerAnswer
+
+
+def database_at(url: str, revision: str, statements: list[str]) -> None:
+    """The database at an old schema `revision`, with the rows `statements` insert (an app
+    built on it then upgrades it, as a user's would)."""
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def new_round(session: Session, message: str = "a question", **columns: Any) -> Round:

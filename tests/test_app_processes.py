@@ -11,18 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from council.app_processes import STALE_S, boot_id
 from council.config import Settings
-from council.db import MIGRATIONS_DIR, make_engine, session_scope
+from council.db import session_scope
 from council.extensions import app_process_id, get_council
 from council.job_process import start_ticks
 from council.llm.demo_server import DemoServer
 from council.models import AppProcess, Conversation, Job, Round, WorkerAnswer, utcnow
+from tests.rows import database_at
 
 pytestmark = pytest.mark.both_databases
 
@@ -141,27 +140,16 @@ def test_upgrading_keeps_every_round_and_answer(make_app: Callable[[Settings], F
     """Upgrades from before branches (0006 copies `rounds` to add a foreign key) and from
     before app processes (0009) keep the rows that reference a round: a dropped table takes
     them along when SQLite enforces foreign keys, so the upgrade runs without."""
-    engine = make_engine(settings.database_url)
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-            for statement in (
-                    "INSERT INTO conversations (id, title, created_at, updated_at) "
-                    "VALUES (1, 'old', '2026-01-01', '2026-01-01')",
-                    "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
-                    "VALUES (1, 1, 'q1', 'done', '2026-01-01')",
-                    "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
-                    "VALUES (2, 1, 'q2', 'running', '2026-01-01')",
-                    "INSERT INTO worker_answers (id, round_id, persona_name, persona_color, "
-                    "weight, variant, options, model, status, text, started_at) VALUES "
-                    "(1, 1, 'p', '#000000', 1.0, 'prompt', '{}', 'm', 'done', 'kept', "
-                    "'2026-01-01')"):
-                connection.execute(text(statement))
-    finally:
-        engine.dispose()
+    database_at(settings.database_url, revision, [
+        "INSERT INTO conversations (id, title, created_at, updated_at) "
+        "VALUES (1, 'old', '2026-01-01', '2026-01-01')",
+        "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
+        "VALUES (1, 1, 'q1', 'done', '2026-01-01')",
+        "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
+        "VALUES (2, 1, 'q2', 'running', '2026-01-01')",
+        "INSERT INTO worker_answers (id, round_id, persona_name, persona_color, weight, "
+        "variant, options, model, status, text, started_at) VALUES "
+        "(1, 1, 'p', '#000000', 1.0, 'prompt', '{}', 'm', 'done', 'kept', '2026-01-01')"])
     app = make_app(settings)  # upgrades to the newest revision on start
     with session_scope(app) as session:
         assert [(r.id, r.status) for r in session.scalars(select(Round).order_by(Round.id))] \

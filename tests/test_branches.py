@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
 from council.models import Conversation, Round
+from tests.rows import database_at
 from tests.sockets import CouncilClient, RoundResult
 
 pytestmark = pytest.mark.both_databases
@@ -96,27 +97,12 @@ def test_a_refused_question_stores_no_conversation(app: Flask, sio: CouncilClien
 def test_rounds_from_before_branches_follow_one_another(make_app: Callable[..., Flask],
                                                         settings) -> None:
     """Migration 0006 links a conversation's earlier rounds in order."""
-    from alembic import command
-    from alembic.config import Config
-
-    from council.db import MIGRATIONS_DIR, make_engine
-
-    engine = make_engine(settings.database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0005")
-            connection.execute(text("INSERT INTO conversations (id, title, created_at, "
-                                    "updated_at) VALUES (1, 'old', '2026-01-01', '2026-01-01'), "
-                                    "(2, 'other', '2026-01-01', '2026-01-01')"))
-            for round_id, conversation in ((1, 1), (2, 2), (3, 1), (4, 1)):
-                connection.execute(text(
-                    "INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
-                    f"VALUES ({round_id}, {conversation}, 'q{round_id}', 'done', '2026-01-01')"))
-    finally:
-        engine.dispose()
+    database_at(settings.database_url, "0005", [
+        "INSERT INTO conversations (id, title, created_at, updated_at) VALUES "
+        "(1, 'old', '2026-01-01', '2026-01-01'), (2, 'other', '2026-01-01', '2026-01-01')",
+        *(f"INSERT INTO rounds (id, conversation_id, user_message, status, started_at) "
+          f"VALUES ({round_id}, {conversation}, 'q{round_id}', 'done', '2026-01-01')"
+          for round_id, conversation in ((1, 1), (2, 2), (3, 1), (4, 1)))])
     app = make_app(settings)  # upgrades to the newest revision on start
     with session_scope(app) as session:
         parents = dict(session.execute(select(Round.id, Round.parent_id)).all())
