@@ -39,7 +39,7 @@ from sqlalchemy.exc import OperationalError
 from .atomic import remove_stale_temps
 from .config import PROJECT_ROOT, Settings
 from .db import session_scope
-from .app_processes import orphaned_jobs
+from .app_processes import ACTIVE_JOB_STATES, orphaned_jobs
 from .extensions import app_process_id, get_settings
 from .files import PersonaFiles
 from .job_messages import bounded_figures, error_message, summarise
@@ -53,7 +53,6 @@ COMMANDS = {"discover": "discover", "lora-data": "train-data", "lora-train": "tr
 # figures a progress line may carry besides stage/done/total (training reports these)
 FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
 MAX_LOSS_POINTS = 5000
-ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 JOB_POLL_S = 1.0  # how often an idle runner looks for jobs another app process queued
 STALE_TEMP_S = 600.0  # a temp file this old with no writer running was left by a kill
@@ -126,7 +125,7 @@ def uploads_in_use(session: Any) -> set[str]:
     last = session.scalars(select(Job).where(Job.kind == "discover").order_by(Job.id.desc())
                            .limit(1)).all()
     active = session.scalars(select(Job).where(Job.kind == "discover",
-                                               Job.state.in_(ACTIVE_STATES))).all()
+                                               Job.state.in_(ACTIVE_JOB_STATES))).all()
     return {str(job.args.get("upload")) for job in [*last, *active] if job.args.get("upload")}
 
 
@@ -284,7 +283,7 @@ class JobRunner:
             except Exception as exc:  # noqa: BLE001  (never let one job kill the runner)
                 with session_scope(self.app) as session:
                     job = session.get(Job, claimed[0])
-                    if job is not None and job.state in ACTIVE_STATES:
+                    if job is not None and job.state in ACTIVE_JOB_STATES:
                         self._finish(session, job, "failed", f"The job runner failed: {exc}")
 
     def _claim(self) -> tuple[int, str, dict[str, Any]] | None:
