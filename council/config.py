@@ -212,6 +212,11 @@ class Settings:
         "OpenAI-compatible server: the transformers model (local folder or cached hub id, never "
         "downloaded) that adapters are trained on; the served worker model must be the same "
         "weights. The embedded engine ignores it and trains on the GGUF the persona answers with")
+    ollama_quantize: str = setting(
+        "q4_k_m", "COUNCIL_OLLAMA_QUANTIZE", "Ollama 0.34.1 and later: what Ollama quantizes a "
+        "persona's merged model to when it imports it (`q4_k_m`, `q4_k_s`, `q8_0`, or empty to "
+        "keep the merged weights' precision); each merged persona is a model of its own",
+        choice("q4_k_m", "q4_k_s", "q8_0", ""))
     model_cache_dir: Path = setting(
         None, "COUNCIL_MODEL_CACHE", "where models derived on first use are kept (discovery's "
         "int8 ONNX MiniLM, built once in ~10 s)", Path, shown="`$COUNCIL_DATA_DIR/models`")

@@ -11,6 +11,7 @@
     DATA_DIR/personas/lora_training/persona_<slug>_{train,eval,pairs}.jsonl
     DATA_DIR/personas/cache/embeddings/<embedder>/           discovery's embedding cache
     LORAS_DIR/<slug>/adapter/, adapter.gguf, metadata.json  one persona's adapter
+    LORAS_DIR/<slug>/merged/                      it merged into its base, for Ollama >= 0.34.1
 
 The pipeline, the importer, the trainers, the web pages and the CLIs all name paths through
 these objects, so the layout cannot drift between writer and reader. `clean_uploads` keeps
@@ -129,6 +130,7 @@ class AdapterFiles:
         self.adapter = self.folder / "adapter"
         self.trainer_work = self.folder / "trainer"
         self.gguf = self.folder / "adapter.gguf"
+        self.merged = self.folder / "merged"
         self.metadata = self.folder / "metadata.json"
 
     def checkpoint(self, step: int) -> Path:

@@ -58,6 +58,9 @@ class Persona(Base):
     # "prompt", "lora" (its adapter) or "mix" (the router's mix of adapters): what it asks
     # for; council/variants.py decides what the backend serves, and the round records that
     variant: Mapped[str] = mapped_column(String(8), default="prompt", server_default="prompt")
+    # how the adapter was registered and verified, and on which servers (`Registration.record`):
+    # a round presents the persona as LoRA only on a backend this record covers
+    adapter_served: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     @property
     def current_variant(self) -> str:

@@ -16,7 +16,7 @@ from council import close_app, create_app
 from council.config import Settings
 from council.embeddings.int8 import Int8Embedder
 from council.embeddings.sentence import SentenceEmbedder
-from council.llm.demo_server import DemoServer
+from council.llm.demo_server import VERSION, DemoServer
 from tests.browser import (
     PROJECT_ROOT,
     app_environment,
@@ -43,6 +43,7 @@ def reset_demo(demo_server: DemoServer) -> Iterator[None]:
     demo_server.faults.clear()
     demo_server.requests.clear()
     demo_server.created.clear()
+    demo_server.version = VERSION
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,12 +4,14 @@
 
 With the embedded engine (COUNCIL_BACKEND=embedded, or auto with no Ollama) the adapter is
 exported to LORAS_DIR/<slug>/adapter.gguf, scored on llama.cpp against the held-out pairs with
-and without it (recorded in metadata.json), and applied per request from then on. Otherwise it
-converts LORAS_DIR/<slug>/adapter (`council train`) to LORAS_DIR/<slug>/adapter.gguf,
-uploads it to Ollama (OLLAMA_HOST), creates the model `persona-<slug>` from the persona's
-worker model with that adapter, and makes the persona answer through it (the prompt-only model
-stays recorded; switch back on the Training page). With COUNCIL_BACKEND=openai the PEFT folder
-itself is loaded into the vLLM server at OPENAI_BASE_URL as `persona-<slug>` instead.
+and without it (recorded in metadata.json), and applied per request from then on. With Ollama
+it asks every worker server (OLLAMA_HOST or COUNCIL_WORKER_HOSTS) its version and creates
+`persona-<slug>` there: before 0.34.1 from the worker model with the adapter as a GGUF
+(LORAS_DIR/<slug>/adapter.gguf), from 0.34.1 on as the adapter merged into its base
+(LORAS_DIR/<slug>/merged, imported by Ollama); the first line says which, and what a merge
+costs. With COUNCIL_BACKEND=openai the PEFT folder itself is loaded into each vLLM server as
+`persona-<slug>` instead. The prompt-only model stays recorded; switch back on the Training
+page.
 """
 
 from __future__ import annotations
@@ -18,17 +20,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+from ..config import Settings
 from ..db import standalone_session
 from ..files import AdapterFiles, PersonaFiles
-from ..llm import backend_kind
+from ..llm import backend_kind, server_urls_of
 from ..llm.base import LLMError
+from ..models import Persona
 from ..personas import PersonaError, find_persona
-from ..training.gguf_export import AdapterExportError, export_gguf_adapter
+from ..progress import ProgressReporter
+from ..training.gguf_export import AdapterExportError
+from ..training.ollama_register import TrainedAdapter, plan_ollama, register_with_ollama
 from ..training.register import (
+    Registration,
     RegistrationError,
     load_vllm_adapter,
-    register_adapter,
     register_embedded,
     switch_persona_model,
 )
@@ -50,6 +57,33 @@ def held_out_examples(personas_dir: Path, slug: str) -> list[list[dict[str, str]
     train_path, eval_path, _ = PersonaFiles(personas_dir).training_pairs(slug)
     held_out = read_examples(eval_path) if eval_path.is_file() else []
     return held_out or read_examples(train_path)
+
+
+def _register_with_ollama(settings: Settings, persona: Persona, metadata: dict[str, Any],
+                          files: AdapterFiles, progress_style: str) -> tuple[Registration, str]:
+    if metadata["base_model"].endswith(".gguf"):
+        raise RegistrationError(
+            f"{persona.name}'s adapter was trained on {metadata['base_model']} for the "
+            "embedded engine; Ollama serves other weights. Train it again with Ollama running "
+            "(base COUNCIL_TRAIN_BASE_MODEL), or run the app with COUNCIL_BACKEND=embedded.")
+    plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
+                       metadata["base_model"])
+    print(plan.describe(), file=sys.stderr, flush=True)
+    report = ProgressReporter(progress_style)
+    base = persona.model or settings.worker_model
+    try:
+        registration = register_with_ollama(
+            plan, persona.slug, base,
+            TrainedAdapter(Path(metadata["adapter_dir"]), metadata["base_model"], files.gguf,
+                           files.merged),
+            settings.ollama_quantize,
+            lambda stage, fraction: report(stage, round(fraction * 100), 100))
+    finally:
+        report.close()
+    methods = ", ".join(f"{s['method']} on {s['host']} (Ollama {s['version']})"
+                        for s in registration.record["servers"])
+    return registration, (f"{registration.model}: {methods}; {persona.name} now answers "
+                          "through it")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,24 +114,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"under llama.cpp {loss.base:.3f} without the adapter, "
                         f"{loss.adapter:.3f} with it ({loss.tokens} answer tokens)")
             elif backend == "openai":
-                registration = load_vllm_adapter(settings.openai_base_url,
-                                                 settings.openai_api_key, persona.slug, adapter)
-                line = (f"{registration.model}: vLLM at {settings.openai_base_url} serves "
-                        f"{adapter}; {persona.name} now answers through it")
+                urls = server_urls_of(settings, backend, settings.worker_hosts)
+                registrations = [load_vllm_adapter(url, settings.openai_api_key, persona.slug,
+                                                   adapter) for url in urls]
+                registration = Registration(
+                    registrations[0].model, "", "vllm",
+                    {**registrations[0].record,
+                     "servers": [r.record["servers"][0] for r in registrations]})
+                line = (f"{registration.model}: {len(urls)} vLLM server(s) serve {adapter}; "
+                        f"{persona.name} now answers through it")
             else:
-                if metadata["base_model"].endswith(".gguf"):
-                    raise RegistrationError(
-                        f"{persona.name}'s adapter was trained on {metadata['base_model']} for "
-                        "the embedded engine; Ollama serves other weights. Train it again with "
-                        "Ollama running (base COUNCIL_TRAIN_BASE_MODEL), or run the app with "
-                        "COUNCIL_BACKEND=embedded.")
-                exported = export_gguf_adapter(adapter, files.gguf, metadata["base_model"])
-                base = persona.model or settings.worker_model
-                registration = register_adapter(settings.ollama_host, persona.slug, base,
-                                                exported.path)
-                line = (f"{registration.model}: {base} + {exported.path.name} "
-                        f"({len(exported.tensors)} tensors, r={exported.rank}, "
-                        f"alpha={exported.alpha:g}); {persona.name} now answers through it")
+                registration, line = _register_with_ollama(settings, persona, metadata, files,
+                                                           args.progress)
             switch_persona_model(persona, registration)
     except PersonaError as exc:
         print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)

@@ -49,6 +49,13 @@ def backend_kind(settings: Settings) -> str:
     return settings.backend
 
 
+def server_urls_of(settings: Settings, kind: str, listed: tuple[str, ...]) -> tuple[str, ...]:
+    """A role's servers: its list (COUNCIL_WORKER_HOSTS / COUNCIL_SYNTH_HOSTS), or the one
+    OLLAMA_HOST / OPENAI_BASE_URL; adapters are registered on the workers' all."""
+    single = settings.openai_base_url if kind == "openai" else settings.ollama_host
+    return listed or (single.rstrip("/"),)
+
+
 def connect_backends(settings: Settings,
                      timeout: float | None = None) -> tuple[Backends, Settings]:
     """The backends of the workers and the synthesizer, and the settings as they apply.
@@ -68,13 +75,12 @@ def connect_backends(settings: Settings,
                                 "COUNCIL_BACKEND=ollama or openai, or empty the lists.")
         engine, settings = _embedded_engine(settings)
         return Backends(engine, engine), settings.with_changes(backend=kind)
-    single = settings.openai_base_url if kind == "openai" else settings.ollama_host
     prompt_sizes = PromptSizeEstimator()
     servers: dict[str, Server] = {}
     pools: dict[tuple[str, ...], ServerPool] = {}
 
-    def pool(urls: tuple[str, ...]) -> ServerPool:
-        urls = urls or (single.rstrip("/"),)
+    def pool(listed: tuple[str, ...]) -> ServerPool:
+        urls = server_urls_of(settings, kind, listed)
         for url in urls:
             if url not in servers:
                 backend = _server(kind, url, settings, timeout, prompt_sizes)

@@ -24,6 +24,8 @@ from .demo_openai import OpenAIRoutes
 from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, compose_answer, tokenize
 from .served import full_name
 
+# what /api/version answers: before v0.34.1 the demo creates models with adapters, as Ollama
+# did; from it on it refuses them, as Ollama does (`version`, see ollama_versions.py)
 VERSION = "0.12.6-demo"
 DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b", ECHO_MODEL)
 FAULTS = ("refuse", "error_midstream", "reset_midstream", "hang", "slow_first_token",
@@ -49,7 +51,8 @@ class DemoServer:
 
     def __init__(self, token_delay: float = 0.0, models: tuple[str, ...] = DEFAULT_MODELS,
                  host: str = "127.0.0.1", port: int = 0, first_token_delay: float = 0.0,
-                 slow_first_token_delay: float = 2.0) -> None:
+                 slow_first_token_delay: float = 2.0, version: str = VERSION) -> None:
+        self.version = version
         self.token_delay = token_delay
         self.first_token_delay = first_token_delay
         self.slow_first_token_delay = slow_first_token_delay
@@ -59,7 +62,8 @@ class DemoServer:
         # like Ollama with OLLAMA_NUM_PARALLEL=1: answer one request at a time, queue the rest
         self.one_at_a_time = False
         self.model_busy = threading.Lock()
-        self.blobs: dict[str, int] = {}
+        self.blobs: dict[str, int] = {}  # digest -> size
+        self.small_blobs: dict[str, bytes] = {}  # digest -> content, for config files
         self.created: dict[str, dict[str, Any]] = {}  # model -> its /api/create request
         self.requests: list[dict[str, Any]] = []
         # when a list: (system prompt, question, token index, time.perf_counter()) per token
@@ -185,7 +189,7 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         routes = {
-            ("GET", "/api/version"): lambda: self._json(200, {"version": VERSION}),
+            ("GET", "/api/version"): lambda: self._json(200, {"version": self.demo.version}),
             ("GET", "/"): self._root,
             ("HEAD", "/"): self._root,
             ("GET", "/api/tags"): self._tags,
@@ -250,7 +254,7 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
 
     def _show(self) -> None:
         entry = self._require_model(self._body().get("model", ""))
-        self._json(200, {"modelfile": f"FROM {entry['name']}", "parameters": "",
+        self._json(200, {"modelfile": self.modelfile(entry["name"]), "parameters": "",
                          "template": "{{ .Prompt }}", "details": entry["details"],
                          "model_info": {"general.architecture": "qwen2"},
                          "capabilities": ["completion"], "modified_at": entry["modified_at"]})
@@ -374,7 +378,8 @@ class _Handled(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m council.llm.demo_server [--port] [--token-delay] [--log-tokens]`: a
+    """`python -m council.llm.demo_server [--port] [--token-delay] [--log-tokens]
+    [--ollama-version V]`: a
     stand-alone demo server, e.g. in its own process for bench/load.py."""
     import argparse
 
@@ -383,8 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-delay", type=float, default=0.03)
     parser.add_argument("--log-tokens", action="store_true",
                         help="record each token's send time (GET /demo/token_log)")
+    parser.add_argument("--ollama-version", default=VERSION,
+                        help="the version it answers as: 0.34.1 or later refuses adapter models")
     args = parser.parse_args(argv)
-    server = DemoServer(token_delay=args.token_delay, port=args.port)
+    server = DemoServer(token_delay=args.token_delay, port=args.port,
+                        version=args.ollama_version)
     if args.log_tokens:
         server.token_log = []
     print(f"demo server on {server.url}", flush=True)

@@ -25,7 +25,7 @@ from ..personas import list_personas
 from ..prompts import LabelledAnswer, synthesis_messages, worker_messages
 from ..router import RouteDecision, Router
 from ..router.generation import tune_for_sentiment
-from ..variants import plan_answer
+from ..variants import Serving, plan_answer
 from ..votes import merit_counts
 from .choice import chosen_personas
 from .plan import Emit, PlannedWorker, RoundError, RoundOutcome, RoundPlan, RoundRequest
@@ -87,7 +87,7 @@ def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Set
 def _planned_worker(chosen: RouteDecision, decisions: list[RouteDecision],
                     backend: ChatBackend, settings: Settings, compound: float) -> PlannedWorker:
     persona = chosen.persona
-    answering = plan_answer(persona, decisions, backend.applies_adapters, settings.worker_model)
+    answering = plan_answer(persona, decisions, Serving.of(backend), settings.worker_model)
     temperature, top_p = tune_for_sentiment(persona.temperature, persona.top_p, compound,
                                             settings)
     options: dict[str, Any] = {"temperature": temperature, "top_p": top_p,

@@ -24,14 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..llm.ollama_versions import OLLAMA_IMPORTABLE
 from .base_model import is_gguf
 
-# config.json `architectures[0]` values that Ollama's safetensors importer converts, causal LMs
-# only (ollama/ollama convert/convert.go, LoadModelMetadata)
-OLLAMA_IMPORTABLE = frozenset({
-    "LlamaForCausalLM", "MixtralForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM",
-    "Gemma3ForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM", "Olmo3ForCausalLM",
-    "CohereForCausalLM", "GptOssForCausalLM", "DeepseekV3ForCausalLM", "Ministral3ForCausalLM"})
 # what Ollama's importer reads besides the weights, each only if present
 OLLAMA_FILES = ("config.json", "generation_config.json", "tokenizer.json",
                 "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",

@@ -3,13 +3,13 @@
 - Embedded engine (`register_embedded`): the GGUF adapter is applied per request beside the
   engine's one copy of the base weights; registration exports it and measures on llama.cpp
   how well the held-out answers are predicted with it and without.
-- Ollama (`register_adapter`): a model `persona-<slug>` built from the worker base plus the
-  adapter blob (`create_blob`, then `create(from_=base, adapters={...})`, official client).
-  Ollama keeps one adapter per loaded base, so several adapter personas take turns.
+- Ollama (ollama_register.py): `persona-<slug>` on every worker server, with the adapter or,
+  from Ollama 0.34.1 on, as a merged model of its own.
 - vLLM (`load_vllm_adapter`): the PEFT folder loaded at runtime; all served at once.
 
 `persona.model` stays the prompt-only model, so rounds can run a persona either way
-(`variant`, see council/variants.py) for the A/B on the leaderboard.
+(`variant`, see council/variants.py) for the A/B on the leaderboard; `persona.adapter_served`
+records what was registered and verified where, which is all a round presents as LoRA.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from datetime import datetime, timezone
+from typing import Any
+
 import httpx
-import ollama
 
 from ..llm.base import LLMError
-from ..llm.ollama_backend import translated_errors
 from ..models import Persona
 from ..redact import redact_credentials
 from ..variants import VARIANTS, has_adapter_file
@@ -38,6 +39,14 @@ class Registration:
     model: str
     digest: str
     base: str
+    # what was verified where: {"engine", "model", "servers": [{"host", "method", ...}],
+    # "verified_at"}; stored on the persona (`adapter_served`)
+    record: dict[str, Any]
+
+
+def served_record(engine: str, model: str, servers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"engine": engine, "model": model, "servers": servers,
+            "verified_at": datetime.now(timezone.utc).isoformat()}
 
 
 def adapter_model_name(slug: str) -> str:
@@ -53,20 +62,8 @@ def register_embedded(slug: str, base_gguf: Path, adapter_dir: Path, target: Pat
         loss = held_out_loss(base_gguf, exported.path, conversations)
     except (ValueError, LLMError) as exc:
         raise RegistrationError(str(exc)) from None
-    return Registration(str(exported.path), "", str(base_gguf)), loss
-
-
-def register_adapter(host: str, slug: str, base_model: str, gguf_path: Path,
-                     timeout: float = 600.0) -> Registration:
-    """Upload `gguf_path` as a blob and create `persona-<slug>` from `base_model` with it."""
-    if not gguf_path.is_file():
-        raise RegistrationError(f"{gguf_path} does not exist: export the adapter first.")
-    name = adapter_model_name(slug)
-    with ollama.Client(host=host, timeout=timeout) as client, translated_errors(redact_credentials(host), base_model):
-        digest = client.create_blob(gguf_path)
-        client.create(model=name, from_=base_model, adapters={gguf_path.name: digest},
-                      stream=False)
-    return Registration(name, digest, base_model)
+    record = served_record("embedded", str(exported.path), [{"method": "file"}])
+    return Registration(str(exported.path), "", str(base_gguf), record), loss
 
 
 def load_vllm_adapter(base_url: str, api_key: str, slug: str, adapter_dir: Path,
@@ -97,12 +94,14 @@ def load_vllm_adapter(base_url: str, api_key: str, slug: str, adapter_dir: Path,
     if response.status_code >= 400:
         raise RegistrationError(f"{base} refused the adapter (HTTP {response.status_code}): "
                                 f"{response.text[:300]}")
-    return Registration(name, "", "vllm")
+    return Registration(name, "", "vllm", served_record(
+        "openai", name, [{"host": redact_credentials(base), "method": "runtime"}]))
 
 
 def switch_persona_model(persona: Persona, registration: Registration) -> None:
     """Answer through the adapter from now on; `persona.model` stays the prompt-only model."""
     persona.adapter_model = registration.model
+    persona.adapter_served = registration.record
     persona.variant = "lora"
 
 

@@ -23,9 +23,11 @@ from ..models import Job, Persona
 from ..personas import list_personas
 from ..training.base_model import base_problem, training_base
 from ..training.environment import check_environment
+from ..llm import server_urls_of
+from ..training.ollama_register import plan_ollama
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES
-from ..variants import has_adapter_file, plan_answer
+from ..variants import Serving, has_adapter_file, plan_answer
 from .inputs import json_body, text_field
 from .responses import json_error
 
@@ -42,9 +44,10 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def persona_state(settings: Settings, persona: Persona, jobs: list[Job],
-                  gpu: bool) -> dict[str, Any]:
-    """What the page shows for one persona: data, base, adapter, model, variant, latest job."""
+def persona_state(settings: Settings, persona: Persona, jobs: list[Job], gpu: bool,
+                  serving: Serving) -> dict[str, Any]:
+    """What the page shows for one persona: data, base, adapter, model, variant (asked for, and
+    what this backend serves of it: only what registration verified here), latest job."""
     train, evaluation, _ = PersonaFiles.in_data_dir(settings.data_dir).training_pairs(
         persona.slug)
     metadata = AdapterFiles(settings.loras_dir, persona.slug).read_metadata()
@@ -53,12 +56,16 @@ def persona_state(settings: Settings, persona: Persona, jobs: list[Job],
                                      "duration_s", "backend", "base_model", "llama_cpp_eval")}
     mine = [job for job in jobs if job.args.get("persona") == persona.slug]
     base = training_base(settings, persona)
+    record = persona.adapter_served or {}
     return {"slug": persona.slug, "name": persona.name, "color": persona.color,
             "data": {"train": _count_lines(train), "eval": _count_lines(evaluation)},
             "base_model": base, "train_blocked": base_problem(base, gpu),
             "adapter": adapter, "adapter_model": persona.adapter_model,
             "can_mix": has_adapter_file(persona) and settings.backend == "embedded",
             "variant": persona.current_variant,
+            "answers": plan_answer(persona, [], serving, settings.worker_model).variant,
+            "served_on": [{k: server.get(k) for k in ("host", "version", "method")}
+                          for server in record.get("servers") or []],
             "prompt_model": persona.model or settings.worker_model,
             "job": job_payload(mine[0]) if mine else None}
 
@@ -68,26 +75,40 @@ def _training_jobs(session: Any) -> list[Job]:
                                 .order_by(Job.id.desc())))
 
 
+def serve_plan(settings: Settings) -> dict[str, Any] | None:
+    """With Ollama: what Register will do on each worker server (the adapter, or a merged
+    model from 0.34.1 on, with its size and time), or why it cannot; said before it starts."""
+    if settings.backend != "ollama":
+        return None
+    try:
+        plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
+                           settings.train_base_model, timeout=2.0)
+    except RegistrationError as exc:
+        return {"text": str(exc), "problem": True, "merges": False}
+    return {"text": plan.describe(), "problem": bool(plan.problem), "merges": plan.merges}
+
+
+def _page_state(settings: Settings, gpu: bool) -> list[dict[str, Any]]:
+    serving = Serving.of(get_backends().workers)
+    with session_scope() as session:
+        jobs = _training_jobs(session)
+        return [persona_state(settings, p, jobs, gpu, serving) for p in list_personas(session)]
+
+
 @bp.get("/training")
 def page() -> str:
     settings = get_settings()
     report = check_environment()
-    with session_scope() as session:
-        jobs = _training_jobs(session)
-        personas = [persona_state(settings, p, jobs, report.can_train_gpu)
-                    for p in list_personas(session)]
-    return render_template("training/index.html", personas=personas, check=report,
+    return render_template("training/index.html",
+                           personas=_page_state(settings, report.can_train_gpu), check=report,
                            modes=list(MODES), backend=settings.backend)
 
 
 @bp.get("/api/training")
 def state() -> Any:
     settings = get_settings()
-    gpu = check_environment().can_train_gpu
-    with session_scope() as session:
-        jobs = _training_jobs(session)
-        return jsonify({"personas": [persona_state(settings, p, jobs, gpu)
-                                     for p in list_personas(session)]})
+    return jsonify({"personas": _page_state(settings, check_environment().can_train_gpu),
+                    "serve_plan": serve_plan(settings)})
 
 
 def _bounded_int(payload: dict[str, Any], key: str, low: int, high: int) -> int | None:
@@ -145,6 +166,6 @@ def variant(slug: str) -> Any:
             set_variant(persona, text_field(payload, "variant"))
         except RegistrationError as exc:
             return json_error(str(exc), 400)
-        plan = plan_answer(persona, [], get_backends().workers.applies_adapters,
+        plan = plan_answer(persona, [], Serving.of(get_backends().workers),
                            get_settings().worker_model)
         return jsonify({"slug": slug, "variant": persona.current_variant, "model": plan.model})

@@ -98,9 +98,15 @@
         ` (${adapter.backend}, ${seconds(adapter.duration_s)})`
       : "no adapter yet";
     const measured = adapter && adapter.llama_cpp_eval;
+    const servers = state.served_on.filter((s) => s.host)
+      .map((s) => `${s.method === "merged" ? "merged model" : s.method === "adapter" ? "adapter model" : "loaded"} on ${s.host}` +
+                  (s.version ? ` (Ollama ${s.version})` : "")).join(", ");
+    const unverified = state.variant !== "prompt" && state.answers === "prompt";
     card.querySelector(".model-state").textContent = state.adapter_model
       ? `${state.adapter_model.split("/").pop()} (prompt-only: ${state.prompt_model})` +
-        (measured ? `; held-out loss on llama.cpp ${measured.base.toFixed(3)} → ${measured.adapter.toFixed(3)} with it` : "")
+        (servers ? `; ${servers}` : "") +
+        (measured ? `; held-out loss on llama.cpp ${measured.base.toFixed(3)} → ${measured.adapter.toFixed(3)} with it` : "") +
+        (unverified ? "; not registered on this backend's servers, so it answers prompt-only: register it again" : "")
       : "not registered yet";
     const train = card.querySelector('[data-action="train"]');
     train.disabled = !data.train || Boolean(state.train_blocked);
@@ -115,16 +121,33 @@
     }
     card.querySelector(".variant-state").textContent = {
       lora: "answers with its adapter", mix: "answers with the router's mix of adapters",
-    }[state.variant] || "answers prompt-only";
+    }[state.answers] || "answers prompt-only";
     if (state.job && !watched.has(state.slug)) {
       showJob(card, state.job);
       if (ACTIVE.includes(state.job.state)) watch(state.slug, state.job.id);
     }
   }
 
+  // With Ollama: what Register does on each server (adapter, or a merged model with its size
+  // and time from Ollama 0.34.1 on), shown before the user starts it; a plan that cannot work
+  // says why and keeps the button off.
+  function showServePlan(plan) {
+    for (const card of cards()) {
+      const line = card.querySelector(".serve-plan");
+      line.hidden = !plan;
+      if (!plan) continue;
+      line.textContent = plan.text;
+      line.classList.toggle("error-text", plan.problem);
+      const register = card.querySelector('[data-action="register"]');
+      if (plan.problem) register.disabled = true;
+      register.textContent = plan.merges ? "Merge and register with Ollama" : "Register with Ollama";
+    }
+  }
+
   async function refresh() {
     const data = await api(urls.state);
     data.personas.forEach(showPersona);
+    showServePlan(data.serve_plan);
   }
 
   function watch(slug, jobId) {
