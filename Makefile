@@ -83,6 +83,7 @@ bench: $(VENV)/.bench
 	$(PY) -m bench.router
 	$(PY) -m bench.engine
 	$(PY) -m bench.adapters
+	$(PY) -m bench.merge
 
 # The whole scale-out topology on this machine (deploy/drill.sh): Redis, PostgreSQL, two model
 # servers (llama-cpp-python's, from requirements-dev.txt), two app processes, nginx on :5000;
