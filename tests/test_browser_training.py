@@ -56,8 +56,14 @@ def test_train_from_the_page(council_page: tuple[Page, list[str]]) -> None:
     assert points == STEPS
     expect(card.locator(".adapter-state")).to_contain_text(f"done: {STEPS} steps")
 
+    expect(card.locator(".serve-plan")).to_contain_text(
+        "Ollama 0.12.6-demo at http://127.0.0.1:")  # said before it starts
+    expect(card.locator(".serve-plan")).to_contain_text("the adapter on the worker model")
+    expect(card.locator('[data-action="register"]')).to_have_text("Register with Ollama")
     card.locator('[data-action="register"]').click()
     expect(card.locator(".model-state")).to_contain_text("persona-", timeout=JOB_TIMEOUT_MS)
+    expect(card.locator(".model-state")).to_contain_text("adapter model on http://127.0.0.1:")
+    expect(card.locator(".variant-state")).to_have_text("answers with its adapter")
     expect(card.locator('.variant-input[value="lora"]')).to_be_checked()
     card.locator('.variant-input[value="prompt"]').check()
     expect(card.locator(".variant-state")).to_have_text("answers prompt-only")

@@ -155,9 +155,10 @@ def test_new_ollama_gets_a_merged_model(app, settings, persona, cli_env, connect
     assert {"config.json", "tokenizer.json"} <= set(created["files"])
     assert any(name.endswith(".safetensors") for name in created["files"])
     assert created["quantize"] == settings.ollama_quantize == "q4_k_m"
-    merged = settings.loras_dir / persona.slug / "merged"
-    for name, digest in created["files"].items():
-        assert demo_server.blobs[digest] == (merged / name).stat().st_size
+    sent = sum(demo_server.blobs[digest] for digest in created["files"].values())
+    assert sent == pytest.approx(estimate_merge(str(tiny_base_model)).size_bytes, rel=0.05)
+    assert not (settings.loras_dir / persona.slug / "merged").exists(), \
+        "Ollama keeps its own copy; the base-sized folder is not left behind"
     with session_scope(app) as session:
         record = session.get(Persona, persona.id).adapter_served
     assert record["servers"] == [{"host": demo_server.url, "version": NEW, "method": "merged"}]

@@ -68,6 +68,8 @@ def _register_with_ollama(settings: Settings, persona: Persona, metadata: dict[s
             "(base COUNCIL_TRAIN_BASE_MODEL), or run the app with COUNCIL_BACKEND=embedded.")
     plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
                        metadata["base_model"])
+    if plan.problem:
+        raise RegistrationError(plan.problem)
     print(plan.describe(), file=sys.stderr, flush=True)
     report = ProgressReporter(progress_style)
     base = persona.model or settings.worker_model

@@ -17,6 +17,7 @@ record of what was verified where (`Registration.record`) is what rounds go by.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,12 +173,17 @@ def register_with_ollama(plan: OllamaPlan, slug: str, worker_base: str, adapter:
     name = adapter_model_name(slug)
     artifacts = _Artifacts(adapter, progress)
     servers = []
-    for route in plan.routes:
-        with ollama.Client(host=route.url, timeout=timeout) as client, \
-                translated_errors(route.host, worker_base):
-            method, digest = _create(client, route, name, worker_base, artifacts, quantize)
-            _verify(client, route.host, name, method, digest)
-        servers.append({"host": route.host, "version": route.version, "method": method})
+    try:
+        for route in plan.routes:
+            with ollama.Client(host=route.url, timeout=timeout) as client, \
+                    translated_errors(route.host, worker_base):
+                method, digest = _create(client, route, name, worker_base, artifacts, quantize)
+                _verify(client, route.host, name, method, digest)
+            servers.append({"host": route.host, "version": route.version, "method": method})
+    finally:
+        # Ollama keeps its own converted copy, and a merge takes seconds to make again
+        # (bench/merge.py): a base-sized folder per persona is not worth keeping
+        shutil.rmtree(adapter.merged, ignore_errors=True)
     return Registration(name, "", worker_base, served_record("ollama", name, servers))
 
 
