@@ -68,7 +68,7 @@ def test_versions() -> None:
     assert parse_version("0.12.6-demo") == (0, 12, 6) and parse_version("dev") is None
     assert creates_adapter_models("0.34.0") is True
     assert creates_adapter_models("0.34.1") is False and creates_adapter_models("1.0.0") is False
-    assert creates_adapter_models("0.0.0-dev") is True and creates_adapter_models("") is None
+    assert creates_adapter_models("0.0.0") is None and creates_adapter_models("") is None
 
 
 def test_demo_server_refuses_adapter_models_from_0_34_1(demo_server: DemoServer, client,
@@ -168,6 +168,21 @@ def test_new_ollama_gets_a_merged_model(app, settings, persona, cli_env, connect
     answer = answer_of(app, persona)
     assert (answer.model, answer.variant) == (f"persona-{persona.slug}", "lora")
     assert f"persona-{persona.slug}" in asked_models(demo_server)
+
+
+def test_a_build_from_source_is_offered_the_adapter_then_merged(app, settings, persona, cli_env,
+                                                               demo_server: DemoServer,
+                                                               capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    demo_server.version = "0.0.0"  # what Ollama built from source answers
+    assert register(settings, persona) == 0
+    assert "the adapter, or a merged model if it refuses" in capsys.readouterr().err
+    created = demo_server.created[f"persona-{persona.slug}:latest"]
+    assert created["files"] and not created.get("adapters")
+    with session_scope(app) as session:
+        record = session.get(Persona, persona.id).adapter_served
+    assert record["servers"] == [{"host": demo_server.url, "version": "0.0.0",
+                                  "method": "merged"}]
 
 
 def test_nothing_can_work_names_the_alternatives(app, settings, persona, cli_env, connect,

@@ -56,7 +56,8 @@ class ModelRoutes:
         if not name:
             self._json(400, {"error": "model is required"})
             return
-        if adapters and creates_adapter_models(self.demo.version) is False:
+        # a version that says nothing is a build from current source: it refuses them too
+        if adapters and not creates_adapter_models(self.demo.version):
             self._json(400, {"error": "creating models with adapters is not supported since "
                                       "Ollama 0.34.1"})
             return

@@ -25,7 +25,8 @@ from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, compose_answer, tokenize
 from .served import full_name
 
 # what /api/version answers: before v0.34.1 the demo creates models with adapters, as Ollama
-# did; from it on it refuses them, as Ollama does (`version`, see ollama_versions.py)
+# did; from it on, and as a build from source (0.0.0), it refuses them, as Ollama does
+# (`version`, see ollama_versions.py)
 VERSION = "0.12.6-demo"
 DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b", ECHO_MODEL)
 FAULTS = ("refuse", "error_midstream", "reset_midstream", "hang", "slow_first_token",

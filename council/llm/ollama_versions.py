@@ -20,10 +20,12 @@ def parse_version(version: str | None) -> tuple[int, int, int] | None:
 
 
 def creates_adapter_models(version: str | None) -> bool | None:
-    """Whether `/api/create` still accepts `adapters` there; None when the version is unknown
-    (a development build), where only trying it tells."""
+    """Whether `/api/create` still accepts `adapters` there; None when the version says
+    nothing (Ollama built from source answers 0.0.0), where only trying it tells."""
     release = parse_version(version)
-    return None if release is None else release < ADAPTER_MODELS_REMOVED
+    if release is None or release == (0, 0, 0):
+        return None
+    return release < ADAPTER_MODELS_REMOVED
 
 # config.json `architectures[0]` of the causal LMs Ollama's safetensors importer converts
 # (ollama/ollama convert/convert.go, LoadModelMetadata)

@@ -7,8 +7,8 @@
   merged into the transformers base it was trained on (merge.py) and Ollama imports those
   files as `persona-<slug>`, quantized to COUNCIL_OLLAMA_QUANTIZE. Each merged persona is a
   whole model: Ollama loads its own copy of the weights.
-- A server whose version says nothing (a development build) is offered the adapter first and
-  gets the merged model if it refuses.
+- A server whose version says nothing (a build from source answers 0.0.0) is offered the
+  adapter first and gets the merged model if it refuses.
 
 Each created model is read back (`show`) before the persona answers through it: an adapter
 model must list the adapter blob that was uploaded, a merged one must exist without one. The
