@@ -17,7 +17,7 @@ from council.llm.demo_server import DemoServer
 from council.llm.ollama_versions import creates_adapter_models, parse_version
 from council.models import Persona, WorkerAnswer
 from council.personas import list_personas
-from council.training.merge import estimate_merge
+from council.training.merge import estimate_merge, human_size
 from council.training.ollama_register import _verify, plan_ollama
 from council.training.register import RegistrationError
 from council.variants import Serving, plan_answer
@@ -272,7 +272,9 @@ def test_training_page_says_what_register_will_do(app, settings, persona, demo_s
     plan = client.get("/api/training").get_json()["serve_plan"]
     assert plan["merges"] and not plan["problem"]
     assert "a merged model" in plan["text"]
-    assert estimate_merge(str(tiny_base_model)).describe() in plan["text"]
+    estimate = estimate_merge(str(tiny_base_model))
+    assert estimate.describe() in plan["text"]
+    assert f"≈ {human_size(estimate.parameters * 4.9 / 8)} q4_k_m each" in plan["text"]
     app.config["SETTINGS"] = settings.with_changes(train_base_model="no/such-model")
     plan = client.get("/api/training").get_json()["serve_plan"]
     assert plan["problem"] and "COUNCIL_BACKEND=embedded" in plan["text"]
@@ -280,4 +282,4 @@ def test_training_page_says_what_register_will_do(app, settings, persona, demo_s
 
 def test_plan_needs_a_server_that_answers() -> None:
     with pytest.raises(RegistrationError, match="Cannot reach Ollama"):
-        plan_ollama(("http://127.0.0.1:1",), "Qwen/Qwen2.5-3B-Instruct", timeout=1.0)
+        plan_ollama(("http://127.0.0.1:1",), "Qwen/Qwen2.5-3B-Instruct", "q4_k_m", timeout=1.0)

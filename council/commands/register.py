@@ -67,7 +67,7 @@ def _register_with_ollama(settings: Settings, persona: Persona, metadata: dict[s
             "embedded engine; Ollama serves other weights. Train it again with Ollama running "
             "(base COUNCIL_TRAIN_BASE_MODEL), or run the app with COUNCIL_BACKEND=embedded.")
     plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
-                       metadata["base_model"])
+                       metadata["base_model"], settings.ollama_quantize)
     if plan.problem:
         raise RegistrationError(plan.problem)
     print(plan.describe(), file=sys.stderr, flush=True)
@@ -78,7 +78,6 @@ def _register_with_ollama(settings: Settings, persona: Persona, metadata: dict[s
             plan, persona.slug, base,
             TrainedAdapter(Path(metadata["adapter_dir"]), metadata["base_model"], files.gguf,
                            files.merged),
-            settings.ollama_quantize,
             lambda stage, fraction: report(stage, round(fraction * 100), 100))
     finally:
         report.close()

@@ -63,7 +63,7 @@ class MergeEstimate:
     seconds: float  # on this machine, at bench.merge's rate, imports included
 
     def describe(self) -> str:
-        return (f"≈ {_human_size(self.size_bytes)} written and sent to Ollama, about "
+        return (f"≈ {human_size(self.size_bytes)} written and sent to Ollama, about "
                 f"{_human_duration(self.seconds)} to merge here")
 
 
@@ -286,7 +286,8 @@ def _first_lines(exc: BaseException) -> str:
     return " ".join(str(exc).splitlines()[:2]).strip() or type(exc).__name__
 
 
-def _human_size(size: float) -> str:
+def human_size(size: float) -> str:
+    """Bytes as the pages say them: 542 MB, 6.2 GB."""
     for unit in ("bytes", "kB", "MB"):
         if size < 1000:
             return f"{size:.0f} {unit}"

@@ -30,7 +30,8 @@ from ..llm.ollama_backend import translated_errors
 from ..llm.ollama_versions import creates_adapter_models
 from ..redact import redact_credentials
 from .gguf_export import AdapterExportError, export_gguf_adapter
-from .merge import MergedModel, MergeError, MergeEstimate, estimate_merge, merge_adapter
+from .merge import (MergedModel, MergeError, MergeEstimate, estimate_merge, human_size,
+                    merge_adapter)
 from .register import Registration, RegistrationError, adapter_model_name, served_record
 
 ALTERNATIVES = (
@@ -39,6 +40,9 @@ ALTERNATIVES = (
     "own GGUF, or on an OpenAI-compatible server that loads adapters directly: vLLM with "
     "--enable-lora (COUNCIL_BACKEND=openai), or llama.cpp's server with --lora.")
 Progress = Callable[[str, float], None]
+# about the bits per weight of what Ollama quantizes an import to (llama.cpp's K-quants and
+# Q8_0): the weights' memory per merged persona, before its KV cache
+BITS_PER_WEIGHT = {"q4_k_m": 4.9, "q4_k_s": 4.6, "q8_0": 8.5}
 
 
 def _quiet(stage: str, fraction: float) -> None:
@@ -65,6 +69,14 @@ class OllamaPlan:
     routes: tuple[ServerRoute, ...]
     merge: MergeEstimate | None
     problem: str | None
+    quantize: str = ""
+
+    def merged_weights_bytes(self) -> int | None:
+        """What one merged persona's weights take in Ollama's memory."""
+        if self.merge is None:
+            return None
+        bits = BITS_PER_WEIGHT.get(self.quantize)
+        return self.merge.size_bytes if bits is None else int(self.merge.parameters * bits / 8)
 
     @property
     def merges(self) -> bool:
@@ -83,9 +95,12 @@ class OllamaPlan:
                           "try": f"{name}: the adapter, or a merged model if it refuses"}
                          [route.method])
         text = "; ".join(parts) + "."
-        if self.merges and self.merge is not None:
+        weights = self.merged_weights_bytes()
+        if self.merges and self.merge is not None and weights is not None:
+            held = f"{self.quantize} " if self.quantize else ""
             text += (f" Merging: {self.merge.describe()}; each merged persona is a model of its "
-                     "own, and Ollama loads its own copy of the weights.")
+                     f"own, and Ollama loads its own copy of the weights (≈ {human_size(weights)} "
+                     f"{held}each, besides its KV cache).")
         return text
 
 
@@ -103,7 +118,8 @@ def server_version(url: str, timeout: float = 5.0) -> str | None:
         raise RegistrationError(str(exc)) from None
 
 
-def plan_ollama(urls: tuple[str, ...], train_base: str, timeout: float = 5.0) -> OllamaPlan:
+def plan_ollama(urls: tuple[str, ...], train_base: str, quantize: str,
+                timeout: float = 5.0) -> OllamaPlan:
     """Ask every server its version and check, without loading weights, that a merge can be
     made where one is needed."""
     routes = []
@@ -112,18 +128,18 @@ def plan_ollama(urls: tuple[str, ...], train_base: str, timeout: float = 5.0) ->
         creates = creates_adapter_models(version)
         routes.append(ServerRoute(url, version, "try" if creates is None
                                   else "adapter" if creates else "merged"))
-    plan = OllamaPlan(tuple(routes), None, None)
+    plan = OllamaPlan(tuple(routes), None, None, quantize)
     if not plan.merges:
         return plan
     try:
-        return OllamaPlan(plan.routes, estimate_merge(train_base), None)
+        return OllamaPlan(plan.routes, estimate_merge(train_base), None, quantize)
     except MergeError as exc:
         if any(r.method == "try" for r in routes) and not any(r.method == "merged"
                                                              for r in routes):
             return plan  # offered the adapter; only a refusal would need the merge
         merged = ", ".join(f"{r.host} (Ollama {r.version})" for r in routes
                            if r.method == "merged")
-        return OllamaPlan(plan.routes, None, (
+        return OllamaPlan(plan.routes, None, quantize=quantize, problem=(
             f"{merged} cannot create models with an adapter (removed in Ollama 0.34.1), and the "
             f"adapter cannot be merged into its base for Ollama to import: {exc} {ALTERNATIVES}"))
 
@@ -165,7 +181,7 @@ class _Artifacts:
 
 
 def register_with_ollama(plan: OllamaPlan, slug: str, worker_base: str, adapter: TrainedAdapter,
-                         quantize: str, progress: Progress = _quiet,
+                         progress: Progress = _quiet,
                          timeout: float = 3600.0) -> Registration:
     """Create and verify `persona-<slug>` on every server of `plan`."""
     if plan.problem:
@@ -177,7 +193,8 @@ def register_with_ollama(plan: OllamaPlan, slug: str, worker_base: str, adapter:
         for route in plan.routes:
             with ollama.Client(host=route.url, timeout=timeout) as client, \
                     translated_errors(route.host, worker_base):
-                method, digest = _create(client, route, name, worker_base, artifacts, quantize)
+                method, digest = _create(client, route, name, worker_base, artifacts,
+                                         plan.quantize)
                 _verify(client, route.host, name, method, digest)
             servers.append({"host": route.host, "version": route.version, "method": method})
     finally:

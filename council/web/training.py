@@ -82,7 +82,7 @@ def serve_plan(settings: Settings) -> dict[str, Any] | None:
         return None
     try:
         plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
-                           settings.train_base_model, timeout=2.0)
+                           settings.train_base_model, settings.ollama_quantize, timeout=2.0)
     except RegistrationError as exc:
         return {"text": str(exc), "problem": True, "merges": False}
     return {"text": plan.describe(), "problem": bool(plan.problem), "merges": plan.merges}
