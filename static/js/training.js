@@ -114,7 +114,8 @@
     card.querySelector(".base-state").textContent = state.train_blocked
       ? `Training is off: ${state.train_blocked}` : `Base: ${state.base_model.split("/").pop()}`;
     card.querySelector(".base-state").classList.toggle("error-text", Boolean(state.train_blocked));
-    card.querySelector('[data-action="register"]').disabled = !adapter || adapter.state !== "done";
+    card.dataset.trained = String(Boolean(adapter) && adapter.state === "done");
+    card.querySelector('[data-action="register"]').disabled = card.dataset.trained !== "true";
     for (const input of card.querySelectorAll(".variant-input")) {
       input.disabled = !state.adapter_model || (input.value === "mix" && !state.can_mix);
       input.checked = input.value === state.variant;
@@ -129,12 +130,12 @@
   }
 
   // With Ollama: what Register does on each server (adapter, or a merged model with its size
-  // and time from Ollama 0.34.1 on), shown before the user starts it; a plan that cannot work
-  // says why and keeps the button off.
+  // and time from Ollama 0.34.1 on), shown on each card with a trained adapter before the user
+  // starts it; a plan that cannot work says why and keeps the button off.
   function showServePlan(plan) {
     for (const card of cards()) {
       const line = card.querySelector(".serve-plan");
-      line.hidden = !plan;
+      line.hidden = !plan || card.dataset.trained !== "true";
       if (!plan) continue;
       line.textContent = plan.text;
       line.classList.toggle("error-text", plan.problem);
