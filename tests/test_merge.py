@@ -99,6 +99,36 @@ def test_merged_model_computes_base_plus_adapter(which: str, tiny_base_model: Pa
     assert {"loading the base model", "merging", "done"} <= {stage for stage, _ in stages}
 
 
+@pytest.mark.timeout(400)
+def test_merged_bundled_model_computes_base_plus_adapter(model_cache: Path,
+                                                         tmp_path: Path) -> None:
+    """The same check on a real model: the bundled SmolLM2-135M (llama architecture), as
+    training sees it (its GGUF converted to a transformers folder)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from council.llm.embedded import bundled_model_path
+    from council.training.base_model import transformers_folder
+
+    base = Path(transformers_folder(str(bundled_model_path()), model_cache))
+    chosen = save_adapter(base, tmp_path / "adapter")
+    merged = merge_adapter(str(base), chosen, tmp_path / "merged")
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    with_adapter = logits(PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(base)), str(chosen)), tokenizer)
+    from_merged = logits(AutoModelForCausalLM.from_pretrained(str(merged.folder)), tokenizer)
+    base_only = logits(AutoModelForCausalLM.from_pretrained(str(base)), tokenizer)
+    agreement = correlation(from_merged, with_adapter)
+    print(f"\nSmolLM2-135M: merged vs PEFT r={agreement:.6f}, merged vs base alone "
+          f"r={correlation(from_merged, base_only):.4f}")
+    assert agreement >= 0.99
+    assert np.abs(from_merged - base_only).max() > 1.0, "the merge must carry the adapter"
+    config = json.loads((merged.folder / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    assert config["rope_theta"] == 100000, "where Ollama's importer reads the RoPE base"
+    assert "chat_template" in json.loads((merged.folder / "tokenizer_config.json").read_text())
+
+
 def test_merged_folder_holds_what_ollama_imports(tiny_base_model: Path, adapter: Path,
                                                   tmp_path: Path) -> None:
     from safetensors import safe_open
