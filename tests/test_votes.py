@@ -109,12 +109,15 @@ def test_the_synthesizer_sees_ratings_after_votes(app: Flask, sio,
 def test_votes_are_counted_per_variant_for_the_adapter_ab(app: Flask, sio,
                                                            demo_server: DemoServer) -> None:
     from council.models import Persona
+    from council.training.register import served_record
 
     client = app.test_client()
     demo_server.add_model("persona-pragmatist")
     with session_scope(app) as session:
         persona = session.scalars(select(Persona).where(Persona.slug == "pragmatist")).one()
         persona.adapter_model, persona.variant = "persona-pragmatist", "lora"
+        persona.adapter_served = served_record("ollama", "persona-pragmatist",
+                                               [{"host": demo_server.url, "method": "adapter"}])
     assert b"No persona has answered through a LoRA adapter" in client.get("/leaderboard").data
 
     def round_voting(question: str, winner: str) -> str:
