@@ -116,12 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{loss.adapter:.3f} with it ({loss.tokens} answer tokens)")
             elif backend == "openai":
                 urls = server_urls_of(settings, backend, settings.worker_hosts)
-                registrations = [load_vllm_adapter(url, settings.openai_api_key, persona.slug,
-                                                   adapter) for url in urls]
-                registration = Registration(
-                    registrations[0].model, "", "vllm",
-                    {**registrations[0].record,
-                     "servers": [r.record["servers"][0] for r in registrations]})
+                registration = load_vllm_adapter(urls, settings.openai_api_key, persona.slug,
+                                                 adapter)
                 line = (f"{registration.model}: {len(urls)} vLLM server(s) serve {adapter}; "
                         f"{persona.name} now answers through it")
             else:

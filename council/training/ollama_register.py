@@ -201,7 +201,7 @@ def register_with_ollama(plan: OllamaPlan, slug: str, worker_base: str, adapter:
         # Ollama keeps its own converted copy, and a merge takes seconds to make again
         # (bench/merge.py): a base-sized folder per persona is not worth keeping
         shutil.rmtree(adapter.merged, ignore_errors=True)
-    return Registration(name, "", worker_base, served_record("ollama", name, servers))
+    return Registration(name, worker_base, served_record("ollama", name, servers))
 
 
 def _create(client: ollama.Client, route: ServerRoute, name: str, worker_base: str,

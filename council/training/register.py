@@ -37,7 +37,6 @@ class RegistrationError(RuntimeError):
 @dataclass(frozen=True)
 class Registration:
     model: str
-    digest: str
     base: str
     # what was verified where: {"engine", "model", "servers": [{"host", "method", ...}],
     # "verified_at"}; stored on the persona (`adapter_served`)
@@ -63,12 +62,12 @@ def register_embedded(slug: str, base_gguf: Path, adapter_dir: Path, target: Pat
     except (ValueError, LLMError) as exc:
         raise RegistrationError(str(exc)) from None
     record = served_record("embedded", str(exported.path), [{"method": "file"}])
-    return Registration(str(exported.path), "", str(base_gguf), record), loss
+    return Registration(str(exported.path), str(base_gguf), record), loss
 
 
-def load_vllm_adapter(base_url: str, api_key: str, slug: str, adapter_dir: Path,
+def load_vllm_adapter(base_urls: tuple[str, ...], api_key: str, slug: str, adapter_dir: Path,
                       timeout: float = 120.0) -> Registration:
-    """Have a vLLM server (`--enable-lora`) serve the PEFT folder as `persona-<slug>`.
+    """Have every vLLM server (`--enable-lora`) serve the PEFT folder as `persona-<slug>`.
 
     Uses vLLM's runtime endpoint (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); an adapter of
     that name already loaded (a retrain) is unloaded and loaded again.
@@ -76,13 +75,22 @@ def load_vllm_adapter(base_url: str, api_key: str, slug: str, adapter_dir: Path,
     name = adapter_model_name(slug)
     body = {"lora_name": name, "lora_path": str(adapter_dir.resolve())}
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    base = base_url.rstrip("/")
+    servers = []
+    with httpx.Client(timeout=timeout, headers=headers) as client:
+        for base_url in base_urls:
+            base = base_url.rstrip("/")
+            _load_into(client, base, body)
+            servers.append({"host": redact_credentials(base), "method": "runtime"})
+    return Registration(name, "vllm", served_record("openai", name, servers))
+
+
+def _load_into(client: httpx.Client, base: str, body: dict[str, str]) -> None:
+    name = body["lora_name"]
     try:
-        with httpx.Client(timeout=timeout, headers=headers) as client:
+        response = client.post(f"{base}/load_lora_adapter", json=body)
+        if response.status_code == 400 and "already" in response.text:
+            client.post(f"{base}/unload_lora_adapter", json={"lora_name": name})
             response = client.post(f"{base}/load_lora_adapter", json=body)
-            if response.status_code == 400 and "already" in response.text:
-                client.post(f"{base}/unload_lora_adapter", json={"lora_name": name})
-                response = client.post(f"{base}/load_lora_adapter", json=body)
     except httpx.HTTPError as exc:
         raise RegistrationError(f"Cannot reach the OpenAI-compatible server at {base}: {exc}. "
                                 "Start vLLM with --enable-lora.") from None
@@ -94,8 +102,6 @@ def load_vllm_adapter(base_url: str, api_key: str, slug: str, adapter_dir: Path,
     if response.status_code >= 400:
         raise RegistrationError(f"{base} refused the adapter (HTTP {response.status_code}): "
                                 f"{response.text[:300]}")
-    return Registration(name, "", "vllm", served_record(
-        "openai", name, [{"host": redact_credentials(base), "method": "runtime"}]))
 
 
 def switch_persona_model(persona: Persona, registration: Registration) -> None:
