@@ -9,8 +9,19 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
-                        false)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -127,6 +138,8 @@ class Round(Base):
                                              order_by="Vote.id")
     reviews: Mapped[list[PeerReview]] = relationship(cascade="all, delete-orphan",
                                                      order_by="PeerReview.id")
+    comparison: Mapped[Comparison | None] = relationship(
+        back_populates="round", cascade="all, delete-orphan", uselist=False)
 
 
 class _GenerationMixin:
@@ -315,3 +328,80 @@ class AppProcess(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # when it stopped, or when another process found it gone
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Comparison(_GenerationMixin, Base):
+    """A compare round's solo answer (the synthesizer model alone, neutral prompt, the same
+    history), where the council answer stood when the pair was shown, and the user's verdict.
+
+    The verdict names the winner by identity, not by letter, so what was shown as "A" never
+    has to be worked out again; `council_position` keeps the letter for the record.
+    """
+
+    __tablename__ = "comparisons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
+    # "A" or "B": the council answer's side, drawn at random when the round starts
+    council_position: Mapped[str] = mapped_column(String(1))
+    # None until the user judges: council | solo | tie
+    verdict: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    round: Mapped[Round] = relationship(back_populates="comparison")
+
+
+class EvalAnswer(Base):
+    """One contestant's answer to one eval question, kept so a stopped eval resumes and a
+    second judge reuses it. `contestant_key` fingerprints what answered (model, prompt,
+    settings), so a changed persona answers again instead of reusing a stale answer."""
+
+    __tablename__ = "eval_answers"
+    __table_args__ = (UniqueConstraint("question_key", "contestant_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_key: Mapped[str] = mapped_column(String(64), index=True)
+    contestant: Mapped[str] = mapped_column(String(120))
+    contestant_key: Mapped[str] = mapped_column(String(64))
+    # done | failed
+    status: Mapped[str] = mapped_column(String(16), default="done")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # wall time of the whole answer
+    tokens: Mapped[int] = mapped_column(Integer, default=0)  # generated, all its generations
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvalJudgement(Base):
+    """One judge's verdict on two answers in one order (`first` shown as A); every pair is
+    judged in both orders. `verdict` is A, B or C (tie), None when no reply had one."""
+
+    __tablename__ = "eval_judgements"
+    __table_args__ = (UniqueConstraint("judge_key", "first_id", "second_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judge_key: Mapped[str] = mapped_column(String(64), index=True)
+    first_id: Mapped[int] = mapped_column(ForeignKey("eval_answers.id", ondelete="CASCADE"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("eval_answers.id", ondelete="CASCADE"))
+    verdict: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    reply: Mapped[str] = mapped_column(Text, default="")  # the judge's last reply, for audit
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvalRun(Base):
+    """One `council eval` run: what it compared, and its report once written (Analytics shows
+    the latest)."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_set: Mapped[str] = mapped_column(Text)
+    contestants: Mapped[list[str]] = mapped_column(JSON, default=list)
+    judge: Mapped[str] = mapped_column(String(200))
+    out_dir: Mapped[str] = mapped_column(Text)
+    # running | done | failed | interrupted
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
