@@ -22,8 +22,8 @@ from ..llm.base import ChatBackend, ChatMessage
 from ..llm.roles import Backends
 from ..models import Synthesis, WorkerAnswer
 from ..personas import list_personas
-from ..prompts import LabelledAnswer, synthesis_messages, worker_messages
-from ..router import RouteDecision, Router
+from ..prompts import LabelledAnswer, PastRound, synthesis_messages, worker_messages
+from ..router import Route, RouteDecision, Router
 from ..router.generation import tune_for_sentiment
 from ..variants import Serving, plan_answer
 from ..votes import merit_counts
@@ -72,9 +72,7 @@ def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Set
                                 chosen_personas(request.question, request.personas, personas))
     if not decision.selected:
         raise RoundError("No persona is enabled. Enable one on the Personas page.")
-    compound = decision.features.sentiment["compound"]
-    workers = [_planned_worker(chosen, decision.decisions, backend, settings, compound)
-               for chosen in decision.selected]
+    workers = planned_workers(decision, backend, settings)
     plan = store.create_round(request, decision.record(), workers, settings.synth_model)
     # Exploration counts are read-modify-write rows: one round start at a time updates them,
     # in its own transaction, so concurrent first rounds neither lose a count nor both
@@ -82,6 +80,14 @@ def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Set
     with router.stats_lock, store.session() as session:
         router.record_shown(session, decision)
     return plan
+
+
+def planned_workers(decision: Route, backend: ChatBackend,
+                    settings: Settings) -> list[PlannedWorker]:
+    """What each persona the router selected answers with, tuned to the message's mood."""
+    compound = decision.features.sentiment["compound"]
+    return [_planned_worker(chosen, decision.decisions, backend, settings, compound)
+            for chosen in decision.selected]
 
 
 def _planned_worker(chosen: RouteDecision, decisions: list[RouteDecision],
@@ -100,28 +106,62 @@ def _planned_worker(chosen: RouteDecision, decisions: list[RouteDecision],
 
 def run_workers(run: RoundRun, plan: RoundPlan) -> list[Generation]:
     """Stream every planned worker at once; each is stored and announced as it finishes."""
-    settings = run.settings
-
-    def generation(worker: PlannedWorker) -> Generation:
-        return prepared_generation(
-            worker.answer_id, worker.model,
-            lambda: worker_messages(worker.system_prompt, worker.persona_id, plan.history,
-                                    plan.question, settings.num_ctx, settings.num_predict,
-                                    token_counter(run.backends.workers, worker.model)),
-            dict(worker.options),
-            lambda delta, index: run.emit("worker_token", {
-                "round_id": run.round_id, "answer_id": worker.answer_id, "delta": delta,
-                "index": index}))
+    def on_token(worker: PlannedWorker) -> Callable[[str, int], None]:
+        return lambda delta, index: run.emit("worker_token", {
+            "round_id": run.round_id, "answer_id": worker.answer_id, "delta": delta,
+            "index": index})
 
     def finished(gen: Generation) -> None:
         run.store.save(WorkerAnswer, gen)
         run.emit("worker_done", {"round_id": run.round_id, "answer_id": gen.row_id,
                                  **gen.outcome()})
 
-    workers = [generation(worker) for worker in plan.workers]
+    workers = [worker_generation(run.backends.workers, run.settings, worker, plan.history,
+                                 plan.question, on_token(worker))
+               for worker in plan.workers]
     run.live.update((gen.row_id, gen) for gen in workers)
-    run.stream(run.backends.workers, workers, settings.worker_timeout, finished)
+    run.stream(run.backends.workers, workers, run.settings.worker_timeout, finished)
     return workers
+
+
+def worker_generation(backend: ChatBackend, settings: Settings, worker: PlannedWorker,
+                      history: list[PastRound], question: str,
+                      on_token: Callable[[str, int], None]) -> Generation:
+    """One worker's answer, ready to stream: its persona's messages over the history."""
+    return prepared_generation(
+        worker.answer_id, worker.model,
+        lambda: worker_messages(worker.system_prompt, worker.persona_id, history, question,
+                                settings.num_ctx, settings.num_predict,
+                                token_counter(backend, worker.model)),
+        dict(worker.options), on_token)
+
+
+def labelled_answers(plan_workers: list[PlannedWorker], usable: list[Generation],
+                     ratings: dict[int, float], peer: dict[int, float],
+                     blind: bool) -> list[LabelledAnswer]:
+    """The answers as the synthesizer sees them: persona, weight, rating, peer rank; a blind
+    round's council answer must not name who said what before the vote."""
+    labelled = []
+    for answer in usable:
+        worker = next(w for w in plan_workers if w.answer_id == answer.row_id)
+        name = f"Answer {plan_workers.index(worker) + 1}" if blind else worker.name
+        labelled.append(LabelledAnswer(name, worker.weight, answer.text,
+                                       ratings.get(worker.persona_id), peer.get(answer.row_id)))
+    return labelled
+
+
+def synthesis_generation(backend: ChatBackend, settings: Settings, row_id: int, model: str,
+                         history: list[PastRound], question: str,
+                         labelled: list[LabelledAnswer],
+                         on_token: Callable[[str, int], None]) -> Generation:
+    """The synthesizer's merge of the labelled answers, ready to stream."""
+    return prepared_generation(
+        row_id, model,
+        lambda: synthesis_messages(history, question, labelled, settings.num_ctx,
+                                   settings.num_predict, token_counter(backend, model)),
+        {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
+         "temperature": SYNTH_TEMPERATURE},
+        on_token)
 
 
 def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
@@ -134,22 +174,13 @@ def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],
         reasons = "; ".join(f"{gen.model}: {gen.error or gen.status}" for gen in workers)
         return RoundOutcome("failed", "Every worker failed, so there is nothing to synthesize. "
                                       f"{reasons}")
-    ratings = run.store.persona_ratings()
-    labelled = []
-    for answer in usable:
-        worker = plan.worker(answer.row_id)
-        # a blind round's council answer must not name who said what before the vote
-        name = f"Answer {plan.workers.index(worker) + 1}" if plan.request.blind else worker.name
-        labelled.append(LabelledAnswer(name, worker.weight, answer.text,
-                                       ratings.get(worker.persona_id), peer.get(answer.row_id)))
+    labelled = labelled_answers(plan.workers, usable, run.store.persona_ratings(), peer,
+                                plan.request.blind)
     settings = run.settings
-    gen = prepared_generation(
+    gen = synthesis_generation(
+        run.backends.synthesizer, settings,
         run.store.create_synthesis(run.round_id, plan.synth_model), plan.synth_model,
-        lambda: synthesis_messages(plan.history, plan.question, labelled, settings.num_ctx,
-                                   settings.num_predict,
-                                   token_counter(run.backends.synthesizer, plan.synth_model)),
-        {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
-         "temperature": SYNTH_TEMPERATURE},
+        plan.history, plan.question, labelled,
         lambda delta, index: run.emit("synth_token", {"round_id": run.round_id, "delta": delta,
                                                       "index": index}))
     run.live["synthesis"] = gen
