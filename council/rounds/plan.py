@@ -93,9 +93,6 @@ class RoundPlan:
     def question(self) -> str:
         return self.request.question
 
-    def worker(self, answer_id: int) -> PlannedWorker:
-        return next(w for w in self.workers if w.answer_id == answer_id)
-
     def started_payload(self) -> dict[str, Any]:
         return {"round_id": self.round_id, "conversation_id": self.conversation_id,
                 "parent_id": self.parent_id,
