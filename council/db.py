@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -82,11 +82,19 @@ def hold_process_lock(connection: Connection | Session, lock: int) -> None:
 @contextmanager
 def standalone_session(url: str) -> Iterator[Session]:
     """A committed-on-success session for CLIs that need the database but not the web app."""
+    with standalone_database(url) as scope, scope() as session:
+        yield session
+
+
+@contextmanager
+def standalone_database(url: str) -> Iterator[Callable[[], AbstractContextManager[Session]]]:
+    """Short committed transactions for a long CLI run (`council eval` commits each answer
+    as it comes, so a killed run keeps what it had)."""
     engine = make_engine(url)
     try:
         upgrade_schema(engine)
-        with _transaction(sessionmaker(engine, expire_on_commit=False)) as session:
-            yield session
+        factory = sessionmaker(engine, expire_on_commit=False)
+        yield lambda: _transaction(factory)
     finally:
         engine.dispose()
 

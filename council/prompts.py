@@ -27,6 +27,10 @@ better peer rank (how the other advisors ranked it; 1 is best), when given. Do \
 not mention weights or ratings or list the \
 advisors one by one; answer the user directly. Use Markdown."""
 
+# what the synthesizer model alone is told when it answers as the council's rival (a compare
+# round's solo answer, `council eval`'s solo and --also contestants): no persona, no council
+SOLO_SYSTEM_PROMPT = "You are a helpful assistant. Answer the user's question. Use Markdown."
+
 TokenCounter = Callable[[list[ChatMessage]], int]
 MIN_SHARE_CHARS = 200  # the least of each answer the synthesizer is shown
 
