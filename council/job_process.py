@@ -194,3 +194,16 @@ class WriterLock:
                 return None
         except WriterBusy as busy:
             return str(busy)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT (a job's Cancel, Ctrl-C) or a test: a long command stops at its
+    next safe point (the trainer after its step, the eval after its answer) and keeps what it
+    did."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.event.set())

@@ -30,7 +30,8 @@ from council.training.gguf_export import (
     AdapterExportError,
     gguf_tensor_name,
 )
-from council.training.train import StopFlag, TrainSettings, train_adapter
+from council.job_process import StopFlag
+from council.training.train import TrainSettings, train_adapter
 from scripts import prepare_lora_data, register_lora, train_lora
 from tests.training_data import memorisable_set
 

@@ -18,9 +18,7 @@ import json
 import math
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import AdapterFiles
+from ..job_process import StopFlag
 from .base_model import base_problem, is_gguf, transformers_folder
 from .environment import EnvironmentReport, check_environment
 
@@ -192,17 +191,6 @@ def choose_backend(settings: TrainSettings, report: EnvironmentReport) -> str:
         raise TrainingError("Neither unsloth (CUDA) nor transformers + PEFT is installed: "
                             ".venv/bin/pip install -r requirements-train.txt")
     return "peft"
-
-
-class StopFlag:
-    """Set by SIGTERM/SIGINT (or a test); the trainer stops after the current step."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def install(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.event.set())
 
 
 def _callback(progress: Callable[..., None], stop: StopFlag, started: float) -> Any:
