@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from .db import session_scope
 from .extensions import get_jobs, get_settings
 from .job_process import process_running, start_ticks
-from .models import AppProcess, Job, Round, Synthesis, WorkerAnswer, as_utc, utcnow
+from .models import AppProcess, Comparison, Job, Round, Synthesis, WorkerAnswer, as_utc, utcnow
 
 HEARTBEAT_S = 2.0
 STALE_S = 30.0  # a process on another host with no heartbeat this long is taken for gone
@@ -78,7 +78,7 @@ def sweep(session: Session, own_id: int) -> None:
     if gone:
         session.execute(update(AppProcess).where(AppProcess.id.in_(gone)).values(ended_at=now))
     orphaned = Round.status == "running", _orphaned(Round.app_process_id)
-    for model in (WorkerAnswer, Synthesis):
+    for model in (WorkerAnswer, Synthesis, Comparison):
         session.execute(update(model).where(model.status == "running", model.round_id.in_(
             select(Round.id).where(*orphaned))).values(status="interrupted", finished_at=now))
     session.execute(update(Round).where(*orphaned).values(status="interrupted", finished_at=now))

@@ -257,6 +257,14 @@ class Settings:
     peer_review: bool = setting(
         False, "COUNCIL_PEER_REVIEW", "`1` adds peer review to every round (the council page "
         "also has a per-question checkbox)", switch, shown="off")
+    compare: bool = setting(
+        False, "COUNCIL_COMPARE", "`1` ticks Compare on the council page until you untick it: "
+        "the synthesizer model also answers alone, and the page asks which of the two answers "
+        "is better, names hidden (a round asked without saying is a compare round too)", switch,
+        shown="off")
+    compare_every: int = setting(
+        0, "COUNCIL_COMPARE_EVERY", "makes every round whose id is a multiple of N a compare "
+        "round, ticked or not (0: only the ticked ones)", non_negative(int), shown="`0`: never")
     max_export_mb: int = setting(4096, "COUNCIL_MAX_EXPORT_MB", "most JSON discovery reads "
                                  "from one export, in MiB (counted after unzipping)",
                                  positive(int))

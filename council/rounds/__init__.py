@@ -1,6 +1,7 @@
 """Council rounds: `Council` starts each round's stages on a thread of its own and stops them.
 
-A round is `route → run_workers → review → synthesize` (`stages.py`, `review.py`), the rows it
+A round is `route → run_workers → review → synthesize` (`stages.py`, `review.py`), with a
+compare round's solo answer streaming beside it (`compare.py`); the rows it
 writes go through `RoundStore` (`store.py`), and the streaming under every stage is
 `streams.py`. This module only holds what spans rounds: their threads, the per-client limit,
 and the stop button (pressed in a tab on another app process, it reaches the round through
@@ -24,6 +25,7 @@ from flask import Flask
 from ..config import Settings
 from ..extensions import get_router, get_settings
 from ..llm.roles import Backends
+from .compare import announce_pair, finish_solo, plan_comparison, start_solo
 from .plan import LATEST, Emit, RoundError, RoundOutcome, RoundPlan, RoundRequest
 from .review import review
 from .stages import RoundRun, route, run_workers, synthesize
@@ -51,7 +53,7 @@ class Council:
     def start_round(self, conversation_id: int | None, text: str, emit: Emit,
                     peer_review: bool | None = None, owner: str = "",
                     personas: object = (), parent_id: object = LATEST,
-                    blind: object = False) -> RoundPlan:
+                    blind: object = False, compare: object = None) -> RoundPlan:
         """Store the round and its planned answers, then run it in the background.
 
         `conversation_id` None starts a new conversation (stored only if the round starts);
@@ -59,7 +61,8 @@ class Council:
         a regenerate or an edit names the round before the one it replaces). `peer_review`
         overrides the COUNCIL_PEER_REVIEW setting for this round; `personas` (ids or
         "everyone") overrides the router's choice of who speaks; `blind` keeps the personas'
-        names out of the council answer; an `owner` (one browser tab) may have at most
+        names out of the council answer; `compare` (default COUNCIL_COMPARE) also asks the
+        synthesizer model alone, to be judged against the council answer; an `owner` (one browser tab) may have at most
         COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running, and all owners together
         COUNCIL_MAX_ROUNDS.
         """
@@ -76,9 +79,9 @@ class Council:
             request = RoundRequest.validated(
                 conversation_id, text,
                 self.settings.peer_review if peer_review is None else peer_review, personas,
-                parent_id, blind)
-            plan = route(get_router(self.app), self.store, self.backends.workers,
-                         self.settings, request)
+                parent_id, blind, self.settings.compare if compare is None else compare)
+            plan = plan_comparison(self.store, self.settings, route(
+                get_router(self.app), self.store, self.backends.workers, self.settings, request))
         except BaseException:
             self._release(owner)
             raise
@@ -158,19 +161,23 @@ class Council:
                 del self.in_flight[owner]
 
     def _run_round(self, run: RoundRun, plan: RoundPlan) -> None:
+        solo = None
         try:
+            solo = start_solo(run, plan)
             workers = run_workers(run, plan)
             peer = review(run, plan, workers) if plan.request.peer_review else {}
             outcome = synthesize(run, plan, workers, peer)
         except Exception as exc:  # keep the app serving and the round explained
             log.exception("round %s crashed", plan.round_id)
             outcome = RoundOutcome("failed", f"Internal error: {type(exc).__name__}: {exc}")
+        finish_solo(solo, outcome)
         self.store.finish_round(plan.round_id, outcome)
         with self.lock:
             self.active.pop(plan.round_id, None)
         self._release(self.owners.pop(plan.round_id, ""))
         if outcome.status == "failed":
             run.emit("round_error", {"round_id": plan.round_id, "error": outcome.error})
+        announce_pair(run, plan)
         run.emit("round_done", {"round_id": plan.round_id,
                                 "conversation_id": plan.conversation_id,
                                 "status": outcome.status, "error": outcome.error})

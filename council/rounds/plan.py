@@ -30,11 +30,12 @@ class RoundRequest:
     # regenerate or an edit starts a sibling there), or None (a new first question)
     parent_id: int | None | str = LATEST
     blind: bool = False  # names hidden until the vote: the synthesizer is not told them either
+    compare: bool = False  # the synthesizer model also answers alone, to be judged against
 
     @classmethod
     def validated(cls, conversation_id: int | None, text: str, peer_review: bool,
                   personas: object = (), parent_id: object = LATEST,
-                  blind: object = False) -> RoundRequest:
+                  blind: object = False, compare: object = False) -> RoundRequest:
         if personas not in (None, (), "everyone") and not (
                 isinstance(personas, list | tuple)
                 and all(isinstance(p, int) and not isinstance(p, bool) for p in personas)):
@@ -50,9 +51,11 @@ class RoundRequest:
             raise RoundError("parent_round_id must be a round's id or null.")
         if not isinstance(blind, bool):
             raise RoundError("blind must be true or false.")
+        if not isinstance(compare, bool):
+            raise RoundError("compare must be true or false.")
         return cls(conversation_id, question, peer_review,
                    personas if isinstance(personas, str) else tuple(personas or ()), parent_id,
-                   blind)
+                   blind, compare)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,15 @@ class PlannedWorker:
 
 
 @dataclass(frozen=True)
+class PlannedComparison:
+    """A compare round's solo answer: its `Comparison` row, and the side ("A" or "B") the
+    council answer is shown on."""
+
+    comparison_id: int
+    council_position: str
+
+
+@dataclass(frozen=True)
 class RoundPlan:
     """A stored round: who speaks with what, and the conversation so far."""
 
@@ -88,6 +100,7 @@ class RoundPlan:
     history: list[PastRound]
     workers: list[PlannedWorker]
     synth_model: str
+    comparison: PlannedComparison | None = None  # a compare round's (rounds/compare.py)
 
     @property
     def question(self) -> str:
@@ -97,7 +110,8 @@ class RoundPlan:
         return {"round_id": self.round_id, "conversation_id": self.conversation_id,
                 "parent_id": self.parent_id,
                 "user_message": self.question, "synth_model": self.synth_model,
-                "routing": self.routing, "workers": [w.payload() for w in self.workers]}
+                "routing": self.routing, "workers": [w.payload() for w in self.workers],
+                "compare": None if self.comparison is None else {"status": "waiting"}}
 
 
 @dataclass(frozen=True)

@@ -159,9 +159,15 @@ def synthesis_generation(backend: ChatBackend, settings: Settings, row_id: int, 
         row_id, model,
         lambda: synthesis_messages(history, question, labelled, settings.num_ctx,
                                    settings.num_predict, token_counter(backend, model)),
-        {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
-         "temperature": SYNTH_TEMPERATURE},
+        synth_options(settings),
         on_token)
+
+
+def synth_options(settings: Settings) -> dict[str, Any]:
+    """What the synthesizer model is asked with (the synthesis, and a compare round's solo
+    answer, so that the two differ in what they are given, not how)."""
+    return {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
+            "temperature": SYNTH_TEMPERATURE}
 
 
 def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],

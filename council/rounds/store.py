@@ -1,8 +1,8 @@
 """The rows a round writes, each committed as it happens, so a restart loses nothing shown.
 
 The stages (`stages.py`, `review.py`) decide; this module is the only place that turns their
-decisions into `Round`, `WorkerAnswer`, `PeerReview` and `Synthesis` rows, one short
-transaction each.
+decisions into `Round`, `WorkerAnswer`, `PeerReview`, `Synthesis` and `Comparison` rows, one
+short transaction each.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import session_scope
+from ..evaluation.compare import compare_state
 from ..extensions import app_process_id
 from ..leaderboard import point_ratings
 from ..llm.base import STAT_FIELDS, ChatStats
 from ..models import (
     NEW_CONVERSATION_TITLE,
+    Comparison,
     Conversation,
     PeerReview,
     Round,
@@ -80,8 +82,8 @@ class RoundStore:
                                       for w, row in zip(workers, rows, strict=True)],
                              synth_model=synth_model)
 
-    def save(self, model: type[WorkerAnswer | PeerReview | Synthesis], gen: Generation,
-             **extra: Any) -> None:
+    def save(self, model: type[WorkerAnswer | PeerReview | Synthesis | Comparison],
+             gen: Generation, **extra: Any) -> None:
         """A finished generation's text, outcome and the backend's stats on its row."""
         stats = gen.stats or ChatStats()
         with self.session() as session:
@@ -119,6 +121,20 @@ class RoundStore:
             session.add(synthesis)
             session.flush()
             return synthesis.id
+
+    def create_comparison(self, round_id: int, model: str, council_position: str) -> int:
+        with self.session() as session:
+            comparison = Comparison(round_id=round_id, model=model,
+                                    council_position=council_position)
+            session.add(comparison)
+            session.flush()
+            return comparison.id
+
+    def compare_state(self, round_id: int) -> dict[str, Any] | None:
+        """The round's comparison as the page shows it (`evaluation.compare.compare_state`)."""
+        with self.session() as session:
+            round_ = session.get(Round, round_id)
+            return None if round_ is None else compare_state(round_)
 
     def persona_ratings(self) -> dict[int, float]:
         """Ratings of the personas the user has compared, for the synthesizer to weigh."""

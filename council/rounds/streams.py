@@ -125,10 +125,22 @@ class RoundControl:
     round_id: int
     cancel: threading.Event = field(default_factory=threading.Event)
     changed: threading.Event = field(default_factory=threading.Event)
+    branches: list[RoundControl] = field(default_factory=list)
 
     def stop(self) -> None:
         self.cancel.set()
         self.changed.set()
+        for branch in list(self.branches):
+            branch.changed.set()
+
+    def branch(self) -> RoundControl:
+        """A control for generations that stream beside the round's own stages (a compare
+        round's solo answer): stopped with the round, but woken by its own generations only,
+        since two `run_generations` loops clearing one `changed` could miss each other's
+        wake-ups."""
+        child = RoundControl(self.round_id, cancel=self.cancel)
+        self.branches.append(child)
+        return child
 
 
 def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.Event) -> None:

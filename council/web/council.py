@@ -8,6 +8,7 @@ from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select
 
 from ..db import session_scope
+from ..evaluation.compare import CompareError, record_verdict
 from ..extensions import get_council, get_router
 from ..models import Conversation, Round, Vote, utcnow
 from ..personas import list_personas
@@ -51,6 +52,18 @@ def vote(round_id: int) -> Any:
             abort(status_for(exc), str(exc))
         votes = session.scalars(select(Vote).where(Vote.round_id == round_id).order_by(Vote.id))
         return jsonify({"round_id": round_id, "votes": [vote_payload(v) for v in votes]})
+
+
+@bp.post("/api/rounds/<int:round_id>/compare")
+def compare_verdict(round_id: int) -> Any:
+    """Judge a compare round's pair: `{"verdict": "A"|"B"|"tie"}` (again to change it);
+    returns who was who."""
+    verdict = json_body().get("verdict")
+    with session_scope() as session:
+        try:
+            return jsonify(record_verdict(session, round_id, verdict))
+        except CompareError as exc:
+            abort(status_for(exc), str(exc))
 
 
 def _title_from(payload: dict[str, Any]) -> str:

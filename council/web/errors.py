@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, Response, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from .responses import json_error
 
 UNEXPECTED_ERROR = ("Something went wrong on the server and this request did not complete; "
@@ -18,8 +18,11 @@ UNEXPECTED_ERROR = ("Something went wrong on the server and this request did not
 
 
 def status_for(error: Exception) -> int:
-    """The status of a domain error: 404 when what it names is missing, else 400 (bad input)."""
-    return 404 if isinstance(error, NotFound) else 400
+    """The status of a domain error: 404 when what it names is missing, 409 when it is not
+    ready for the request, else 400 (bad input)."""
+    if isinstance(error, NotFound):
+        return 404
+    return 409 if isinstance(error, Conflict) else 400
 
 
 def _message(error: HTTPException) -> str:

@@ -109,6 +109,7 @@ def ask(data: Any = None) -> dict[str, Any]:
             conversation_id, text, emit_to_watchers,
             peer_review if isinstance(peer_review, bool) else None, owner=sid,
             personas=data.get("personas") or (), blind=data.get("blind", False),
+            compare=data.get("compare"),
             parent_id=data["parent_round_id"] if "parent_round_id" in data else LATEST)
     except RoundError as exc:
         return {"ok": False, "error": str(exc)}

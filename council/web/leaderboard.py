@@ -1,5 +1,5 @@
-"""The leaderboard (Bradley–Terry ratings from votes, all or blind ones only) and resetting what
-the router learned."""
+"""The leaderboard (Bradley–Terry ratings from votes, all or blind ones only), the council vs
+solo figures from compare rounds, and resetting what the router learned."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from ..db import session_scope
+from ..evaluation.compare import council_vs_solo
+from ..evaluation.stats import PROVISIONAL_BELOW
 from ..extensions import get_router
 from ..leaderboard import LeaderboardRow, VariantRow, leaderboard, variant_comparison
 from ..personas import list_personas
@@ -53,11 +55,17 @@ def current_variants() -> list[dict[str, Any]]:
         return [variant_payload(r) for r in variant_comparison(session, list_personas(session))]
 
 
+def current_compare() -> dict[str, Any]:
+    with session_scope() as session:
+        return council_vs_solo(session).as_dict()
+
+
 @bp.get("/leaderboard")
 def page() -> str:
     blind_only = blind_only_asked()
     return render_template("leaderboard/index.html", rows=current_leaderboard(blind_only),
                            blind_only=blind_only, variants=current_variants(),
+                           compare=current_compare(), compare_settled=PROVISIONAL_BELOW,
                            provisional_votes=PROVISIONAL_VOTES, prior_sd=round(PRIOR_SD))
 
 
@@ -69,6 +77,11 @@ def api() -> Any:
 @bp.get("/api/leaderboard/variants")
 def variants_api() -> Any:
     return jsonify(current_variants())
+
+
+@bp.get("/api/leaderboard/compare")
+def compare_api() -> Any:
+    return jsonify(current_compare())
 
 
 @bp.post("/router/reset")

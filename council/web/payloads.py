@@ -3,6 +3,7 @@
 One shape for a stored round and for the live events that build one up in the browser; a
 round that is still running also carries what its generations have streamed so far (text and
 token count), so a page opened mid-round (a reload, a second tab) shows it and keeps streaming.
+A compare round carries its pair as `compare_ready` does (`evaluation.compare.compare_state`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ..evaluation.compare import compare_state
 from ..llm.base import ChatStats
 from ..models import Conversation, Round, Vote
 from ..rounds import Council
@@ -53,6 +55,7 @@ def round_payload(round_: Round, live: dict[int | str, dict[str, Any]]) -> dict[
             "model": synthesis.model, "status": synthesis.status, "error": synthesis.error,
             **streamed("synthesis", synthesis.text),
             "stats": ChatStats.of(synthesis).summary()},
+        "compare": compare_state(round_),
     }
 
 
@@ -64,7 +67,8 @@ def conversation_payload(session: Session, conversation_id: int,
             selectinload(Conversation.rounds).selectinload(Round.answers),
             selectinload(Conversation.rounds).selectinload(Round.synthesis),
             selectinload(Conversation.rounds).selectinload(Round.votes),
-            selectinload(Conversation.rounds).selectinload(Round.reviews)))
+            selectinload(Conversation.rounds).selectinload(Round.reviews),
+            selectinload(Conversation.rounds).selectinload(Round.comparison)))
     if conversation is None:
         return None
     return {**conversation_summary(conversation),

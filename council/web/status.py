@@ -143,7 +143,7 @@ def template_globals() -> dict[str, Any]:
     settings = get_settings()
     return {"demo_backend": settings.demo, "backend_host": redact_credentials(settings.ollama_host),
             "backend_kind": settings.backend, "worker_model": settings.worker_model,
-            "peer_review_default": settings.peer_review,
+            "peer_review_default": settings.peer_review, "compare_default": settings.compare,
             # several app processes behind a proxy: WebSocket only, since long-polling's
             # requests must all reach the process that holds the session (sticky sessions)
             "socket_transports": "websocket" if settings.redis_url else "websocket,polling"}

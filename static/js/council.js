@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const els = {
     thread: $("thread"), threadEmpty: $("thread-empty"), form: $("ask-form"), question: $("question"),
-    send: $("send"), stop: $("stop"), error: $("ask-error"), blind: $("blind-voting"),
+    send: $("send"), stop: $("stop"), error: $("ask-error"), blind: $("blind-voting"), compare: $("compare"),
     everyone: $("answer-everyone"), who: $("who-answers"), whoSummary: $("who-answers-summary"),
   };
   // rounds: every round of the conversation by id (the payloads); views: the drawn ones
@@ -20,7 +20,9 @@
   const view = window.councilRoundView;
   const tree = window.councilBranches;
   const follow = window.councilFollow(els.thread, $("jump-latest"));
+  const compareView = window.councilCompareView;
   const BLIND_KEY = "council.blindVoting";
+  const COMPARE_KEY = "council.compare";
 
   function showError(message) {
     els.error.textContent = message || "";
@@ -137,7 +139,8 @@
     showError("");
     els.send.disabled = true;
     const payload = {conversation_id: conversations.current(), text, personas: chosenPersonas(),
-                     peer_review: $("peer-review").checked, blind: els.blind.checked};
+                     peer_review: $("peer-review").checked, blind: els.blind.checked,
+                     compare: els.compare.checked};
     if (parentRoundId !== undefined) payload.parent_round_id = parentRoundId;
     socket.emit("ask", payload, (ack) => {
       if (!ack || !ack.ok) {
@@ -182,6 +185,7 @@
     },
     synth_token: (round, data) => view.appendToken(round.synth, data.delta, data.index),
     synth_done: (round, data) => view.finishPart(round.synth, data),
+    compare_ready: (round, data) => compareView.show(round, data),
     round_error: (round, data) => view.endRound(round, {status: "failed", error: data.error}),
     round_done: (round, data) => view.endRound(round, data),
   };
@@ -217,6 +221,9 @@
     localStorage.setItem(BLIND_KEY, els.blind.checked ? "1" : "0");
     for (const round of state.views.values()) round.el.classList.toggle("blind", els.blind.checked);
   });
+  // Compare: the setting's default (COUNCIL_COMPARE) until the user ticks or unticks it.
+  if (localStorage.getItem(COMPARE_KEY) !== null) els.compare.checked = localStorage.getItem(COMPARE_KEY) === "1";
+  els.compare.addEventListener("change", () => localStorage.setItem(COMPARE_KEY, els.compare.checked ? "1" : "0"));
   els.who.addEventListener("change", (e) => {
     if (e.target === els.everyone && els.everyone.checked) {
       document.querySelectorAll(".answer-persona").forEach((box) => { box.checked = false; });

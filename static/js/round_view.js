@@ -1,10 +1,12 @@
 // One round on the council page: worker cards that fill in token by token, the router's
-// weights, peer review, the council answer and the vote buttons. Every model text goes
+// weights, peer review, the council answer, a compare round's pair (compare_view.js) and the
+// vote buttons. Every model text goes
 // through renderMarkdown (sanitised); names and errors use textContent.
 (function () {
   "use strict";
 
   const {postJSON} = window.councilApi;
+  const compareView = window.councilCompareView;
 
   // The model line of a card: which variant answered, and for a mix, each adapter's scale.
   function modelLabel(w) {
@@ -282,6 +284,8 @@
     (data.reviews || []).forEach((review) => showReview(round, review));
     showPeerRanking(round, data.peer_ranking);
     if (data.synthesis) showSynthesis(round, data.synthesis);
+    compareView.wire(round);
+    compareView.show(round, data.compare);
     if (data.status && data.status !== "running") endRound(round, data);
     if (data.votes) showVotes(round, data.votes);
     return round;
