@@ -39,6 +39,7 @@ COMMANDS = {
     "train-data": Command("train_data", "write LoRA training pairs for a persona"),
     "train": Command("train", "train a persona's LoRA adapter"),
     "register": Command("register", "serve a trained adapter and switch the persona to it"),
+    "eval": Command("eval", "compare the council with one model alone on a question set"),
     "settings": Command("settings", "print the settings read from the environment"),
 }
 

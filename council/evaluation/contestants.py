@@ -62,6 +62,10 @@ class Contestant(Protocol):
     @property
     def key(self) -> str: ...
 
+    @property
+    def models(self) -> frozenset[str]:
+        """The models it answers with: the report warns when the judge is one of them."""
+
     def answer(self, question: str) -> Answer: ...
 
 
@@ -99,6 +103,10 @@ class ModelContestant:
         w = self.worker
         return fingerprint("model", w.model, w.variant, w.system_prompt, w.options,
                            self.settings.num_ctx)
+
+    @property
+    def models(self) -> frozenset[str]:
+        return frozenset({self.worker.model})
 
     def answer(self, question: str) -> Answer:
         started = time.monotonic()
@@ -162,6 +170,13 @@ class CouncilContestant:
         return fingerprint("council", s.worker_model, self.synth_model, personas,
                            SYNTH_SYSTEM_PROMPT, s.router_top_k, s.router_min_weight,
                            s.num_ctx, s.num_predict)
+
+    @property
+    def models(self) -> frozenset[str]:
+        with self.sessions() as session:
+            personas = list_personas(session, enabled_only=True)
+        return frozenset({self.synth_model, self.settings.worker_model,
+                          *(p.model for p in personas if p.model)})
 
     def answer(self, question: str) -> Answer:
         started = time.monotonic()
