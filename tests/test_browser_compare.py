@@ -116,12 +116,13 @@ def test_a_compare_round_on_the_embedded_engine(council_page: tuple[Page, list[s
     expect(round_.locator("section.synthesis")).to_be_visible()
     assert stored(data_dir)[1].verdict == ("council" if council == "A" else "solo")
 
+    conversation_url = page.url
     page.goto("/leaderboard")
     section = page.locator("#council-vs-solo")
     expect(section.locator("td.verdicts")).to_have_text("1")
     expect(section.locator(".provisional")).to_be_visible()
 
-    page.go_back()  # a reload shows the judged pair as it was left; the verdict can change
+    page.goto(conversation_url)  # the judged pair as it was left; the verdict can change
     expect(sides[council].locator(".compare-identity")).to_have_text("· the council answer")
     page.get_by_role("button", name="Tie").click()
     expect(page.get_by_role("button", name="Tie")).to_have_attribute("aria-pressed", "true")
