@@ -28,7 +28,8 @@ RECORD_TIMELINE = """() => {
     window.compareTimeline.push({
       at: Date.now(), synth: round.querySelector("section.synthesis").dataset.status || "",
       pairShown: !round.querySelector(".compare-pair").hidden,
-      identities: [...round.querySelectorAll(".compare-identity")].map((e) => e.textContent).join("")});
+      identities: [...round.querySelectorAll(".compare-identity")].map((e) => e.textContent)
+        .join("")});
   }).observe(document.getElementById("thread"), {subtree: true, childList: true,
                                                   attributes: true, characterData: true});
 }"""

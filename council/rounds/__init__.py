@@ -1,9 +1,8 @@
 """Council rounds: `Council` starts each round's stages on a thread of its own and stops them.
 
 A round is `route → run_workers → review → synthesize` (`stages.py`, `review.py`), with a
-compare round's solo answer streaming beside it (`compare.py`); the rows it
-writes go through `RoundStore` (`store.py`), and the streaming under every stage is
-`streams.py`. This module only holds what spans rounds: their threads, the per-client limit,
+compare round's solo answer streaming beside it (`compare.py`); the rows it writes go through
+`RoundStore` (`store.py`), and the streaming under every stage is `streams.py`. This module only holds what spans rounds: their threads, the per-client limit,
 and the stop button (pressed in a tab on another app process, it reaches the round through
 the database within `STOP_POLL_S`). A worker that fails, times out or is stopped is finished on its own;
 the rest carry on.
@@ -62,9 +61,9 @@ class Council:
         overrides the COUNCIL_PEER_REVIEW setting for this round; `personas` (ids or
         "everyone") overrides the router's choice of who speaks; `blind` keeps the personas'
         names out of the council answer; `compare` (default COUNCIL_COMPARE) also asks the
-        synthesizer model alone, to be judged against the council answer; an `owner` (one browser tab) may have at most
-        COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running, and all owners together
-        COUNCIL_MAX_ROUNDS.
+        synthesizer model alone, to be judged against the council answer; an `owner` (one
+        browser tab) may have at most COUNCIL_MAX_ROUNDS_PER_CLIENT rounds running, and all
+        owners together COUNCIL_MAX_ROUNDS.
         """
         limit, total = self.settings.max_rounds_per_client, self.settings.max_rounds
         with self.lock:
