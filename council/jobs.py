@@ -49,7 +49,7 @@ from .redact import redact_credentials
 
 # each job kind is a `council` subcommand (council/commands), run with the app's interpreter
 COMMANDS = {"discover": "discover", "lora-data": "train-data", "lora-train": "train",
-            "lora-register": "register"}
+            "lora-register": "register", "eval": "eval"}
 # figures a progress line may carry besides stage/done/total (training reports these)
 FIGURES = ("loss", "eval_loss", "learning_rate", "epoch", "eta_s", "state")
 MAX_LOSS_POINTS = 5000
@@ -86,6 +86,8 @@ def job_command(settings: Settings, kind: str, args: dict[str, Any]) -> list[str
         return [*command, "--input", str(args["input"]),
                 *(["--clusters", str(int(clusters))] if clusters else []),
                 *(["--balance", str(float(balance))] if balance is not None else [])]
+    if kind == "eval":
+        return [*command, *eval_flags(args)]
     command += ["--persona", str(args["persona"])]
     if kind == "lora-data" and args.get("examples"):
         command += ["--examples", str(int(args["examples"]))]
@@ -94,6 +96,23 @@ def job_command(settings: Settings, kind: str, args: dict[str, Any]) -> list[str
             if args.get(option) not in (None, ""):
                 command += [f"--{option.replace('_', '-')}", str(args[option])]
     return command
+
+
+def eval_flags(args: dict[str, Any]) -> list[str]:
+    """`council eval`'s flags from an eval job's args: limit, judge, questions (a file, or
+    "shipped" for the default set), contestants (one comma-separated flag), also (repeated)."""
+    flags = []
+    if args.get("limit"):
+        flags += ["--limit", str(int(args["limit"]))]
+    if args.get("judge"):
+        flags += ["--judge", str(args["judge"])]
+    if args.get("questions") not in (None, "", "shipped"):
+        flags += ["--questions", str(args["questions"])]
+    if args.get("contestants"):
+        flags += ["--contestants", ",".join(str(name) for name in args["contestants"])]
+    for model in args.get("also") or []:
+        flags += ["--also", str(model)]
+    return flags
 
 
 def progress_update(previous: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
