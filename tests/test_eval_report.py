@@ -10,9 +10,9 @@ carry its uncertainty and the warnings that qualify it.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 

@@ -19,7 +19,7 @@ from typing import Any
 from ..atomic import write_json_atomic, write_text_atomic
 from .report_chart import win_rate_chart
 from .report_markdown import percent, report_markdown
-from .stats import PROVISIONAL_BELOW, length_controlled_win_rate, win_rate, wilson_interval
+from .stats import PROVISIONAL_BELOW, length_controlled_win_rate, wilson_interval, win_rate
 
 REPORT_JSON, REPORT_MD, CHART_SVG = "report.json", "report.md", "chart.svg"
 POSITION_BIASED_BELOW = 0.5  # a judge agreeing with itself less often follows position

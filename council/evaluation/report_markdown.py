@@ -48,11 +48,11 @@ def _facts(run: dict[str, Any]) -> list[str]:
         return "—" if value in (None, "") else _cell(value)
 
     judge = fact("judge") + (" (also a contestant)" if run.get("judge_is_contestant") else "")
-    return [f"- **Questions:** {fact('questions')} from {fact('question_set')}, "
-            f"{fact('checkable')} of them checkable by exact match",
+    return [(f"- **Questions:** {fact('questions')} from {fact('question_set')}, "
+             f"{fact('checkable')} of them checkable by exact match"),
             f"- **Judge:** {judge}",
-            f"- **Backend:** {fact('backend')}; workers {fact('worker_model')}, synthesizer "
-            f"{fact('synth_model')}",
+            (f"- **Backend:** {fact('backend')}; workers {fact('worker_model')}, synthesizer "
+             f"{fact('synth_model')}"),
             f"- **Ran:** {fact('started_at')} to {fact('finished_at')}, seed {fact('seed')}"]
 
 
