@@ -233,3 +233,29 @@ def test_an_eval_job_shows_its_progress_cancels_and_resumes_with_the_same_args(
                                                            (ARGS, "cancelled")]
     engine.dispose()
     assert errors == []
+
+
+def test_an_eval_job_run_to_the_end_is_the_report_api_eval_shows(app: Flask,
+                                                                 tmp_path: Path) -> None:
+    """The real command as the job runs it, on the demo server: one checkable question and
+    one open one, so one pair judged once."""
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"question": "What is 6 times 7?", "answer": "42"}\n'
+                         '{"question": "Should a small team use microservices?"}\n',
+                         encoding="utf-8")
+    client = app.test_client()
+    started = client.post("/api/eval/jobs", json={"questions": str(questions),
+                                                  "contestants": ["solo", "pragmatist"]})
+    assert started.status_code == 202, started.get_json()
+    wait_for_job(client, started.get_json()["job_id"])
+    data = client.get("/api/eval").get_json()
+    assert data["job"]["state"] == "done", data["job"]
+    progress = data["job"]["progress"]
+    assert (progress["stage"], progress["done"], progress["total"]) == ("done", 1, 1)
+    run = data["run"]
+    assert (progress["run_id"], progress["out_dir"], progress["pairs"]) == (
+        run["id"], run["out_dir"], 1)
+    assert run["question_set"] == str(questions)
+    assert [(p["a"], p["b"], p["questions"]) for p in run["report"]["pairs"]] == [
+        ("solo", "pragmatist", 1)]
+    assert set(run["files"]) == {"report.md", "chart.svg", "report.json"}
