@@ -5,18 +5,20 @@ resumes without asking any answer again, and the report holds every figure."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from council.config import Settings
 from council.db import standalone_session
 from council.evaluation.questions import shipped_questions
 from council.models import EvalAnswer, EvalRun
-from tests.browser import PROJECT_ROOT, app_environment
+from tests.browser import PROJECT_ROOT
 
 CONTESTANTS = ["council", "solo", "pragmatist"]
 PAIR_FIELDS = {"a", "b", "questions", "wins", "losses", "ties", "missing", "win_rate",
@@ -26,7 +28,7 @@ CONTESTANT_FIELDS = {"name", "answers", "failed", "exact_match", "median_seconds
 
 
 def eval_command(settings: Settings, out: Path) -> subprocess.Popen[str]:
-    env = app_environment(settings.data_dir, **settings.job_environment())
+    env = {**os.environ, **settings.job_environment(), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "council", "eval", "--limit", "6", "--contestants",
          ",".join(CONTESTANTS), "--out", str(out), "--progress", "json"],
@@ -38,25 +40,25 @@ def stored_answers(settings: Settings) -> int:
         return session.scalar(select(func.count()).select_from(EvalAnswer)) or 0
 
 
+@pytest.mark.timeout(600)
 def test_a_killed_eval_resumes_and_reports_every_figure(settings: Settings,
                                                         tmp_path: Path) -> None:
-    settings = settings.with_changes(backend="embedded", demo=False, num_predict=24,
+    settings = settings.with_changes(backend="embedded", demo=False, num_predict=16,
                                      num_ctx=1024, router_top_k=2, worker_timeout=120.0,
                                      synth_timeout=120.0)
     out = tmp_path / "report"
-    first = eval_command(settings, out)
-    assert first.stdout is not None
-    for line in first.stdout:  # kill it once some answers are stored, mid-way through
-        progress = json.loads(line)
-        if progress["stage"] == "answer" and progress["done"] >= 7:
-            first.send_signal(signal.SIGKILL)
-            break
-    first.wait(timeout=60)
+    with eval_command(settings, out) as first:
+        assert first.stdout is not None
+        for line in first.stdout:  # kill it once some answers are stored, mid-way through
+            progress = json.loads(line)
+            if progress["stage"] == "answer" and progress["done"] >= 7:
+                first.send_signal(signal.SIGKILL)
+                break
     kept = stored_answers(settings)
     assert 7 <= kept < 18
 
-    second = eval_command(settings, out)
-    stdout, stderr = second.communicate(timeout=600)
+    with eval_command(settings, out) as second:
+        stdout, stderr = second.communicate(timeout=500)
     assert second.returncode == 0, stderr
     done = json.loads(stdout.strip().splitlines()[-1])
     assert done["stage"] == "done"

@@ -28,9 +28,9 @@ from ..personas import list_personas
 from ..prompts import SOLO_SYSTEM_PROMPT, SYNTH_SYSTEM_PROMPT
 from ..rounds.plan import PlannedWorker
 from ..rounds.stages import (
-    SYNTH_TEMPERATURE,
     labelled_answers,
     planned_workers,
+    synth_options,
     synthesis_generation,
     worker_generation,
 )
@@ -127,9 +127,8 @@ def solo_contestant(backends: Backends, settings: Settings, model: str,
                     name: str = SOLO) -> ModelContestant:
     """A model alone with the neutral prompt: the synthesizer model (`solo`) or an --also
     model, sampled as the synthesizer is."""
-    options = {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
-               "temperature": SYNTH_TEMPERATURE}
-    worker = PlannedWorker(0, name, "", SOLO_SYSTEM_PROMPT, model, "prompt", 1.0, options)
+    worker = PlannedWorker(0, name, "", SOLO_SYSTEM_PROMPT, model, "prompt", 1.0,
+                           synth_options(settings))
     return ModelContestant(name, backends.synthesizer, settings, worker, settings.synth_timeout)
 
 

@@ -10,8 +10,10 @@ the answers, and nothing is asked twice. Failed answers are not kept: the next r
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -61,14 +63,33 @@ class JudgeModel:
 
 @dataclass
 class EvalTally:
-    """What this run asked and what it found already asked; the seconds spent inside model
-    calls, which the eval benchmark sets against the wall time."""
+    """What this run asked and what it found already asked, and when a model was at work
+    (the eval benchmark sets that time against the wall time)."""
 
     answers_new: int = 0
     answers_cached: int = 0
     judgements_new: int = 0
     judgements_cached: int = 0
-    model_seconds: float = 0.0
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def busy(self, started: float, ended: float) -> None:
+        with self.lock:
+            self.spans.append((started, ended))
+
+    def count_judgement(self) -> None:
+        with self.lock:
+            self.judgements_new += 1
+
+    @property
+    def model_seconds(self) -> float:
+        """Seconds in which at least one model call ran (overlapping calls counted once)."""
+        total, reach = 0.0, float("-inf")
+        for started, ended in sorted(self.spans):
+            if ended > reach:
+                total += ended - max(started, reach)
+                reach = ended
+        return total
 
     def figures(self) -> dict[str, int]:
         return {"answers_new": self.answers_new, "answers_cached": self.answers_cached,
@@ -126,8 +147,9 @@ def _answer_all(sessions: SessionScope, questions: Sequence[Question],
             if row is None:
                 if stopping():
                     return None
+                started = time.monotonic()
                 answer = contestant.answer(question.question)
-                tally.model_seconds += answer.seconds
+                tally.busy(started, time.monotonic())
                 row = _store_answer(sessions, question, contestant.name, keys[contestant.name],
                                     answer)
                 tally.answers_new += 1
@@ -158,32 +180,44 @@ def _judge_all(sessions: SessionScope, questions: Sequence[Question],
                contestants: Sequence[Contestant], rows: dict[tuple[str, str], EvalAnswer],
                judge: JudgeModel, progress: Progress, stopping: Callable[[], bool],
                tally: EvalTally) -> list[PairRecord] | None:
-    """Both orders of every pair of successful answers to each open question."""
-    work = [(q, a, b) for q in questions for a, b in itertools.combinations(contestants, 2)
+    """Both orders of every pair of successful answers to each open question; the judgements
+    not cached are asked several at once (COUNCIL_MAX_PARALLEL), as a round's workers are,
+    since a server or the engine answers several requests faster than one after another."""
+    work = [(q, a.name, b.name) for q in questions
+            for a, b in itertools.combinations(contestants, 2)
             if rows[(q.key, a.name)].status == "done" and rows[(q.key, b.name)].status == "done"]
+    orders = [(question, rows[(question.key, shown_first)], rows[(question.key, shown_second)])
+              for question, a, b in work for shown_first, shown_second in ((a, b), (b, a))]
     with sessions() as session:
-        cached = {(row.first_id, row.second_id): row for row in session.scalars(
+        verdicts = {(row.first_id, row.second_id): row.verdict for row in session.scalars(
             select(EvalJudgement).where(EvalJudgement.judge_key == judge.key))}
-    total, done = 2 * len(work), 0
-    progress("judge", 0, total)
+    todo = [order for order in orders if (order[1].id, order[2].id) not in verdicts]
+    tally.judgements_cached += len(orders) - len(todo)
+    lock = threading.Lock()
+    done = [len(orders) - len(todo)]
+    progress("judge", done[0], len(orders))
+
+    def judge_order(order: tuple[Question, EvalAnswer, EvalAnswer]) -> bool:
+        if stopping():
+            return False
+        row = _judge(sessions, judge, *order, tally)
+        with lock:
+            verdicts[(row.first_id, row.second_id)] = row.verdict
+            done[0] += 1
+            progress("judge", done[0], len(orders))
+        return True
+
+    with ThreadPoolExecutor(max_workers=max(1, min(judge.settings.max_parallel_workers,
+                                                   len(todo))),
+                            thread_name_prefix="eval-judge") as pool:
+        if not all(list(pool.map(judge_order, todo))):
+            return None
     pairs = []
     for question, a, b in work:
-        first, second = rows[(question.key, a.name)], rows[(question.key, b.name)]
-        verdicts = []
-        for shown_first, shown_second in ((first, second), (second, first)):
-            row = cached.get((shown_first.id, shown_second.id))
-            if row is None:
-                if stopping():
-                    return None
-                row = _judge(sessions, judge, question, shown_first, shown_second, tally)
-            else:
-                tally.judgements_cached += 1
-            verdicts.append(row.verdict)
-            done += 1
-            progress("judge", done, total)
-        outcome = pair_outcome(*verdicts)
-        pairs.append(PairRecord(question.key, a.name, b.name, outcome.score,
-                                outcome.consistent, len(first.text) - len(second.text)))
+        first, second = rows[(question.key, a)], rows[(question.key, b)]
+        outcome = pair_outcome(verdicts[(first.id, second.id)], verdicts[(second.id, first.id)])
+        pairs.append(PairRecord(question.key, a, b, outcome.score, outcome.consistent,
+                                len(first.text) - len(second.text)))
     return pairs
 
 
@@ -191,11 +225,11 @@ def _judge(sessions: SessionScope, judge: JudgeModel, question: Question, first:
            second: EvalAnswer, tally: EvalTally) -> EvalJudgement:
     started = time.monotonic()
     judgement = judge_once(judge.ask, question.question, first.text, second.text)
-    tally.model_seconds += time.monotonic() - started
-    tally.judgements_new += 1
+    tally.busy(started, time.monotonic())
     with sessions() as session:
         row = EvalJudgement(judge_key=judge.key, first_id=first.id, second_id=second.id,
                             verdict=judgement.verdict, attempts=judgement.attempts,
                             reply=judgement.reply)
         session.add(row)
-        return row
+    tally.count_judgement()
+    return row
