@@ -49,6 +49,22 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def appended_jsonl_objects(path: Path) -> Iterator[dict[str, Any]]:
+    """The objects of a JSONL file a run appends to as it goes (training data's log): a torn
+    last line, left by a run killed mid-write, and anything but an object are skipped; none
+    when the file does not exist."""
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                yield row
+
+
 class MissingDiscovery(NotFound):
     """Discovery has not run (or its output is incomplete); the message says what to run."""
 

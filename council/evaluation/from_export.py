@@ -32,7 +32,7 @@ from typing import Any
 from ..discovery.categorize import dedupe_key, is_filler
 from ..discovery.json_stream import DEFAULT_LIMITS
 from ..discovery.parse import ExportLimits, UserMessage, parse_export
-from ..files import PersonaFiles
+from ..files import PersonaFiles, appended_jsonl_objects
 from ..training.data import MAX_QUESTION_CHARS as TRAINING_QUESTION_CHARS
 from .questions import MAX_QUESTION_CHARS, Question, QuestionSetError
 
@@ -97,26 +97,13 @@ def _used_keys(files: PersonaFiles, clusters: list[dict[str, Any]]) -> set[str]:
     used = {_used_key(text) for cluster in clusters
             for text in cluster.get("representatives", [])}
     for path in sorted(files.lora_training.glob("persona_*.jsonl")):
-        for row in _rows(path):
+        for row in appended_jsonl_objects(path):
             used.update(_used_key(message.get("content") or "")
                         for message in row.get("messages", [])
                         if isinstance(message, dict) and message.get("role") == "user")
             if isinstance(row.get("question"), str):
                 used.add(_used_key(row["question"]))
     return used
-
-
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    """The objects of a JSONL file; a torn line (a training run killed mid-write) is skipped,
-    since the log it ends is still read by training the same way."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                yield row
 
 
 def _used_key(text: str) -> str:

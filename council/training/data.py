@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_jsonl_atomic
-from ..files import PersonaFiles
+from ..files import PersonaFiles, appended_jsonl_objects
 from ..llm.base import ChatBackend, LLMError
 
 EVAL_SHARE = 10  # one pair in EVAL_SHARE goes to the eval split (chosen by hash: stable)
@@ -95,18 +95,7 @@ def _key(question: str) -> str:
 
 def _read_log(path: Path) -> dict[str, dict[str, Any]]:
     """Entries already generated, by question key; a torn last line (a crash) is ignored."""
-    done: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return done
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and "key" in entry:
-                done[entry["key"]] = entry
-    return done
+    return {entry["key"]: entry for entry in appended_jsonl_objects(path) if "key" in entry}
 
 
 def _append(path: Path, entry: dict[str, Any]) -> None:
