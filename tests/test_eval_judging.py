@@ -169,3 +169,27 @@ def test_a_second_run_asks_nothing_again_and_a_second_judge_reuses_the_answers(
         demo_server.models.pop("judge2:latest", None)
     assert again is not None and again.tally.answers_new == 0
     assert again.tally.judgements_new == 8
+
+
+def test_fresh_asks_every_answer_and_verdict_again(settings: Settings, scripted,
+                                                   demo_server: DemoServer) -> None:
+    scripted(lambda _m: "[[A]]", lambda m: f"Plan {question_number(m)}.", lambda _m: "Plan.")
+    questions = open_questions(3)
+    run(settings, questions)
+    asked = len(demo_server.requests)
+    backends, settings = connect_backends(settings)
+    try:
+        with standalone_database(settings.database_url) as sessions:
+            contestants = [solo_contestant(backends, settings, ALPHA, name="alpha"),
+                           solo_contestant(backends, settings, BETA, name="beta")]
+            again = run_eval(sessions, questions, contestants,
+                             JudgeModel(backends.synthesizer, settings, JUDGE),
+                             lambda *_: None, fresh=True)
+            with sessions() as session:  # replaced, not added
+                assert session.query(EvalAnswer).count() == 6
+                assert session.query(EvalJudgement).count() == 6
+    finally:
+        backends.close()
+    assert again is not None
+    assert (again.tally.answers_new, again.tally.judgements_new) == (6, 6)
+    assert len(demo_server.requests) == 2 * asked

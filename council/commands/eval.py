@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--judge", help="the model that compares answers (default: the "
                                         "synthesizer model)")
     parser.add_argument("--out", type=Path, help="report folder (default DATA_DIR/eval/run-ID)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="answer and judge everything again instead of reusing stored "
+                             "answers and verdicts (they are replaced)")
     add_job_arguments(parser)
     return parser
 
@@ -179,7 +182,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings, backends: Backends,
         run_id, started = run.id, run.created_at
     try:
         result = run_eval(sessions, questions, contestants, judge, reporter,
-                          stopping=stop.event.is_set)
+                          stopping=stop.event.is_set, fresh=args.fresh)
     except EvalError as exc:
         _finish(sessions, run_id, "failed")
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
 from ..config import Settings
 from ..llm.base import ChatBackend, ChatMessage
@@ -106,11 +106,14 @@ class EvalResult:
 
 def run_eval(sessions: SessionScope, questions: Sequence[Question],
              contestants: Sequence[Contestant], judge: JudgeModel, progress: Progress,
-             stopping: Callable[[], bool] = lambda: False) -> EvalResult | None:
-    """Answer, then judge; None when `stopping` said to stop (what was done is kept)."""
+             stopping: Callable[[], bool] = lambda: False,
+             fresh: bool = False) -> EvalResult | None:
+    """Answer, then judge; None when `stopping` said to stop (what was done is kept).
+    `fresh` asks every answer again (and so every verdict on it) instead of reusing it."""
     tally = EvalTally()
     keys = {c.name: c.key for c in contestants}
-    rows = _answer_all(sessions, questions, contestants, keys, progress, stopping, tally)
+    rows = _answer_all(sessions, questions, contestants, keys, progress, stopping, tally,
+                       fresh)
     if rows is None:
         return None
     answers = [_record(q, c.name, rows[(q.key, c.name)]) for q in questions
@@ -130,14 +133,15 @@ def _record(question: Question, contestant: str, row: EvalAnswer) -> AnswerRecor
 
 def _answer_all(sessions: SessionScope, questions: Sequence[Question],
                 contestants: Sequence[Contestant], keys: dict[str, str], progress: Progress,
-                stopping: Callable[[], bool],
-                tally: EvalTally) -> dict[tuple[str, str], EvalAnswer] | None:
+                stopping: Callable[[], bool], tally: EvalTally,
+                fresh: bool) -> dict[tuple[str, str], EvalAnswer] | None:
     """Every (question, contestant) answer, from the cache or asked now, question by question
     so a stopped run leaves whole questions behind."""
     with sessions() as session:
-        cached = {(row.question_key, row.contestant_key): row for row in session.scalars(
-            select(EvalAnswer).where(EvalAnswer.question_key.in_([q.key for q in questions]),
-                                     EvalAnswer.status == "done"))}
+        cached = {} if fresh else {
+            (row.question_key, row.contestant_key): row for row in session.scalars(
+                select(EvalAnswer).where(EvalAnswer.question_key.in_([q.key for q in questions]),
+                                         EvalAnswer.status == "done"))}
     rows: dict[tuple[str, str], EvalAnswer] = {}
     total, done = len(questions) * len(contestants), 0
     progress("answer", 0, total)
@@ -163,13 +167,17 @@ def _answer_all(sessions: SessionScope, questions: Sequence[Question],
 
 def _store_answer(sessions: SessionScope, question: Question, name: str, key: str,
                   answer: Answer) -> EvalAnswer:
-    """Keep an answer (a failed one replaces nothing good and is asked again next run)."""
+    """Keep an answer (a failed one is asked again next run); one asked again replaces the
+    stored one, and the verdicts on the old text go with it."""
     with sessions() as session:
         row = session.scalar(select(EvalAnswer).where(EvalAnswer.question_key == question.key,
                                                       EvalAnswer.contestant_key == key))
         if row is None:
             row = EvalAnswer(question_key=question.key, contestant_key=key)
             session.add(row)
+        else:
+            session.execute(delete(EvalJudgement).where(or_(EvalJudgement.first_id == row.id,
+                                                            EvalJudgement.second_id == row.id)))
         row.contestant, row.status, row.error = name, answer.status, answer.error
         row.text, row.seconds, row.tokens = answer.text, answer.seconds, answer.tokens
         session.flush()
