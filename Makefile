@@ -84,6 +84,7 @@ bench: $(VENV)/.bench
 	$(PY) -m bench.engine
 	$(PY) -m bench.adapters
 	$(PY) -m bench.merge
+	$(PY) -m bench.eval
 
 # The whole scale-out topology on this machine (deploy/drill.sh): Redis, PostgreSQL, two model
 # servers (llama-cpp-python's, from requirements-dev.txt), two app processes, nginx on :5000;
