@@ -154,9 +154,12 @@ def test_page_renders_the_charts(app: Flask, sio) -> None:
 def test_empty_state_on_a_fresh_app(app: Flask) -> None:
     client = app.test_client()
     page = client.get("/analytics").get_data(as_text=True)
-    assert 'id="analytics-empty"' in page and "<canvas" not in page
-    assert "chart.umd.min.js" not in page
+    assert 'id="analytics-empty"' in page
+    for chart in ("utilisation-chart", "entropy-chart", "leaderboard-chart", "similarity-table"):
+        assert f'id="{chart}"' not in page
     assert 'href="/">Council</a> page' in page
+    # an evaluation needs no rounds: its section (and its own chart, once a report exists) stays
+    assert 'id="eval-section"' in page and 'id="eval-empty"' in page
 
     report = client.get("/api/analytics").get_json()
     assert report["rounds_total"] == 0
