@@ -59,18 +59,29 @@ def scripted(demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
         demo_server.models.pop(model, None)
 
 
-def run(settings: Settings, questions: list[Question]) -> tuple[EvalResult, dict[str, Any]]:
+def evaluate(settings: Settings, questions: list[Question], judge: str = JUDGE,
+             fresh: bool = False) -> tuple[EvalResult, tuple[int, int]]:
+    """alpha against beta, judged by `judge`; the result, and the answers and judgements
+    stored afterwards."""
     backends, settings = connect_backends(settings)
     try:
         with standalone_database(settings.database_url) as sessions:
             contestants = [solo_contestant(backends, settings, ALPHA, name="alpha"),
                            solo_contestant(backends, settings, BETA, name="beta")]
             result = run_eval(sessions, questions, contestants,
-                              JudgeModel(backends.synthesizer, settings, JUDGE),
-                              lambda *_: None)
+                              JudgeModel(backends.synthesizer, settings, judge),
+                              lambda *_: None, fresh=fresh)
+            with sessions() as session:
+                stored = (session.query(EvalAnswer).count(),
+                          session.query(EvalJudgement).count())
     finally:
         backends.close()
     assert result is not None
+    return result, stored
+
+
+def run(settings: Settings, questions: list[Question]) -> tuple[EvalResult, dict[str, Any]]:
+    result, _ = evaluate(settings, questions)
     report = build_report({"judge": JUDGE}, ["alpha", "beta"], result.answers, result.pairs)
     return result, report
 
@@ -152,23 +163,13 @@ def test_a_second_run_asks_nothing_again_and_a_second_judge_reuses_the_answers(
     result, _ = run(settings, questions)
     assert len(demo_server.requests) == asked  # answers and verdicts all from the database
     assert (result.tally.answers_cached, result.tally.judgements_cached) == (8, 8)
-    backends, settings = connect_backends(settings)
     demo_server.add_model("judge2:latest")
     try:
-        with standalone_database(settings.database_url) as sessions:
-            contestants = [solo_contestant(backends, settings, ALPHA, name="alpha"),
-                           solo_contestant(backends, settings, BETA, name="beta")]
-            again = run_eval(sessions, questions, contestants,
-                             JudgeModel(backends.synthesizer, settings, "judge2:latest"),
-                             lambda *_: None)
-            with sessions() as session:
-                assert session.query(EvalAnswer).count() == 8
-                assert session.query(EvalJudgement).count() == 16
+        again, stored = evaluate(settings, questions, judge="judge2:latest")
     finally:
-        backends.close()
         demo_server.models.pop("judge2:latest", None)
-    assert again is not None and again.tally.answers_new == 0
-    assert again.tally.judgements_new == 8
+    assert stored == (8, 16)
+    assert again.tally.answers_new == 0 and again.tally.judgements_new == 8
 
 
 def test_fresh_asks_every_answer_and_verdict_again(settings: Settings, scripted,
@@ -177,19 +178,7 @@ def test_fresh_asks_every_answer_and_verdict_again(settings: Settings, scripted,
     questions = open_questions(3)
     run(settings, questions)
     asked = len(demo_server.requests)
-    backends, settings = connect_backends(settings)
-    try:
-        with standalone_database(settings.database_url) as sessions:
-            contestants = [solo_contestant(backends, settings, ALPHA, name="alpha"),
-                           solo_contestant(backends, settings, BETA, name="beta")]
-            again = run_eval(sessions, questions, contestants,
-                             JudgeModel(backends.synthesizer, settings, JUDGE),
-                             lambda *_: None, fresh=True)
-            with sessions() as session:  # replaced, not added
-                assert session.query(EvalAnswer).count() == 6
-                assert session.query(EvalJudgement).count() == 6
-    finally:
-        backends.close()
-    assert again is not None
+    again, stored = evaluate(settings, questions, fresh=True)
+    assert stored == (6, 6)  # replaced, not added
     assert (again.tally.answers_new, again.tally.judgements_new) == (6, 6)
     assert len(demo_server.requests) == 2 * asked
