@@ -23,7 +23,7 @@ from council.models import EvalAnswer, EvalJudgement
 
 JUDGE, ALPHA, BETA = "judge:latest", "alpha:latest", "beta:latest"
 ANSWER_OF = re.compile(r"\[Assistant ([AB])'s answer\]\n(.*?)\n\[End of assistant \1's answer\]",
-                       re.S)
+                       re.DOTALL)
 Script = Callable[[list[dict[str, str]]], str]
 
 

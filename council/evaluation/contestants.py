@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..leaderboard import point_ratings
 from ..llm.base import ChatBackend, ChatStats
 from ..llm.roles import Backends
 from ..models import Persona
@@ -36,7 +37,6 @@ from ..rounds.stages import (
 )
 from ..rounds.streams import Generation, RoundControl, run_generations, usable_answers
 from ..router import Router
-from ..leaderboard import point_ratings
 from ..variants import Serving, plan_answer
 from ..votes import merit_counts
 

@@ -40,9 +40,9 @@ ABS_TOL = 1e-12  # so that an expected 0 can be matched at all
 EDGE_MARKS = "\"'“”‘’«»*_`"
 END_PUNCTUATION = ".,;:!?"
 
-_THINKING = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
+_THINKING = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _ANSWER_LINE = re.compile(
-    r"^[\s>#*_`-]*(?:final\s+)?answer[\s*_`]*[:：][\s*_`]*(?P<value>.*?)\s*$", re.I)
+    r"^[\s>#*_`-]*(?:final\s+)?answer[\s*_`]*[:：][\s*_`]*(?P<value>.*?)\s*$", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _REMARK = re.compile(r"\s+\([^()]*\)$")
 _NUMBER = re.compile(r"""
