@@ -2,7 +2,8 @@
 
 A round is `route → run_workers → review → synthesize` (`stages.py`, `review.py`), with a
 compare round's solo answer streaming beside it (`compare.py`); the rows it writes go through
-`RoundStore` (`store.py`), and the streaming under every stage is `streams.py`. This module only holds what spans rounds: their threads, the per-client limit,
+`RoundStore` (`store.py`), and the streaming under every stage is `streams.py`. This module
+only holds what spans rounds: their threads, the per-client limit,
 and the stop button (pressed in a tab on another app process, it reaches the round through
 the database within `STOP_POLL_S`). A worker that fails, times out or is stopped is finished on its own;
 the rest carry on.
