@@ -39,7 +39,8 @@ def demo_server() -> Iterator[DemoServer]:
 def reset_demo(demo_server: DemoServer) -> Iterator[None]:
     yield
     demo_server.token_delay = 0.0
-    demo_server.one_at_a_time = False
+    demo_server.num_parallel = None
+    demo_server.adapter_refusal = None
     demo_server.faults.clear()
     demo_server.requests.clear()
     demo_server.created.clear()

@@ -75,7 +75,7 @@ def test_a_server_that_answers_one_at_a_time_still_gets_every_worker_done(
     answers one after another take longer than the worker timeout, and none times out: a
     worker's clock starts when the model turns to it."""
     demo_server.token_delay = 0.012
-    demo_server.one_at_a_time = queue == "server"
+    demo_server.num_parallel = 1 if queue == "server" else None
     timeout = 1.5
     app = make_app(settings.with_changes(worker_timeout=timeout,
                                          backend_parallel=1 if queue == "app" else 0))

@@ -4,65 +4,73 @@ socket, with canned answers and faults.
 Used by the tests, the benchmarks and `council demo`: the app talks to it through the
 official `ollama` client exactly as it talks to Ollama. Faults are set per model name (in
 process with `set_fault`, or `POST /demo/faults {"model": ..., "fault": ...}`).
+
+It follows Ollama's source (ollama/ollama v0.33.0-rc2, and v0.24.0 for the older runner):
+models have a family and shape (demo_catalog.py), create and delete answer as
+server/create.go and server/routes.go do (demo_models.py), and loaded models are scheduled as
+server/sched.go schedules them (demo_scheduler.py). A model with adapters on an Ollama-engine
+family fails its first chat on releases before v0.30.0, as runner/ollamarunner did in v0.24.0:
+its `load` answered `http.Error(w, "failed to initialize model: loras are not yet
+implemented", 500)` (runner.go:1338, from allocModel at :1216), llm/server.go's initModel
+(:1250) returned that body as the error, and routes.go's handleScheduleError (:2726) sent it
+to the chat client as HTTP 500 `{"error": ...}` before any content.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import select
 import socket
 import threading
 import time
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
-from .demo_models import ModelRoutes
+from .demo_catalog import ModelSpec, pulled
+from .demo_models import ADAPTER_REFUSALS, ModelRoutes
 from .demo_openai import OpenAIRoutes
-from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, compose_answer, tokenize
+from .demo_scheduler import Scheduler
+from .demo_text import ECHO_MODEL, TOKENS_BEFORE_FAULT, Answer, answer_part
+from .ollama_versions import DEFAULT_MAX_LOADED_MODELS_PER_GPU, adapters_fail_to_load
 from .served import full_name
 
-# what /api/version answers: before v0.34.1 the demo creates models with adapters, as Ollama
-# did; from it on, and as a build from source (0.0.0), it refuses them, as Ollama does
-# (`version`, see ollama_versions.py)
+# what /api/version answers. Every version creates models with adapters (the newest source
+# does); on releases before v0.30.0 those of Ollama-engine families fail their first chat
+# (ollama_versions.adapters_fail_to_load). `adapter_refusal` imitates the reported refusal.
 VERSION = "0.12.6-demo"
+LORAS_NOT_IMPLEMENTED = "failed to initialize model: loras are not yet implemented\n"
 DEFAULT_MODELS = ("qwen2.5:3b", "qwen2.5:7b", ECHO_MODEL)
 FAULTS = ("refuse", "error_midstream", "reset_midstream", "hang", "slow_first_token",
           "http_500", "malformed", "ignore_format")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _model_entry(name: str) -> dict[str, Any]:
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    size = "7.6B" if "7b" in name else "3.1B"
-    return {"name": name, "model": name, "modified_at": _now(), "size": 1_900_000_000,
-            "digest": digest,
-            "details": {"parent_model": "", "format": "gguf", "family": "qwen2",
-                        "families": ["qwen2"], "parameter_size": size,
-                        "quantization_level": "Q4_K_M"}}
-
-
 class DemoServer:
-    """Owns the listening socket, the model list, faults and blobs; one thread per request."""
+    """Owns the listening socket, the models, faults, blobs and loaded runners; one thread per
+    request.
+
+    `max_loaded_models`, `num_parallel` (None: nothing waits; an int: requests per loaded
+    model at once, as OLLAMA_NUM_PARALLEL) and `load_seconds` (how long a (re)load takes) drive
+    the scheduler; `adapter_refusal` ("http_500", "stream_error" or None) makes creates with
+    adapters fail as the reported 0.34.1 does. All may be changed while it runs.
+    """
 
     def __init__(self, token_delay: float = 0.0, models: tuple[str, ...] = DEFAULT_MODELS,
                  host: str = "127.0.0.1", port: int = 0, first_token_delay: float = 0.0,
-                 slow_first_token_delay: float = 2.0, version: str = VERSION) -> None:
+                 slow_first_token_delay: float = 2.0, version: str = VERSION,
+                 max_loaded_models: int = DEFAULT_MAX_LOADED_MODELS_PER_GPU,
+                 num_parallel: int | None = None, load_seconds: float = 0.0,
+                 adapter_refusal: str | None = None) -> None:
         self.version = version
         self.token_delay = token_delay
         self.first_token_delay = first_token_delay
         self.slow_first_token_delay = slow_first_token_delay
-        self.models: dict[str, dict[str, Any]] = {full_name(m): _model_entry(full_name(m))
-                                                  for m in models}
+        self.max_loaded_models = max_loaded_models
+        self.num_parallel = num_parallel
+        self.load_seconds = load_seconds
+        self.adapter_refusal = _checked_refusal(adapter_refusal)
+        self.models: dict[str, ModelSpec] = {full_name(m): pulled(full_name(m)) for m in models}
         self.faults: dict[str, str] = {}
-        # like Ollama with OLLAMA_NUM_PARALLEL=1: answer one request at a time, queue the rest
-        self.one_at_a_time = False
-        self.model_busy = threading.Lock()
+        self.scheduler = Scheduler(self)
         self.blobs: dict[str, int] = {}  # digest -> size
         self.small_blobs: dict[str, bytes] = {}  # digest -> content, for config files
         self.created: dict[str, dict[str, Any]] = {}  # model -> its /api/create request
@@ -81,7 +89,7 @@ class DemoServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "DemoServer":
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-ollama",
                                         daemon=True)
         self._thread.start()
@@ -92,28 +100,47 @@ class DemoServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "DemoServer":
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *_exc: Any) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.stop()
 
     def set_fault(self, model: str, fault: str | None) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
+        self.add_model(model)
         with self.lock:
-            self.models.setdefault(full_name(model), _model_entry(full_name(model)))
             if fault is None:
                 self.faults.pop(full_name(model), None)
             else:
                 self.faults[full_name(model)] = fault
 
-    def add_model(self, name: str) -> None:
+    def add_model(self, name: str, family: str | None = None) -> None:
+        """Install a model as `ollama pull` would (its family from the name unless given)."""
         with self.lock:
-            self.models.setdefault(full_name(name), _model_entry(full_name(name)))
+            self.models.setdefault(full_name(name), pulled(full_name(name), family))
+
+    def install(self, spec: ModelSpec) -> None:
+        """Install (or replace) a model a create made."""
+        with self.lock:
+            self.models[spec.name] = spec
+
+    def delete_model(self, name: str) -> bool:
+        """Remove a model; False if there was none (a loaded runner stays, as in Ollama)."""
+        with self.lock:
+            self.created.pop(full_name(name), None)
+            return self.models.pop(full_name(name), None) is not None
 
     def has_model(self, name: str) -> bool:
         return full_name(name) in self.models
+
+
+def _checked_refusal(mode: str | None) -> str | None:
+    if mode is not None and mode not in ADAPTER_REFUSALS:
+        raise ValueError(f"unknown adapter_refusal {mode!r}; choose from "
+                         f"{', '.join(ADAPTER_REFUSALS)}")
+    return mode
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -200,6 +227,7 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
             ("POST", "/api/generate"): lambda: self._generate(chat=False),
             ("POST", "/api/pull"): self._pull,
             ("POST", "/api/create"): self._create,
+            ("DELETE", "/api/delete"): self._delete,
             ("POST", "/demo/faults"): self._faults,
             ("GET", "/demo/token_log"): lambda: self._json(200, self.demo.token_log or []),
             ("GET", "/v1/models"): self._openai_models,
@@ -227,6 +255,9 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._route("HEAD")
 
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
     # --- endpoints ------------------------------------------------------------------------
 
     def _root(self) -> None:
@@ -239,76 +270,53 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _tags(self) -> None:
-        self._json(200, {"models": list(self.demo.models.values())})
+        self._json(200, {"models": [spec.tags_entry() for spec in self.demo.models.values()]})
 
     def _ps(self) -> None:
-        models = [{**entry, "expires_at": _now(), "size_vram": entry["size"]}
-                  for entry in self.demo.models.values()]
-        self._json(200, {"models": models})
+        self._json(200, {"models": self.demo.scheduler.ps()})
 
-    def _require_model(self, name: str) -> dict[str, Any]:
-        entry = self.demo.models.get(full_name(name or ""))
-        if entry is None:
+    def _require_model(self, name: str) -> ModelSpec:
+        spec = self.demo.models.get(full_name(name or ""))
+        if spec is None:
             self._json(404, {"error": f'model "{name}" not found, try pulling it first'})
             raise _Handled
-        return entry
+        return spec
 
     def _show(self) -> None:
-        entry = self._require_model(self._body().get("model", ""))
-        self._json(200, {"modelfile": self.modelfile(entry["name"]), "parameters": "",
-                         "template": "{{ .Prompt }}", "details": entry["details"],
-                         "model_info": {"general.architecture": "qwen2"},
-                         "capabilities": ["completion"], "modified_at": entry["modified_at"]})
+        spec = self._require_model(self._body().get("model", ""))
+        self._json(200, {"modelfile": self.modelfile(spec), "parameters": "",
+                         "template": "{{ .Prompt }}", "details": spec.details(),
+                         "model_info": spec.model_info(),
+                         "capabilities": ["completion"], "modified_at": spec.modified_at})
 
     def _generate(self, chat: bool) -> None:
         body = self._body()
         with self.demo.lock:
             self.demo.requests.append(body)
-        model = body.get("model", "")
-        entry = self._require_model(model)
-        fault = self.demo.faults.get(entry["name"])
+        spec = self._require_model(body.get("model", ""))
+        fault = self.demo.faults.get(spec.name)
         if fault == "refuse":
             self._drop_connection()
             return
         if fault == "http_500":
             self._json(500, {"error": "llama runner process has terminated: demo fault"})
             return
-        if chat:
-            messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-        else:
-            messages = [{"role": "system", "content": body.get("system") or ""},
-                        {"role": "user", "content": body.get("prompt") or ""}]
-        options = body.get("options") or {}
-        answer = compose_answer(messages, entry["name"])
-        if fault == "ignore_format":
-            answer = "\n".join(line for line in answer.splitlines()
-                                if "FINAL RANKING" not in line)
-        tokens = tokenize(answer)
-        limit = options.get("num_predict")
-        done_reason = "stop"
-        if isinstance(limit, int) and 0 < limit < len(tokens):
-            tokens, done_reason = tokens[:limit], "length"
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
-        stream = body.get("stream", True)
-        started = time.perf_counter_ns()
-        if not stream:
-            self._pause(self.demo.first_token_delay + self.demo.token_delay * len(tokens))
-            self._json(200, self._final(entry["name"], chat, "".join(tokens), done_reason,
-                                        prompt_tokens, len(tokens), started, started))
+        if spec.adapters and adapters_fail_to_load(self.demo.version, spec.family):
+            self._json(500, {"error": LORAS_NOT_IMPLEMENTED})
             return
-        key = (next((str(m.get("content", "")) for m in messages if m.get("role") == "system"),
-                    ""),
-               next((str(m.get("content", "")) for m in reversed(messages)
-                     if m.get("role") == "user"), ""))
-        queue = self.demo.model_busy if self.demo.one_at_a_time else contextlib.nullcontext()
-        with queue:
-            self._stream_tokens(entry["name"], chat, tokens, fault, done_reason, prompt_tokens,
-                                started, key)
+        answer = Answer.of(body, spec.name, chat, fault)
+        with self.demo.scheduler.serve(spec, body.get("options") or {}) as load_ns:
+            answer.load_ns = load_ns
+            if body.get("stream", True):
+                self._stream_tokens(answer)
+            else:
+                self._pause(self.demo.first_token_delay
+                            + self.demo.token_delay * len(answer.tokens))
+                self._json(200, self._final(answer, "".join(answer.tokens), time.perf_counter_ns()))
 
-    def _stream_tokens(self, model: str, chat: bool, tokens: list[str], fault: str | None,
-                       done_reason: str, prompt_tokens: int, started: int,
-                       key: tuple[str, str]) -> None:
+    def _stream_tokens(self, answer: Answer) -> None:
         self._start_stream()
+        fault = answer.fault
         if fault == "hang":
             while not self.demo.stopping.wait(0.05) and not self._client_gone():
                 pass
@@ -318,7 +326,7 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
             delay += self.demo.slow_first_token_delay
         self._pause(delay)
         eval_started = time.perf_counter_ns()
-        for index, token in enumerate(tokens):
+        for index, token in enumerate(answer.tokens):
             if index == TOKENS_BEFORE_FAULT and fault == "error_midstream":
                 self._line({"error": "an error was encountered while running the model: "
                                      "demo fault"})
@@ -328,17 +336,16 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
                 self._drop_connection()
                 return
             if index == TOKENS_BEFORE_FAULT and fault == "malformed":
-                self._chunk(b'{"model": "' + model.encode() + b'", "message": {\n')
+                self._chunk(b'{"model": "' + answer.model.encode() + b'", "message": {\n')
                 self._end_stream()
                 return
             if index:
                 self._pause(self.demo.token_delay)
-            self._line(self._part(model, chat, token))
+            self._line(answer_part(answer.model, answer.chat, token))
             if self.demo.token_log is not None:
-                self.demo.token_log.append((*key, index, time.perf_counter()))
+                self.demo.token_log.append((*answer.key, index, time.perf_counter()))
         self._pause(self.demo.token_delay)
-        self._line(self._final(model, chat, "", done_reason, prompt_tokens, len(tokens),
-                               started, eval_started))
+        self._line(self._final(answer, "", eval_started))
         self._end_stream()
 
     def _pause(self, seconds: float) -> None:
@@ -346,22 +353,17 @@ class _Handler(ModelRoutes, OpenAIRoutes, BaseHTTPRequestHandler):
             self.demo.stopping.wait(seconds)
 
     @staticmethod
-    def _part(model: str, chat: bool, text: str) -> dict[str, Any]:
-        part: dict[str, Any] = {"model": model, "created_at": _now(), "done": False}
-        if chat:
-            part["message"] = {"role": "assistant", "content": text}
-        else:
-            part["response"] = text
-        return part
-
-    def _final(self, model: str, chat: bool, text: str, done_reason: str, prompt_tokens: int,
-               eval_count: int, started: int, eval_started: int) -> dict[str, Any]:
+    def _final(answer: Answer, text: str, eval_started: int) -> dict[str, Any]:
+        """The last part's stats; total and load durations count from the request's arrival,
+        as routes.go's checkpointStart."""
         now = time.perf_counter_ns()
-        part = self._part(model, chat, text)
-        part.update(done=True, done_reason=done_reason, total_duration=now - started,
-                    load_duration=1_000_000, prompt_eval_count=prompt_tokens,
-                    prompt_eval_duration=max(eval_started - started, 1),
-                    eval_count=eval_count, eval_duration=max(now - eval_started, 1))
+        eval_started = min(eval_started, now)
+        part = answer_part(answer.model, answer.chat, text)
+        part.update(done=True, done_reason=answer.done_reason,
+                    total_duration=now - answer.started, load_duration=answer.load_ns,
+                    prompt_eval_count=answer.prompt_tokens,
+                    prompt_eval_duration=max(eval_started - answer.started - answer.load_ns, 1),
+                    eval_count=len(answer.tokens), eval_duration=max(now - eval_started, 1))
         return part
 
     def _faults(self) -> None:
@@ -380,8 +382,8 @@ class _Handled(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m council.llm.demo_server [--port] [--token-delay] [--log-tokens]
-    [--ollama-version V]`: a
-    stand-alone demo server, e.g. in its own process for bench/load.py."""
+    [--ollama-version V] [--adapter-refusal MODE] [--num-parallel N] [--max-loaded-models N]
+    [--load-seconds S]`: a stand-alone demo server, e.g. in its own process for bench/load.py."""
     import argparse
 
     parser = argparse.ArgumentParser(description="The Ollama-compatible demo server.")
@@ -390,10 +392,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-tokens", action="store_true",
                         help="record each token's send time (GET /demo/token_log)")
     parser.add_argument("--ollama-version", default=VERSION,
-                        help="the version it answers as: 0.34.1 or later refuses adapter models")
+                        help="the version it answers as: before 0.30.0, adapter models of "
+                             "Ollama-engine families (qwen3, gemma3, ...) fail their first chat")
+    parser.add_argument("--adapter-refusal", choices=ADAPTER_REFUSALS, default=None,
+                        help="refuse creates with adapters, as 0.34.1 is reported to: before "
+                             "any content (http_500) or after the progress lines (stream_error)")
+    parser.add_argument("--num-parallel", type=int, default=None,
+                        help="requests each loaded model answers at once (OLLAMA_NUM_PARALLEL); "
+                             "the rest wait. Default: no waiting")
+    parser.add_argument("--max-loaded-models", type=int,
+                        default=DEFAULT_MAX_LOADED_MODELS_PER_GPU,
+                        help="models loaded at once (OLLAMA_MAX_LOADED_MODELS)")
+    parser.add_argument("--load-seconds", type=float, default=0.0,
+                        help="how long loading (or reloading) a model takes")
     args = parser.parse_args(argv)
     server = DemoServer(token_delay=args.token_delay, port=args.port,
-                        version=args.ollama_version)
+                        version=args.ollama_version, adapter_refusal=args.adapter_refusal,
+                        num_parallel=args.num_parallel,
+                        max_loaded_models=args.max_loaded_models,
+                        load_seconds=args.load_seconds)
     if args.log_tokens:
         server.token_log = []
     print(f"demo server on {server.url}", flush=True)

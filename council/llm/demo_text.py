@@ -11,6 +11,11 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .demo_catalog import now_iso
 
 # a model that answers with the question verbatim: hostile "model output" for the XSS tests
 ECHO_MODEL = "echo"
@@ -139,3 +144,50 @@ def _compose_review(letters: list[str], rng: random.Random) -> str:
 def tokenize(text: str) -> list[str]:
     """Split into word-sized tokens that concatenate back to the exact text."""
     return re.findall(r"\s*\S+|\s+$", text)
+
+
+def answer_part(model: str, chat: bool, text: str) -> dict[str, Any]:
+    """One streamed part of a chat (`message`) or generate (`response`) answer."""
+    part: dict[str, Any] = {"model": model, "created_at": now_iso(), "done": False}
+    if chat:
+        part["message"] = {"role": "assistant", "content": text}
+    else:
+        part["response"] = text
+    return part
+
+
+@dataclass
+class Answer:
+    """One chat or generate request's canned answer, and what its stats need."""
+
+    model: str
+    chat: bool
+    tokens: list[str]
+    done_reason: str
+    prompt_tokens: int
+    fault: str | None
+    key: tuple[str, str]  # (system prompt, question), for the token log
+    started: int = field(default_factory=time.perf_counter_ns)
+    load_ns: int = 0
+
+    @classmethod
+    def of(cls, body: dict[str, Any], model: str, chat: bool, fault: str | None) -> Answer:
+        if chat:
+            messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        else:
+            messages = [{"role": "system", "content": body.get("system") or ""},
+                        {"role": "user", "content": body.get("prompt") or ""}]
+        text = compose_answer(messages, model)
+        if fault == "ignore_format":
+            text = "\n".join(line for line in text.splitlines() if "FINAL RANKING" not in line)
+        tokens = tokenize(text)
+        limit = (body.get("options") or {}).get("num_predict")
+        done_reason = "stop"
+        if isinstance(limit, int) and 0 < limit < len(tokens):
+            tokens, done_reason = tokens[:limit], "length"
+        key = (next((str(m.get("content", "")) for m in messages if m.get("role") == "system"),
+                    ""),
+               next((str(m.get("content", "")) for m in reversed(messages)
+                     if m.get("role") == "user"), ""))
+        return cls(model, chat, tokens, done_reason,
+                   sum(len(str(m.get("content", "")).split()) for m in messages), fault, key)
