@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ollama
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from council.db import session_scope
+from council.llm.demo_server import DemoServer
+from council.llm.ollama_fit import human_size
+from council.llm.served import full_name
 from council.models import WorkerAnswer
-from council.personas import create_persona
+from council.personas import create_persona, list_personas
+from council.training.register import adapter_model_name, served_record
+from tests.rows import new_round
 
 
 def test_status_reports_ready_backend(app: Flask) -> None:
@@ -79,3 +89,88 @@ def test_a_password_in_an_unreachable_backend_url_is_not_in_its_error(make_app,
     body = app.test_client().get("/api/status").get_data(as_text=True)
     assert "not reachable" in body or "Cannot reach" in body
     assert "hunter2" not in body and "http://***@127.0.0.1:9" in body
+
+
+def register_merged(session: Session, server: DemoServer, count: int) -> list[str]:
+    """The first `count` shipped personas answer with merged models of their own on `server`,
+    recorded as a registration records them; the others are disabled."""
+    names = []
+    for index, persona in enumerate(list_personas(session)):
+        if index >= count:
+            persona.enabled = False
+            continue
+        persona.adapter_model = adapter_model_name(persona.slug)
+        persona.adapter_served = served_record("ollama", persona.adapter_model, [
+            {"host": server.url, "version": server.version, "method": "merged"}])
+        persona.variant = "lora"
+        server.add_model(persona.adapter_model)
+        names.append(persona.adapter_model)
+    return names
+
+
+def fit_of(app: Flask) -> dict[str, Any]:
+    (fit,) = app.test_client().get("/api/status").get_json()["ollama_fit"]
+    return fit
+
+
+def test_four_models_on_a_server_that_keeps_three_name_the_problem_and_the_setting(
+        make_app, settings, connect) -> None:
+    """Three merged personas and the 7B synthesizer: with Ollama's defaults every round evicts
+    one; the page says so, with OLLAMA_MAX_LOADED_MODELS, and the reloads show once rounds
+    have run (each load on this server takes 0.3 s, as a real one takes seconds)."""
+    with DemoServer(load_seconds=0.3) as server:
+        app = make_app(settings.with_changes(ollama_host=server.url))
+        with session_scope(app) as session:
+            merged = register_merged(session, server, 3)
+        fit = fit_of(app)
+        assert (fit["needed"], fit["keeps"]) == (4, 3)
+        assert {m["name"] for m in fit["models"]} == {*merged, "qwen2.5:7b"}
+        page = app.test_client().get("/status").get_data(as_text=True)
+        assert f"This council needs 4 models on {server.url}" in page
+        assert "Ollama keeps 3 loaded by default" in page
+        assert "OLLAMA_MAX_LOADED_MODELS=4 OLLAMA_NUM_PARALLEL=1 ollama serve" in page
+        client = connect(app)
+        for question in ("First question?", "Second question?"):
+            assert client.ask(question, timeout=60).one("synth_done")["status"] == "done"
+        fit = fit_of(app)
+        assert fit["reloads"], "the second round loaded again what the synthesizer evicted"
+        assert {m["name"] for m in fit["loaded"]} <= {full_name(m) for m in [*merged,
+                                                                            "qwen2.5:7b"]}
+        assert len(fit["loaded"]) == 3
+
+
+def test_answers_stored_with_a_long_load_show_as_reloads(app: Flask) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with session_scope(app) as session:
+        for minute, load_s in ((0, 2.0), (2, 0.001), (4, 3.5)):
+            round_ = new_round(session, started_at=start + timedelta(minutes=minute))
+            session.add(WorkerAnswer(
+                round_id=round_.id, persona_name="Sage", model="qwen2.5:3b", status="done",
+                load_duration_ns=int(load_s * 1e9),
+                started_at=start + timedelta(minutes=minute),
+                finished_at=start + timedelta(minutes=minute, seconds=20)))
+    assert fit_of(app)["reloads"] == [{"model": "qwen2.5:3b", "times": 1}]
+    page = app.test_client().get("/status").get_data(as_text=True)
+    assert "qwen2.5:3b was loaded again 1 time(s) in recent rounds" in page
+
+
+def test_the_memory_is_the_servers_sizes_and_shapes_at_the_settings_that_fit(
+        make_app, settings) -> None:
+    """Four prompt-only personas speak at once on the worker model: every runner gets four
+    slots of num_ctx tokens, each token's K and V as the server's model_info shapes them."""
+    with DemoServer() as server:
+        app = make_app(settings.with_changes(ollama_host=server.url))
+        fit = fit_of(app)
+        expected = 0
+        with ollama.Client(host=server.url) as client:
+            sizes = {m.model: m.size for m in client.list().models}
+            for model in ("qwen2.5:3b", "qwen2.5:7b"):
+                info = client.show(model).modelinfo
+                layers, heads, kv_heads, width, context = (info[f"qwen2.{key}"] for key in (
+                    "block_count", "attention.head_count", "attention.head_count_kv",
+                    "embedding_length", "context_length"))
+                per_token = 2 * layers * kv_heads * (width // heads) * 2
+                expected += sizes[model] + per_token * min(settings.num_ctx, context) * 4
+        assert fit["parallel"] == 4 and fit["memory"] == expected
+        assert fit["memory_text"] == f"≈ {human_size(expected)}"
+        assert fit["command"] == "OLLAMA_MAX_LOADED_MODELS=2 OLLAMA_NUM_PARALLEL=4 ollama serve"

@@ -2,8 +2,10 @@
 
 With several servers (COUNCIL_WORKER_HOSTS / COUNCIL_SYNTH_HOSTS) it lists each one, which
 role it serves, whether it answers (and if not, since when, why and how to fix it) and its
-streams in flight. With the embedded engine it also says which model files answer, that the
-bundled model is a 135M model for trying the app, and how to get better answers.
+streams in flight. With Ollama it says, per server, whether the council fits the models Ollama
+keeps loaded and the requests it runs at once, with the command to start it with and the
+memory that takes (`fit.py`). With the embedded engine it also says which model files answer,
+that the bundled model is a 135M model for trying the app, and how to get better answers.
 """
 
 from __future__ import annotations
@@ -21,19 +23,26 @@ from ..llm.pool import Server
 from ..llm.served import ServedModels
 from ..personas import list_personas
 from ..redact import redact_credentials
+from .fit import planned_command, server_fits
 
 bp = Blueprint("status", __name__)
 
 BACKEND_NAMES = {"ollama": "Ollama", "openai": "OpenAI-compatible server",
                  "embedded": "Embedded llama.cpp engine"}
-BETTER_ANSWERS = [
-    "# Either Ollama (https://ollama.com/download), then restart AI Council:",
-    "OLLAMA_NUM_PARALLEL=4 ollama serve",
-    "ollama pull qwen2.5:3b && ollama pull qwen2.5:7b",
-    "# or larger GGUF files of your own in the embedded engine:",
-    "COUNCIL_ENGINE_WORKER_GGUF=/path/to/qwen2.5-3b-instruct-q4_k_m.gguf \\",
-    "COUNCIL_ENGINE_SYNTH_GGUF=/path/to/qwen2.5-7b-instruct-q4_k_m.gguf make run",
-]
+
+
+def better_answers(settings: Settings) -> list[str]:
+    """Steps to bigger models: Ollama started with the settings these personas need (every one
+    prompt-only on the worker model, and the synthesizer), or GGUF files of the user's own."""
+    with session_scope() as session:
+        names = [persona.name for persona in list_personas(session, enabled_only=True)]
+    return ["# Either Ollama (https://ollama.com/download), then restart AI Council:",
+            planned_command(settings.with_changes(worker_model="qwen2.5:3b",
+                                                  synth_model="qwen2.5:7b"), names),
+            "ollama pull qwen2.5:3b && ollama pull qwen2.5:7b",
+            "# or larger GGUF files of your own in the embedded engine:",
+            "COUNCIL_ENGINE_WORKER_GGUF=/path/to/qwen2.5-3b-instruct-q4_k_m.gguf \\",
+            "COUNCIL_ENGINE_SYNTH_GGUF=/path/to/qwen2.5-7b-instruct-q4_k_m.gguf make run"]
 
 
 ROLE_LISTS = {"workers": ("worker_hosts", "COUNCIL_WORKER_HOSTS"),
@@ -82,12 +91,12 @@ def _models_needed(settings: Settings, served: dict[str, ServedModels]) -> list[
     return models
 
 
-def _engine(served: ServedModels) -> dict[str, Any]:
+def _engine(served: ServedModels, settings: Settings) -> dict[str, Any]:
     files = [{"name": m.name, "path": m.details["path"], "size_mb": round(m.size / 2**20),
               "bundled": m.details["bundled"]} for m in served.models if m.size]
     return {**served.health.details, "files": files,
             "bundled_only": bool(files) and all(f["bundled"] for f in files),
-            "better_answers": BETTER_ANSWERS}
+            "better_answers": better_answers(settings)}
 
 
 def backend_status() -> dict[str, Any]:
@@ -115,7 +124,9 @@ def backend_status() -> dict[str, Any]:
                         "host": host, "reachable": reachable, "version": health.version,
                         "error": workers.error or synth.error, "demo": settings.demo,
                         "details": health.details},
-            "servers": servers, "engine": _engine(workers) if health.kind == "embedded" else None,
+            "servers": servers,
+            "engine": _engine(workers, settings) if health.kind == "embedded" else None,
+            "ollama_fit": server_fits() if reachable else [],
             "app_processes": _app_processes(settings),
             "models": models, "ready": reachable and all(m["present"] for m in models),
             "fixes": fixes}
