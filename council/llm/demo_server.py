@@ -90,8 +90,9 @@ class DemoServer:
         return f"http://{host}:{port}"
 
     def start(self) -> Self:
+        # a short poll interval: stop() (each test's own server) returns in 50 ms, not 500
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-ollama",
-                                        daemon=True)
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
