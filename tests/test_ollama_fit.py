@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from council.config import Settings
 from council.llm.ollama_fit import (
     Loaded,
     ModelFacts,
@@ -19,6 +20,7 @@ from council.llm.ollama_fit import (
     runners_needed,
 )
 from council.llm.ollama_reloads import ModelUse, keep_alive_seconds, observed_reloads
+from council.web.fit import planned_command
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 SHAPE = RoundShape(top_k=3, max_parallel=4, synth_model="qwen2.5:7b", compare=False,
@@ -143,3 +145,9 @@ def test_the_readme_worked_example_is_what_the_code_computes() -> None:
     for fit in (prompt, apart):
         assert fit.command in README
         assert f"≈ {human_size(fit.memory.total)}" in README
+
+
+def test_the_command_for_a_first_ollama_counts_the_personas_as_prompt_only() -> None:
+    """What the Status page tells an embedded-engine user to start Ollama with."""
+    command = planned_command(Settings(router_top_k=3), ["A", "B", "C", "D"])
+    assert command == "OLLAMA_MAX_LOADED_MODELS=2 OLLAMA_NUM_PARALLEL=3 ollama serve"
