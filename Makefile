@@ -20,16 +20,34 @@ $(PY):
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)")
 LLAMA_PIN := $(shell grep -E '^llama-cpp-python==' requirements.txt)
+LLAMA_SOURCE := llama_cpp_python-$(lastword $(subst ==, ,$(LLAMA_PIN)))
+LLAMA_SDIST := $(VENV)/sdist/$(LLAMA_SOURCE).tar.gz
+
+# Its source is downloaded once per venv and kept: the build installs from it, and the tests
+# take llama.cpp's own HF-to-GGUF converter from it.
+$(LLAMA_SDIST): | $(PY)
+	$(PIP) download --quiet --no-deps --no-binary :all: "$(LLAMA_PIN)" \
+	  -d $(VENV)/sdist
 
 # The pins are requirements.txt's; the project itself goes in editable (the `council` command).
-$(VENV)/.runtime: requirements.txt pyproject.toml | $(PY)
-	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PIP) install --quiet --no-cache-dir --no-deps "$(LLAMA_PIN)"
+# The source is order-only: a venv built before it was kept is not rebuilt for it.
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(PY) $(LLAMA_SDIST)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PIP) install --quiet --no-cache-dir --no-deps "$(LLAMA_SDIST)"
 	$(PIP) install --quiet -r requirements.txt
 	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+# llama.cpp's convert_hf_to_gguf.py with what it imports from its own tree (its `conversion`
+# package and gguf-py), in $(VENV)/llama.cpp: tests/test_merge_llama_cpp.py converts a merged
+# persona model with it, as a user would before loading it into llama.cpp.
+$(VENV)/.converter: $(LLAMA_SDIST)
+	rm -rf $(VENV)/llama.cpp && mkdir -p $(VENV)/llama.cpp
+	tar -xzf $(LLAMA_SDIST) -C $(VENV)/llama.cpp --strip-components=3 \
+	  $(addprefix $(LLAMA_SOURCE)/vendor/llama.cpp/,convert_hf_to_gguf.py conversion gguf-py)
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright (no browser download).
@@ -71,7 +89,7 @@ run: $(VENV)/.runtime
 demo: $(VENV)/.runtime
 	$(VENV)/bin/council demo
 
-test: $(VENV)/.dev chromium postgres redis nginx
+test: $(VENV)/.dev $(VENV)/.converter chromium postgres redis nginx
 	$(PY) -m pytest
 
 $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
