@@ -60,6 +60,14 @@ def choice(*allowed: str) -> Parser:
     return parse
 
 
+def quantize_type(raw: str) -> str:
+    """An Ollama quantize type, upper-cased as Ollama reads it (imported here, not at the top:
+    council.llm imports this module)."""
+    from .llm.ollama_versions import normalise_quantize
+
+    return normalise_quantize(raw)
+
+
 def switch(raw: str) -> bool:
     """On/off: 1, true, yes, on or 0, false, no, off (a typo is an error, not "off")."""
     value = raw.strip().lower()
@@ -213,10 +221,11 @@ class Settings:
         "downloaded) that adapters are trained on; the served worker model must be the same "
         "weights. The embedded engine ignores it and trains on the GGUF the persona answers with")
     ollama_quantize: str = setting(
-        "q4_k_m", "COUNCIL_OLLAMA_QUANTIZE", "Ollama 0.34.1 and later: what Ollama quantizes a "
-        "persona's merged model to when it imports it (`q4_k_m`, `q4_k_s`, `q8_0`, or empty to "
-        "keep the merged weights' precision); each merged persona is a model of its own",
-        choice("q4_k_m", "q4_k_s", "q8_0", ""))
+        "Q4_K_M", "COUNCIL_OLLAMA_QUANTIZE", "what Ollama quantizes a persona's merged model to "
+        "when it imports it (a server that refuses the adapter model, or whose adapter model "
+        "cannot answer): `F32`, `F16`, `BF16`, `Q8_0`, `Q4_K_S`, `Q4_K_M` or `Q4_K` (any case; "
+        "`F16` is Ollama's unquantized import); each merged persona is a model of its own",
+        quantize_type)
     model_cache_dir: Path = setting(
         None, "COUNCIL_MODEL_CACHE", "where models derived on first use are kept (discovery's "
         "int8 ONNX MiniLM, built once in ~10 s)", Path, shown="`$COUNCIL_DATA_DIR/models`")

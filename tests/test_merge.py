@@ -215,6 +215,26 @@ def test_bases_that_cannot_be_merged_or_imported_are_refused(tiny_base_model: Pa
     assert str(tiny_base_model) == str(base_folder(str(tiny_base_model)))
 
 
+def test_a_qwen2_base_with_rope_scaling_is_refused_before_merging(tiny_base_model: Path,
+                                                                 tmp_path: Path) -> None:
+    """Ollama's qwen2 converter reads the scaling factor as a list and panics on types it does
+    not know: however the config spells the scaling, the base is refused from its headers."""
+    yarn = {"factor": 4.0, "original_max_position_embeddings": 256}
+    spellings = {"yarn-hub": {"rope_scaling": {"type": "yarn", **yarn}},
+                 "yarn-transformers5": {"rope_parameters": {"rope_type": "yarn",
+                                                            "rope_theta": 10000.0, **yarn}},
+                 "linear": {"rope_scaling": {"rope_type": "linear", "factor": 2.0}}}
+    for name, changes in spellings.items():
+        message = refusal(str(copy_base(tiny_base_model, tmp_path / name, **changes)))
+        assert "Qwen2ForCausalLM" in message and "RoPE scaling" in message
+    plain = copy_base(tiny_base_model, tmp_path / "plain", rope_scaling=None,
+                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    assert estimate_merge(str(plain)).architecture == "Qwen2ForCausalLM"
+    llama = copy_base(tiny_base_model, tmp_path / "llama", architectures=["LlamaForCausalLM"],
+                      rope_scaling={"rope_type": "llama3", "factor": 8.0})
+    assert base_folder(str(llama)) == llama, "only the qwen2 converter is known to fail on it"
+
+
 def test_an_adapter_for_another_base_is_refused(tiny_base_model: Path, adapter: Path,
                                                 tmp_path: Path) -> None:
     """Wider projections fail in PEFT; an extra layer PEFT would drop silently."""

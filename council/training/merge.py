@@ -1,7 +1,7 @@
 """A persona's PEFT adapter merged into its base model, as the safetensors folder Ollama imports.
 
-Ollama (since v0.34.1) no longer creates a model from a base plus an ADAPTER, so the adapter is
-folded into the base weights here (transformers + PEFT on the CPU, in the base's own dtype) and
+When an Ollama server refuses a model built from a base plus an ADAPTER, or creates one that
+cannot answer (ollama_register.py), the adapter is folded into the base weights here (transformers + PEFT on the CPU, in the base's own dtype) and
 Ollama's importer converts the merged folder (`/api/create` with `files`). The folder holds only
 what that importer reads: config.json, generation_config.json, the tokenizer files and the
 safetensors weights. Two things are written where the importer looks rather than where
@@ -32,6 +32,10 @@ OLLAMA_FILES = ("config.json", "generation_config.json", "tokenizer.json",
                 "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                 "model.safetensors.index.json")
 TOKENIZERS = ("tokenizer.json", "tokenizer.model")
+# architectures whose Ollama converter cannot take RoPE scaling as transformers writes it:
+# convert/convert_qwen2.go (v0.33.0-rc2) reads `rope_scaling.factor` as a list (a number fails to
+# parse) and panics on any type but "", yarn, mrope and default
+PLAIN_ROPE_ONLY = frozenset({"Qwen2ForCausalLM"})
 # base files whose content the merged folder carries again (the template moves into
 # tokenizer_config.json); what the size estimate adds to the weights
 CARRIED_FILES = (*OLLAMA_FILES, "chat_template.jinja")
@@ -104,6 +108,12 @@ def base_folder(base_model: str) -> Path:
         raise MergeError(f"Ollama cannot import {architecture or 'unknown'} models from "
                          f"safetensors (the base model {base_model}); it converts "
                          f"{', '.join(sorted(OLLAMA_IMPORTABLE))}.")
+    scaling = _rope_scaling_type(config)
+    if architecture in PLAIN_ROPE_ONLY and scaling:
+        raise MergeError(f"Ollama cannot import the base model {base_model}: its {architecture} "
+                         f"converter reads the RoPE scaling factor as a list and knows no "
+                         f"{scaling!r} scaling as transformers writes it, so the import fails "
+                         "(or Ollama panics); a merged model of it cannot be served by Ollama.")
     if not any((folder / name).is_file() for name in TOKENIZERS):
         raise MergeError(f"{folder} has no tokenizer.json or tokenizer.model, which Ollama "
                          "needs to import the model.")
@@ -280,6 +290,18 @@ def _read_config(folder: Path) -> dict[str, Any]:
 def _architecture(config: dict[str, Any]) -> str:
     architectures = config.get("architectures") or [""]
     return str(architectures[0])
+
+
+def _rope_scaling_type(config: dict[str, Any]) -> str | None:
+    """The base's RoPE scaling (transformers 5's `rope_parameters`, or `rope_scaling` as earlier
+    versions and the hub's configs write it); None for plain RoPE."""
+    for key in ("rope_parameters", "rope_scaling"):
+        rope = config.get(key)
+        if isinstance(rope, dict):
+            kind = rope.get("rope_type") or rope.get("type") or "default"
+            if kind != "default":
+                return str(kind)
+    return None
 
 
 def _first_lines(exc: BaseException) -> str:
