@@ -5,13 +5,17 @@
 With the embedded engine (COUNCIL_BACKEND=embedded, or auto with no Ollama) the adapter is
 exported to LORAS_DIR/<slug>/adapter.gguf, scored on llama.cpp against the held-out pairs with
 and without it (recorded in metadata.json), and applied per request from then on. With Ollama
-it asks every worker server (OLLAMA_HOST or COUNCIL_WORKER_HOSTS) its version and creates
-`persona-<slug>` there: before 0.34.1 from the worker model with the adapter as a GGUF
-(LORAS_DIR/<slug>/adapter.gguf), from 0.34.1 on as the adapter merged into its base
-(LORAS_DIR/<slug>/merged, imported by Ollama); the first line says which, and what a merge
-costs. With COUNCIL_BACKEND=openai the PEFT folder itself is loaded into each vLLM server as
-`persona-<slug>` instead. The prompt-only model stays recorded; switch back on the Training
-page.
+it creates `persona-<slug>` on every worker server (OLLAMA_HOST or COUNCIL_WORKER_HOSTS): the
+worker model with the adapter as a GGUF (LORAS_DIR/<slug>/adapter.gguf) first, and where that
+is refused or cannot answer, the adapter merged into its base (LORAS_DIR/<slug>/merged,
+imported by Ollama); the first line says what each server's version suggests and what a merge
+costs, and every model must answer a short question before the persona uses it. The outcome
+(which method each server ended with, and why) is kept in metadata.json as `registration`.
+When some server serves nothing that answers, the persona stays prompt-only and the command
+says why and what to do, with exit status 1. With COUNCIL_BACKEND=openai the PEFT folder
+itself is loaded into each vLLM server as `persona-<slug>` instead. The prompt-only model stays
+recorded; switch back on the Training page. Errors (no adapter, a server that cannot be
+reached) exit with status 2.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..training.ollama_register import TrainedAdapter, plan_ollama, register_wit
 from ..training.register import (
     Registration,
     RegistrationError,
+    keep_prompt_only,
     load_vllm_adapter,
     register_embedded,
     switch_persona_model,
@@ -60,31 +65,35 @@ def held_out_examples(personas_dir: Path, slug: str) -> list[list[dict[str, str]
 
 
 def _register_with_ollama(settings: Settings, persona: Persona, metadata: dict[str, Any],
-                          files: AdapterFiles, progress_style: str) -> tuple[Registration, str]:
+                          files: AdapterFiles,
+                          progress_style: str) -> tuple[Registration | None, str]:
+    """The registration, or None when the persona stays prompt-only; and the line saying
+    which method each server ended with and why."""
     if metadata["base_model"].endswith(".gguf"):
         raise RegistrationError(
             f"{persona.name}'s adapter was trained on {metadata['base_model']} for the "
             "embedded engine; Ollama serves other weights. Train it again with Ollama running "
             "(base COUNCIL_TRAIN_BASE_MODEL), or run the app with COUNCIL_BACKEND=embedded.")
+    base = persona.model or settings.worker_model
     plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
-                       metadata["base_model"], settings.ollama_quantize)
+                       metadata["base_model"], settings.ollama_quantize, worker_base=base)
     if plan.problem:
         raise RegistrationError(plan.problem)
     print(plan.describe(), file=sys.stderr, flush=True)
     report = ProgressReporter(progress_style)
-    base = persona.model or settings.worker_model
     try:
-        registration = register_with_ollama(
+        outcome = register_with_ollama(
             plan, persona.slug, base,
             TrainedAdapter(Path(metadata["adapter_dir"]), metadata["base_model"], files.gguf,
                            files.merged),
             lambda stage, fraction: report(stage, round(fraction * 100), 100))
     finally:
         report.close()
-    methods = ", ".join(f"{s['method']} on {s['host']} (Ollama {s['version']})"
-                        for s in registration.record["servers"])
-    return registration, (f"{registration.model}: {methods}; {persona.name} now answers "
-                          "through it")
+    files.write_metadata({**metadata, "registration": outcome.stored()})
+    if outcome.registration is None:
+        return None, f"{persona.name} stays prompt-only: {outcome.reason()}"
+    return outcome.registration, (f"{outcome.model}: {outcome.reason()} {persona.name} now "
+                                  "answers through it.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 registration, line = _register_with_ollama(settings, persona, metadata, files,
                                                            args.progress)
+            if registration is None:
+                keep_prompt_only(persona)
+                print(f"error: {line}", file=sys.stderr)
+                return 1
             switch_persona_model(persona, registration)
     except PersonaError as exc:
         print("error: " + "; ".join(exc.errors.values()), file=sys.stderr)

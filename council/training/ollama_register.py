@@ -1,48 +1,54 @@
-"""Serve a persona's adapter through Ollama, on every worker server, as each one's version allows.
+"""Serve a persona's adapter through Ollama, on every worker server, by trying what each serves.
 
-- Before v0.34.1 (method `adapter`): the adapter as a GGUF (gguf_export.py) is uploaded and
-  `persona-<slug>` is created from the worker base with it. Ollama keeps one adapter per
-  loaded base, so adapter personas take turns.
-- From v0.34.1 on (method `merged`): Ollama no longer creates adapter models, so the adapter is
-  merged into the transformers base it was trained on (merge.py) and Ollama imports those
-  files as `persona-<slug>`, quantized to COUNCIL_OLLAMA_QUANTIZE. Each merged persona is a
-  whole model: Ollama loads its own copy of the weights.
-- A server whose version says nothing (a build from source answers 0.0.0) is offered the
-  adapter first and gets the merged model if it refuses.
+On each server (ollama_serving.py): `persona-<slug>` from the worker model with the adapter as a
+GGUF (gguf_export.py) first, whatever the version; if the server refuses it, or the model it
+creates cannot answer, the adapter merged into its transformers base (merge.py), imported and
+quantized to COUNCIL_OLLAMA_QUANTIZE. Adapter models share the worker model's weights (Ollama
+keeps one adapter set per loaded base, so adapter personas take turns); each merged persona is a
+whole model that Ollama loads on its own.
 
-Each created model is read back (`show`) before the persona answers through it: an adapter
-model must list the adapter blob that was uploaded, a merged one must exist without one. The
-record of what was verified where (`Registration.record`) is what rounds go by.
+The server's version is only a hint for the plan shown before starting: a third-party report
+says 0.34.1 refuses adapter models (the newest source we read, v0.33.0-rc2, accepts them), and
+before 0.30 the Ollama-engine families fail an adapter model's first chat. What happened is
+found by trying, and a model counts once it has answered. A persona is switched to its model
+only when every worker server serves one; otherwise it stays prompt-only, the models this run
+made are removed, and the outcome says why and what to do (`OllamaOutcome`).
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import ollama
 
 from ..llm.base import LLMError
 from ..llm.ollama_backend import translated_errors
-from ..llm.ollama_versions import creates_adapter_models
+from ..llm.ollama_versions import (
+    adapters_fail_to_load,
+    normalise_quantize,
+    reported_to_refuse_adapters,
+)
 from ..redact import redact_credentials
-from .gguf_export import AdapterExportError, export_gguf_adapter
-from .merge import (MergedModel, MergeError, MergeEstimate, estimate_merge, human_size,
-                    merge_adapter)
+from .merge import MergeError, MergeEstimate, estimate_merge, human_size
+from .ollama_serving import (
+    ALTERNATIVES,
+    Artifacts,
+    Progress,
+    Target,
+    TrainedAdapter,
+    remove,
+    serve_on,
+)
 from .register import Registration, RegistrationError, adapter_model_name, served_record
 
-ALTERNATIVES = (
-    "To serve persona adapters without that: run the app on the embedded engine "
-    "(COUNCIL_BACKEND=embedded), which applies every persona's adapter at once and trains on its "
-    "own GGUF, or on an OpenAI-compatible server that loads adapters directly: vLLM with "
-    "--enable-lora (COUNCIL_BACKEND=openai), or llama.cpp's server with --lora.")
-Progress = Callable[[str, float], None]
-# about the bits per weight of what Ollama quantizes an import to (llama.cpp's K-quants and
-# Q8_0): the weights' memory per merged persona, before its KV cache
-BITS_PER_WEIGHT = {"q4_k_m": 4.9, "q4_k_s": 4.6, "q8_0": 8.5}
+# bits per weight of what Ollama's importer writes: 2-D tensors as F16 when nothing is asked
+# (""), else the quantize type (llama.cpp's K-quants and Q8_0 about these sizes)
+BITS_PER_WEIGHT = {"": 16.0, "F32": 32.0, "F16": 16.0, "BF16": 16.0, "Q8_0": 8.5,
+                   "Q4_K_S": 4.6, "Q4_K_M": 4.9, "Q4_K": 4.9}
 
 
 def _quiet(stage: str, fraction: float) -> None:
@@ -51,56 +57,73 @@ def _quiet(stage: str, fraction: float) -> None:
 
 @dataclass(frozen=True)
 class ServerRoute:
-    """One worker server, its version, and how the adapter gets onto it."""
+    """One worker server, its version, and the worker model's architecture there (hints)."""
 
     url: str  # what the client connects to (may carry credentials)
     version: str | None
-    method: str  # "adapter", "merged", or "try" (unknown version: adapter, else merged)
+    family: str | None = None
 
     @property
     def host(self) -> str:
         return redact_credentials(self.url)
 
+    @property
+    def refusal_reported(self) -> bool:
+        return reported_to_refuse_adapters(self.version)
+
+    @property
+    def adapter_fails(self) -> bool:
+        return bool(self.family) and adapters_fail_to_load(self.version, self.family or "")
+
+    def describe(self) -> str:
+        name = f"Ollama {self.version or '(version unknown)'} at {self.host}"
+        if self.refusal_reported:
+            return (f"{name}: reported to refuse adapter models (unconfirmed); the adapter is "
+                    "offered first, a merged model if it is refused")
+        if self.adapter_fails:
+            return (f"{name}: its own engine runs {self.family} models and cannot apply an "
+                    "adapter before Ollama 0.30, so the adapter model is expected not to "
+                    "answer; a merged model then")
+        return f"{name}: the adapter on the worker model, a merged model if it is refused"
+
 
 @dataclass(frozen=True)
 class OllamaPlan:
-    """What registering will do on each server, what a merge costs, or why nothing can work."""
+    """What registering will try on each server, what a merge would cost or why none can be
+    made, and `problem` when nothing can be tried at all."""
 
     routes: tuple[ServerRoute, ...]
     merge: MergeEstimate | None
     problem: str | None
     quantize: str = ""
+    merge_problem: str | None = None
 
     def merged_weights_bytes(self) -> int | None:
         """What one merged persona's weights take in Ollama's memory."""
         if self.merge is None:
             return None
-        bits = BITS_PER_WEIGHT.get(self.quantize)
-        return self.merge.size_bytes if bits is None else int(self.merge.parameters * bits / 8)
+        return int(self.merge.parameters * BITS_PER_WEIGHT[self.quantize] / 8)
 
     @property
     def merges(self) -> bool:
-        return any(r.method != "adapter" for r in self.routes)
+        """Whether a hint says some server will need the merged model."""
+        return any(r.refusal_reported or r.adapter_fails for r in self.routes)
 
     def describe(self) -> str:
         """What the user reads before starting it (the Training page, the CLI's first line)."""
         if self.problem:
             return self.problem
-        parts = []
-        for route in self.routes:
-            name = f"Ollama {route.version or '(version unknown)'} at {route.host}"
-            parts.append({"adapter": f"{name}: the adapter on the worker model",
-                          "merged": f"{name}: a merged model (adapter models were removed in "
-                                    "0.34.1)",
-                          "try": f"{name}: the adapter, or a merged model if it refuses"}
-                         [route.method])
-        text = "; ".join(parts) + "."
+        text = ("; ".join(route.describe() for route in self.routes)
+                + ". Each model answers a short question before the persona uses it.")
         weights = self.merged_weights_bytes()
-        if self.merges and self.merge is not None and weights is not None:
-            held = f"{self.quantize} " if self.quantize else ""
-            text += (f" Merging: {self.merge.describe()}; each merged persona is a model of its "
-                     f"own, and Ollama loads its own copy of the weights (≈ {human_size(weights)} "
-                     f"{held}each, besides its KV cache).")
+        if self.merge is not None and weights is not None:
+            text += (f" {'Merging' if self.merges else 'A merge, if needed'}: "
+                     f"{self.merge.describe()}; each merged persona is a model of its own, and "
+                     f"Ollama loads its own copy of the weights (≈ {human_size(weights)} "
+                     f"{self.quantize or 'F16'} each, besides its KV cache).")
+        elif self.merge_problem:
+            text += (f" If a server refuses the adapter, no merged model can be made: "
+                     f"{self.merge_problem} {ALTERNATIVES}")
         return text
 
 
@@ -118,129 +141,114 @@ def server_version(url: str, timeout: float = 5.0) -> str | None:
         raise RegistrationError(str(exc)) from None
 
 
-def plan_ollama(urls: tuple[str, ...], train_base: str, quantize: str,
-                timeout: float = 5.0) -> OllamaPlan:
-    """Ask every server its version and check, without loading weights, that a merge can be
-    made where one is needed."""
-    routes = []
-    for url in urls:
-        version = server_version(url, timeout)
-        creates = creates_adapter_models(version)
-        routes.append(ServerRoute(url, version, "try" if creates is None
-                                  else "adapter" if creates else "merged"))
-    plan = OllamaPlan(tuple(routes), None, None, quantize)
-    if not plan.merges:
-        return plan
+def _family(url: str, model: str | None, timeout: float) -> str | None:
+    """The model's GGUF architecture on that server (`show`), or None if it cannot say."""
+    if not model:
+        return None
     try:
-        return OllamaPlan(plan.routes, estimate_merge(train_base), None, quantize)
+        with ollama.Client(host=url, timeout=timeout) as client:
+            details = client.show(model).details
+    except (ollama.ResponseError, httpx.HTTPError):
+        return None
+    return details.family if details is not None else None
+
+
+def plan_ollama(urls: tuple[str, ...], train_base: str, quantize: str, timeout: float = 5.0,
+                worker_base: str | None = None) -> OllamaPlan:
+    """Ask every server its version (and the worker model's family), and estimate the merge
+    from the base's headers, without loading weights."""
+    quantize = normalise_quantize(quantize)
+    if not urls:
+        return OllamaPlan((), None, "There is no Ollama server to register on: set OLLAMA_HOST "
+                                    "or COUNCIL_WORKER_HOSTS.", quantize)
+    routes = tuple(ServerRoute(url, server_version(url, timeout),
+                               _family(url, worker_base, timeout)) for url in urls)
+    try:
+        return OllamaPlan(routes, estimate_merge(train_base), None, quantize)
     except MergeError as exc:
-        if any(r.method == "try" for r in routes) and not any(r.method == "merged"
-                                                             for r in routes):
-            return plan  # offered the adapter; only a refusal would need the merge
-        merged = ", ".join(f"{r.host} (Ollama {r.version})" for r in routes
-                           if r.method == "merged")
-        return OllamaPlan(plan.routes, None, quantize=quantize, problem=(
-            f"{merged} cannot create models with an adapter (removed in Ollama 0.34.1), and the "
-            f"adapter cannot be merged into its base for Ollama to import: {exc} {ALTERNATIVES}"))
+        return OllamaPlan(routes, None, None, quantize, merge_problem=str(exc))
 
 
 @dataclass(frozen=True)
-class TrainedAdapter:
-    """A persona's trained adapter and where its derived files go."""
+class OllamaOutcome:
+    """How a registration ended: on every server a model that answers, or the persona
+    prompt-only with each server's reason and the fix."""
 
-    folder: Path  # the PEFT adapter
-    train_base: str  # the transformers base it was trained on
-    gguf: Path  # the adapter as a GGUF, for the adapter route
-    merged: Path  # the merged model, for the merged route
+    model: str
+    base: str
+    servers: tuple[dict[str, Any], ...]
 
+    @property
+    def served(self) -> bool:
+        return all(server["method"] for server in self.servers)
 
-class _Artifacts:
-    """The GGUF export and the merge, each made once however many servers need it."""
+    @property
+    def registration(self) -> Registration | None:
+        """What the persona is switched to; None when it stays prompt-only."""
+        if not self.served:
+            return None
+        return Registration(self.model, self.base,
+                            served_record("ollama", self.model, list(self.servers)))
 
-    def __init__(self, adapter: TrainedAdapter, progress: Progress) -> None:
-        self.adapter = adapter
-        self.progress = progress
-        self._gguf: Path | None = None
-        self._merged: MergedModel | None = None
+    def reason(self) -> str:
+        """Each server's method and why, in one text (the CLI line, the job's message)."""
+        parts = []
+        for server in self.servers:
+            ended = (f"the {server['method']} model" if server["method"]
+                     else "nothing that answers")
+            why = "; ".join(server["notes"])
+            parts.append(f"Ollama {server['version']} at {server['host']}: {ended}"
+                         + (f" ({why})" if why else ""))
+        fixes = dict.fromkeys(server["fix"] for server in self.servers if server.get("fix"))
+        return "; ".join(parts) + "." + "".join(f" {fix}" for fix in fixes)
 
-    def gguf(self) -> Path:
-        if self._gguf is None:
-            self._gguf = export_gguf_adapter(self.adapter.folder, self.adapter.gguf,
-                                             self.adapter.train_base).path
-        return self._gguf
-
-    def merged(self) -> MergedModel:
-        if self._merged is None:
-            try:
-                self._merged = merge_adapter(self.adapter.train_base, self.adapter.folder,
-                                             self.adapter.merged, self.progress)
-            except MergeError as exc:
-                raise RegistrationError(f"The adapter cannot be merged for Ollama: {exc} "
-                                        f"{ALTERNATIVES}") from None
-        return self._merged
+    def stored(self) -> dict[str, Any]:
+        """What the adapter's metadata.json keeps for the Training page."""
+        return {"state": "served" if self.served else "prompt-only", "model": self.model,
+                "servers": list(self.servers), "reason": self.reason(),
+                "at": datetime.now(UTC).isoformat()}
 
 
 def register_with_ollama(plan: OllamaPlan, slug: str, worker_base: str, adapter: TrainedAdapter,
-                         progress: Progress = _quiet,
-                         timeout: float = 3600.0) -> Registration:
-    """Create and verify `persona-<slug>` on every server of `plan`."""
+                         progress: Progress = _quiet, timeout: float = 3600.0) -> OllamaOutcome:
+    """Build `persona-<slug>` on every server of `plan` and check that it answers; where any
+    server ends with nothing, remove what the others made (the persona stays prompt-only).
+    Raises RegistrationError when nothing can be tried, LLMError when a server cannot be
+    reached."""
     if plan.problem:
         raise RegistrationError(plan.problem)
     name = adapter_model_name(slug)
-    artifacts = _Artifacts(adapter, progress)
+    artifacts = Artifacts(adapter, progress)
     servers = []
     try:
         for route in plan.routes:
             with ollama.Client(host=route.url, timeout=timeout) as client, \
                     translated_errors(route.host, worker_base):
-                method, digest = _create(client, route, name, worker_base, artifacts,
-                                         plan.quantize)
-                _verify(client, route.host, name, method, digest)
-            servers.append({"host": route.host, "version": route.version, "method": method})
+                servers.append(serve_on(client, Target(route.host, route.version, route.family,
+                                                       name, worker_base, plan.quantize),
+                                        artifacts))
     finally:
         # Ollama keeps its own converted copy, and a merge takes seconds to make again
         # (bench/merge.py): a base-sized folder per persona is not worth keeping
         shutil.rmtree(adapter.merged, ignore_errors=True)
-    return Registration(name, worker_base, served_record("ollama", name, servers))
+    outcome = OllamaOutcome(name, worker_base, tuple(servers))
+    if outcome.served:
+        return outcome
+    return OllamaOutcome(name, worker_base, tuple(_withdraw(plan.routes, servers, name, timeout)))
 
 
-def _create(client: ollama.Client, route: ServerRoute, name: str, worker_base: str,
-            artifacts: _Artifacts, quantize: str) -> tuple[str, str | None]:
-    """Build the model on one server; returns the method that worked (and the adapter blob)."""
-    if route.method in ("adapter", "try"):
-        try:
-            gguf = artifacts.gguf()
-        except AdapterExportError:
-            pass  # llama.cpp's adapter format cannot express it; a merged model still can
-        else:
-            digest = client.create_blob(gguf)
-            try:
-                client.create(model=name, from_=worker_base, adapters={gguf.name: digest},
-                              stream=False)
-                return "adapter", digest
-            except ollama.ResponseError as exc:
-                if route.method == "adapter" or exc.status_code != 400:
-                    raise
-    merged = artifacts.merged()
-    files = {}
-    for index, (file_name, path) in enumerate(sorted(merged.files.items())):
-        artifacts.progress(f"upload to {route.host}", index / len(merged.files))
-        files[file_name] = client.create_blob(path)
-    for status in client.create(model=name, files=files, quantize=quantize or None, stream=True):
-        artifacts.progress(f"Ollama: {status.status}", 1.0)
-    return "merged", None
-
-
-def _verify(client: ollama.Client, host: str, name: str, method: str,
-            digest: str | None) -> None:
-    """Read the model back: what rounds will call `persona-<slug>` must be what was built."""
-    shown = client.show(name)
-    adapters = [line for line in (shown.modelfile or "").splitlines()
-                if line.startswith("ADAPTER ")]
-    if method == "adapter" and not any(digest.removeprefix("sha256:") in line
-                                       for line in adapters if digest):
-        raise RegistrationError(f"Ollama at {host} created {name} without its adapter, so it "
-                                f"would answer as the base model. {ALTERNATIVES}")
-    if method == "merged" and adapters:
-        raise RegistrationError(f"Ollama at {host} lists an adapter on the merged {name}; "
-                                "delete it (`ollama rm`) and register again.")
+def _withdraw(routes: tuple[ServerRoute, ...], servers: list[dict[str, Any]], name: str,
+              timeout: float) -> list[dict[str, Any]]:
+    """Rounds use `persona-<slug>` only where every server has it: delete it from the servers
+    that do, so none keeps a model nothing will ask."""
+    withdrawn = []
+    for route, server in zip(routes, servers):
+        if server["method"]:
+            with ollama.Client(host=route.url, timeout=timeout) as client, \
+                    translated_errors(route.host, None):
+                remove(client, name)
+            server = {**server, "method": None, "notes": [
+                *server["notes"], (f"its {server['method']} model answered, and was removed "
+                                   "again because another server cannot serve the persona")]}
+        withdrawn.append(server)
+    return withdrawn

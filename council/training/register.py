@@ -4,7 +4,7 @@
   engine's one copy of the base weights; registration exports it and measures on llama.cpp
   how well the held-out answers are predicted with it and without.
 - Ollama (ollama_register.py): `persona-<slug>` on every worker server, with the adapter or,
-  from Ollama 0.34.1 on, as a merged model of its own.
+  where a server refuses that or its model cannot answer, as a merged model of its own.
 - vLLM (`load_vllm_adapter`): the PEFT folder loaded at runtime; all served at once.
 
 `persona.model` stays the prompt-only model, so rounds can run a persona either way
@@ -15,9 +15,8 @@ records what was registered and verified where, which is all a round presents as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -45,7 +44,7 @@ class Registration:
 
 def served_record(engine: str, model: str, servers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"engine": engine, "model": model, "servers": servers,
-            "verified_at": datetime.now(timezone.utc).isoformat()}
+            "verified_at": datetime.now(UTC).isoformat()}
 
 
 def adapter_model_name(slug: str) -> str:
@@ -109,6 +108,14 @@ def switch_persona_model(persona: Persona, registration: Registration) -> None:
     persona.adapter_model = registration.model
     persona.adapter_served = registration.record
     persona.variant = "lora"
+
+
+def keep_prompt_only(persona: Persona) -> None:
+    """After a registration that served nothing that answers: the persona's earlier model was
+    replaced or removed on the servers, so nothing of it is used any more."""
+    persona.adapter_model = None
+    persona.adapter_served = None
+    persona.variant = "prompt"
 
 
 def set_variant(persona: Persona, variant: str) -> None:
