@@ -53,7 +53,8 @@ def persona_state(settings: Settings, persona: Persona, jobs: list[Job], gpu: bo
     metadata = AdapterFiles(settings.loras_dir, persona.slug).read_metadata()
     adapter = None if metadata is None else {
         k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss", "eval_loss",
-                                     "duration_s", "backend", "base_model", "llama_cpp_eval")}
+                                     "duration_s", "backend", "base_model", "llama_cpp_eval",
+                                     "registration")}
     mine = [job for job in jobs if job.args.get("persona") == persona.slug]
     base = training_base(settings, persona)
     record = persona.adapter_served or {}

@@ -102,12 +102,17 @@
       .map((s) => `${s.method === "merged" ? "merged model" : s.method === "adapter" ? "adapter model" : "loaded"} on ${s.host}` +
                   (s.version ? ` (Ollama ${s.version})` : "")).join(", ");
     const unverified = state.variant !== "prompt" && state.answers === "prompt";
-    card.querySelector(".model-state").textContent = state.adapter_model
+    // a registration that ended with no model that answers: the persona stays prompt-only, why
+    const refused = adapter && adapter.registration && adapter.registration.state === "prompt-only"
+      ? adapter.registration.reason : "";
+    const modelState = card.querySelector(".model-state");
+    modelState.textContent = state.adapter_model
       ? `${state.adapter_model.split("/").pop()} (prompt-only: ${state.prompt_model})` +
         (servers ? `; ${servers}` : "") +
         (measured ? `; held-out loss on llama.cpp ${measured.base.toFixed(3)} → ${measured.adapter.toFixed(3)} with it` : "") +
         (unverified ? "; not registered on this backend's servers, so it answers prompt-only: register it again" : "")
-      : "not registered yet";
+      : refused ? `stays prompt-only: ${refused}` : "not registered yet";
+    modelState.classList.toggle("error-text", Boolean(refused) && !state.adapter_model);
     const train = card.querySelector('[data-action="train"]');
     train.disabled = !data.train || Boolean(state.train_blocked);
     train.title = state.train_blocked || (data.train ? "" : "Prepare data first");
@@ -129,8 +134,8 @@
     }
   }
 
-  // With Ollama: what Register does on each server (adapter, or a merged model with its size
-  // and time from Ollama 0.34.1 on), shown on each card with a trained adapter before the user
+  // With Ollama: what Register tries on each server (the adapter, a merged model if refused,
+  // with its size and time), shown on each card with a trained adapter before the user
   // starts it; a plan that cannot work says why and keeps the button off.
   function showServePlan(plan) {
     for (const card of cards()) {
