@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from council.config import Settings
+from council.db import session_scope
 from council.llm.ollama_fit import (
     Loaded,
     ModelFacts,
@@ -20,6 +21,7 @@ from council.llm.ollama_fit import (
     runners_needed,
 )
 from council.llm.ollama_reloads import ModelUse, keep_alive_seconds, observed_reloads
+from council.personas import list_personas
 from council.web.fit import planned_command
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -151,3 +153,18 @@ def test_the_command_for_a_first_ollama_counts_the_personas_as_prompt_only() -> 
     """What the Status page tells an embedded-engine user to start Ollama with."""
     command = planned_command(Settings(router_top_k=3), ["A", "B", "C", "D"])
     assert command == "OLLAMA_MAX_LOADED_MODELS=2 OLLAMA_NUM_PARALLEL=3 ollama serve"
+
+
+def test_the_training_plan_says_how_registering_changes_the_count(app, demo_server) -> None:
+    """On a server reported to refuse adapter models either outcome may happen: the plan says
+    what each does to the models a round needs there."""
+    demo_server.version = "0.34.1"
+    plan = app.test_client().get("/api/training").get_json()["serve_plan"]
+    with session_scope(app) as session:
+        persona, *others = list_personas(session)
+        name, slug, other = persona.name, persona.slug, others[0].name
+    said = plan["fit"][slug]
+    assert f"On {demo_server.url} a round needs 2 model(s) now." in said
+    assert f"As a merged model, {name} adds a model: 3, within the 3 Ollama keeps" in said
+    assert f"As an adapter model, {name} keeps the count: 2" in said
+    assert "qwen2.5:3b's runner with" in said and other in said and "reloads that runner" in said

@@ -19,15 +19,16 @@ from ..db import session_scope
 from ..extensions import get_backends, get_jobs, get_settings
 from ..files import AdapterFiles, PersonaFiles
 from ..jobs import job_payload
+from ..llm import server_urls_of
 from ..models import Job, Persona
 from ..personas import list_personas
 from ..training.base_model import base_problem, training_base
 from ..training.environment import check_environment
-from ..llm import server_urls_of
-from ..training.ollama_register import plan_ollama
+from ..training.ollama_register import ServerRoute, plan_ollama
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES
 from ..variants import Serving, has_adapter_file, plan_answer
+from .fit import registration_effects
 from .inputs import json_body, text_field
 from .responses import json_error
 
@@ -77,16 +78,28 @@ def _training_jobs(session: Any) -> list[Job]:
 
 
 def serve_plan(settings: Settings) -> dict[str, Any] | None:
-    """With Ollama: what Register will do on each worker server (the adapter, or a merged
-    model from 0.34.1 on, with its size and time), or why it cannot; said before it starts."""
+    """With Ollama: what Register will try on each worker server (the adapter, a merged model
+    if it is refused, with its size and time), or why it cannot; and per persona how that
+    changes the models a round needs there (`fit`). Said before it starts."""
     if settings.backend != "ollama":
         return None
     try:
         plan = plan_ollama(server_urls_of(settings, "ollama", settings.worker_hosts),
-                           settings.train_base_model, settings.ollama_quantize, timeout=2.0)
+                           settings.train_base_model, settings.ollama_quantize, timeout=2.0,
+                           worker_base=settings.worker_model)
     except RegistrationError as exc:
-        return {"text": str(exc), "problem": True, "merges": False}
-    return {"text": plan.describe(), "problem": bool(plan.problem), "merges": plan.merges}
+        return {"text": str(exc), "problem": True, "merges": False, "fit": {}}
+    methods = {route.host: _expected_method(route) for route in plan.routes}
+    return {"text": plan.describe(), "problem": bool(plan.problem), "merges": plan.merges,
+            "fit": registration_effects(settings, methods)}
+
+
+def _expected_method(route: ServerRoute) -> str:
+    """What the hints say a server will end up serving: the merged model where its engine
+    cannot apply adapters, either where a refusal is reported, else the adapter model."""
+    if route.adapter_fails:
+        return "merged"
+    return "either" if route.refusal_reported else "adapter"
 
 
 def _page_state(settings: Settings, gpu: bool) -> list[dict[str, Any]]:

@@ -144,6 +144,10 @@
       if (!plan) continue;
       line.textContent = plan.text;
       line.classList.toggle("error-text", plan.problem);
+      // how registering this persona changes the models a round needs on each server
+      const fit = card.querySelector(".serve-fit");
+      fit.textContent = (plan.fit || {})[card.dataset.slug] || "";
+      fit.hidden = line.hidden || !fit.textContent;
       const register = card.querySelector('[data-action="register"]');
       if (plan.problem) register.disabled = true;
       register.textContent = plan.merges ? "Merge and register with Ollama" : "Register with Ollama";
