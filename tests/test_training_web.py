@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from flask import Flask
 
 from council import close_app
 from council.db import session_scope
-from council.files import PersonaFiles
+from council.files import AdapterFiles, PersonaFiles
+from council.llm.demo_server import DemoServer
 from council.models import Job
 from council.personas import list_personas
 from tests.jobs import wait_for_job
+from tests.lora_adapters import write_trained_adapter
 
 
 @pytest.fixture
@@ -118,6 +121,34 @@ def test_register_without_adapter_fails_with_the_reason(app: Flask, slug: str) -
     client = app.test_client()
     final = wait_for_job(client, launch(client, slug, "register"))[-1]
     assert final["state"] == "failed" and "train it first" in final["message"]
+
+
+def test_a_register_job_that_leaves_the_persona_prompt_only_says_why(
+        app: Flask, settings, slug: str, demo_server: DemoServer, tiny_base_model: Path,
+        tmp_path: Path) -> None:
+    """Ollama 0.24.0 creates a qwen3 adapter model that cannot answer, and the base cannot be
+    imported: the job fails with the reason and the fix, and the card keeps them."""
+    demo_server.version = "0.24.0"
+    demo_server.add_model("qwen3:4b")
+    with session_scope(app) as session:
+        next(p for p in list_personas(session) if p.slug == slug).model = "qwen3:4b"
+    write_trained_adapter(settings.loras_dir, slug, tiny_base_model)
+    neox = tmp_path / "neox"
+    shutil.copytree(tiny_base_model, neox)
+    config = json.loads((neox / "config.json").read_text())
+    (neox / "config.json").write_text(json.dumps({**config,
+                                                  "architectures": ["GPTNeoXForCausalLM"]}))
+    files = AdapterFiles(settings.loras_dir, slug)
+    files.write_metadata({**files.read_metadata(), "base_model": str(neox)})
+    client = app.test_client()
+    final = wait_for_job(client, launch(client, slug, "register"))[-1]
+    assert final["state"] == "failed", final
+    assert "stays prompt-only" in final["message"] and "cannot answer" in final["message"]
+    assert "0.30" in final["message"] and "COUNCIL_BACKEND=embedded" in final["message"]
+    state = persona_state(client, slug)
+    assert state["adapter_model"] is None and state["variant"] == "prompt"
+    assert state["adapter"]["registration"]["state"] == "prompt-only"
+    assert "GPTNeoXForCausalLM" in state["adapter"]["registration"]["reason"]
 
 
 def test_cancel_stops_training_and_keeps_a_checkpoint(app: Flask, settings, slug: str) -> None:

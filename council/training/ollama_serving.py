@@ -122,8 +122,9 @@ def remove(client: ollama.Client, name: str) -> None:
 
 
 def _record(target: Target, method: str | None, notes: list[str]) -> dict[str, Any]:
+    # one line each: a server's text may span several, and the job's message is one line
     record: dict[str, Any] = {"host": target.host, "version": target.version, "method": method,
-                              "notes": notes}
+                              "notes": [" ".join(note.split()) for note in notes]}
     if method is None:
         record["fix"] = _fix(target)
     return record
