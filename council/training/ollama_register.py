@@ -28,6 +28,7 @@ import ollama
 from ..llm.base import LLMError
 from ..llm.ollama_backend import translated_errors
 from ..llm.ollama_versions import (
+    LLAMA_SERVER_RUNNER,
     adapters_fail_to_load,
     normalise_quantize,
     reported_to_refuse_adapters,
@@ -73,7 +74,7 @@ class ServerRoute:
 
     @property
     def adapter_fails(self) -> bool:
-        return bool(self.family) and adapters_fail_to_load(self.version, self.family or "")
+        return self.family is not None and adapters_fail_to_load(self.version, self.family)
 
     def describe(self) -> str:
         name = f"Ollama {self.version or '(version unknown)'} at {self.host}"
@@ -82,8 +83,8 @@ class ServerRoute:
                     "offered first, a merged model if it is refused")
         if self.adapter_fails:
             return (f"{name}: its own engine runs {self.family} models and cannot apply an "
-                    "adapter before Ollama 0.30, so the adapter model is expected not to "
-                    "answer; a merged model then")
+                    f"adapter before Ollama {'.'.join(map(str, LLAMA_SERVER_RUNNER))}, so the "
+                    "adapter model is expected not to answer; a merged model then")
         return f"{name}: the adapter on the worker model, a merged model if it is refused"
 
 
