@@ -28,7 +28,7 @@ from council.llm.ollama_versions import (
 )
 from council.models import Persona, WorkerAnswer
 from council.personas import list_personas
-from council.training.merge import estimate_merge, human_size
+from council.training.merge import estimate_merge
 from council.training.ollama_register import (
     OllamaPlan,
     ServerRoute,
@@ -38,6 +38,7 @@ from council.training.ollama_register import (
 )
 from council.training.ollama_serving import _built_as_asked
 from council.training.register import RegistrationError
+from council.units import human_size
 from council.variants import Serving, plan_answer
 from scripts import register_lora
 from tests.lora_adapters import write_trained_adapter

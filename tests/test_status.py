@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from council.db import session_scope
 from council.llm.demo_server import DemoServer
-from council.llm.ollama_fit import human_size
 from council.llm.served import full_name
 from council.models import WorkerAnswer
 from council.personas import create_persona, list_personas
 from council.training.register import adapter_model_name, served_record
+from council.units import human_size
 from tests.rows import new_round
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..units import human_size
 from .ollama_versions import DEFAULT_MAX_LOADED_MODELS_PER_GPU, DEFAULT_NUM_PARALLEL
 
 PROMPT_ONLY = "prompt-only"  # the adapter set of a request that names the base itself
@@ -233,15 +234,6 @@ def fit_server(host: str, runners: tuple[Runner, ...], shape: RoundShape,
                      memory_of(runners, facts, shape.num_ctx, parallel), loaded,
                      tuple((model, times) for model, times in reloads if model in served),
                      models_per_round(runners, shape))
-
-
-def human_size(size: float) -> str:
-    """Bytes as Ollama says them (powers of 1000): 542 MB, 7.8 GB."""
-    for unit in ("bytes", "kB", "MB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def kv_per_token(model_info: dict[str, object]) -> int | None:

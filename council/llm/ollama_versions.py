@@ -18,7 +18,9 @@ REPORTED_ADAPTER_REFUSAL = (0, 34, 1)
 # create and show succeeded; by v0.30.0 every model runs in llama.cpp's llama-server, which
 # takes `--lora`.
 LLAMA_SERVER_RUNNER = (0, 30, 0)
-# fs/ggml/ggml.go `OllamaEngineRequired` (v0.24.0): the GGUF architectures it served
+# fs/ggml/ggml.go `OllamaEngineRequired` (v0.24.0): the GGUF architectures it served. Older
+# releases served fewer (v0.12.6: gemma3, gemma3n, mistral3, qwen3, qwen3moe, llama4, mllama,
+# qwen25vl, gptoss), so for them this is a hint; registration asks the model to answer anyway.
 OLLAMA_ENGINE_FAMILIES = frozenset({
     "bert", "deepseek2", "deepseekocr", "gemma3", "gemma3n", "gemma4", "gptoss", "gpt-oss",
     "laguna", "llama4", "mistral3", "mllama", "nemotron_h", "nemotron_h_moe",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..llm.ollama_versions import OLLAMA_IMPORTABLE
+from ..units import human_size
 from .base_model import is_gguf
 
 # what Ollama's importer reads besides the weights, each only if present
@@ -306,15 +307,6 @@ def _rope_scaling_type(config: dict[str, Any]) -> str | None:
 
 def _first_lines(exc: BaseException) -> str:
     return " ".join(str(exc).splitlines()[:2]).strip() or type(exc).__name__
-
-
-def human_size(size: float) -> str:
-    """Bytes as the pages say them: 542 MB, 6.2 GB."""
-    for unit in ("bytes", "kB", "MB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _human_duration(seconds: float) -> str:

@@ -34,7 +34,8 @@ from ..llm.ollama_versions import (
     reported_to_refuse_adapters,
 )
 from ..redact import redact_credentials
-from .merge import MergeError, MergeEstimate, estimate_merge, human_size
+from ..units import human_size
+from .merge import MergeError, MergeEstimate, estimate_merge
 from .ollama_serving import (
     ALTERNATIVES,
     Artifacts,
