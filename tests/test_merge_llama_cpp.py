@@ -31,7 +31,7 @@ def to_gguf(folder: Path, outfile: Path) -> Path:
     if not CONVERTER.is_file():
         pytest.fail(f"{CONVERTER} is missing: `make test` extracts it (the .converter target)")
     done = subprocess.run([sys.executable, str(CONVERTER), str(folder), "--outtype", "f32",
-                           "--outfile", str(outfile)], capture_output=True, text=True,
+                           "--outfile", str(outfile)], capture_output=True, text=True, check=False,
                           timeout=300)
     assert done.returncode == 0, f"convert_hf_to_gguf.py failed:\n{done.stderr[-3000:]}"
     return outfile

@@ -253,26 +253,17 @@ def test_every_version_creates_adapter_models_unless_told_to_refuse(
     assert client.chat(model="persona", messages=HI).message.content
 
 
-def test_adapter_refusal_before_any_content(server: DemoServer, client: ollama.Client,
-                                            tmp_path: Path) -> None:
-    server.adapter_refusal = "http_500"
+@pytest.mark.parametrize(("mode", "streamed_before", "stream_status"),
+                         [("http_500", False, 500), ("stream_error", True, -1)])
+def test_adapter_refusal(server: DemoServer, client: ollama.Client, tmp_path: Path, mode: str,
+                         streamed_before: bool, stream_status: int) -> None:
+    """Refused before any content (an HTTP 500), or as an error line after progress lines;
+    without streaming both are an HTTP 500."""
+    server.adapter_refusal = mode
     digest = blob(client, tmp_path, "a.gguf", b"GGUF adapter")
     statuses, error = stream_until_error(client.create(
         model="p", from_="qwen2.5:3b", adapters={"a.gguf": digest}, stream=True))
-    assert statuses == [] and error.status_code == 500
-    with pytest.raises(ollama.ResponseError) as raised:
-        client.create(model="p", from_="qwen2.5:3b", adapters={"a.gguf": digest})
-    assert raised.value.status_code == 500
-    assert not server.has_model("p")
-
-
-def test_adapter_refusal_in_the_stream(server: DemoServer, client: ollama.Client,
-                                       tmp_path: Path) -> None:
-    server.adapter_refusal = "stream_error"
-    digest = blob(client, tmp_path, "a.gguf", b"GGUF adapter")
-    statuses, error = stream_until_error(client.create(
-        model="p", from_="qwen2.5:3b", adapters={"a.gguf": digest}, stream=True))
-    assert statuses and error.status_code == -1
+    assert bool(statuses) is streamed_before and error.status_code == stream_status
     with pytest.raises(ollama.ResponseError) as raised:
         client.create(model="p", from_="qwen2.5:3b", adapters={"a.gguf": digest})
     assert raised.value.status_code == 500
