@@ -11,7 +11,8 @@
     DATA_DIR/personas/lora_training/persona_<slug>_{train,eval,pairs}.jsonl
     DATA_DIR/personas/cache/embeddings/<embedder>/           discovery's embedding cache
     LORAS_DIR/<slug>/adapter/, adapter.gguf, metadata.json  one persona's adapter
-    LORAS_DIR/<slug>/merged/                      it merged into its base, for an Ollama that refuses the adapter
+    LORAS_DIR/<slug>/merged/                      it merged into its base, for an Ollama
+                                                  that refuses the adapter model
 
 The pipeline, the importer, the trainers, the web pages and the CLIs all name paths through
 these objects, so the layout cannot drift between writer and reader. `clean_uploads` keeps
