@@ -9,7 +9,8 @@ what the user saw:
   request (`adapter_model` ends in `.gguf`); with Ollama or vLLM it is a model of its own on
   the server (`persona-<slug>`: with its adapter, or merged into its base where the server
   refused the adapter), used only where registration verified it (`Persona.adapter_served`):
-  on the same kind of backend, on every server a worker may be sent to. Anything else answers `prompt`, and is recorded so.
+  on the same kind of backend, on every server a worker may be sent to. Anything else answers
+  `prompt`, and is recorded so.
 - `mix` (embedded engine only): Σ wᵢ·LoRAᵢ over every persona adapter on the same base, each
   scaled by the router's weight wᵢ for this message, so one answer leans on several trained
   personas as much as the router trusts each of them for this question.
