@@ -5,10 +5,10 @@ cannot answer (ollama_serving.py), the adapter is folded into the base weights h
 (transformers + PEFT on the CPU, in the base's own dtype) and Ollama's importer converts the
 merged folder (`/api/create` with `files`). The folder holds only what that importer reads:
 config.json, generation_config.json, the tokenizer files and the safetensors weights. Two
-things are written where the importer looks rather than where transformers 5 puts them: the chat template goes into tokenizer_config.json (not
-chat_template.jinja), and the RoPE base and scaling are repeated as `rope_theta` / `rope_scaling`
-beside `rope_parameters` (without them Ollama silently uses its default RoPE base, 10000 for
-llama, where SmolLM2 needs 100000).
+things are written where the importer looks rather than where transformers 5 puts them: the
+chat template goes into tokenizer_config.json (not chat_template.jinja), and the RoPE base and
+scaling are repeated as `rope_theta` / `rope_scaling` beside `rope_parameters` (without them
+Ollama silently uses its default RoPE base, 10000 for llama, where SmolLM2 needs 100000).
 """
 
 from __future__ import annotations
