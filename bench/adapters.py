@@ -120,13 +120,15 @@ def main() -> int:
                   f"bundled model, {args.train_steps} steps, r=16 on all 7 projections")
             trained = train_personas(settings, slugs, args.train_steps)
             for slug, meta in zip(slugs, trained):
-                held = meta.get("llama_cpp_eval") or {}
+                held = meta.get("llama_cpp_eval")
+                measured = (f"held-out llama.cpp loss on {held['examples']} eval pairs "
+                            f"{held['base']} -> {held['adapter']}" if held
+                            else "no held-out figure (no eval split)")
                 batch = meta["settings"]["batch_size"] * meta["settings"]["gradient_accumulation"]
                 print(f"  {slug}: {meta['steps_per_s']:.3f} steps/s of {batch} sequences "
                       f"({meta['steps_per_s'] * batch:.2f} sequences/s), peak RSS "
                       f"{meta['peak_memory']['rss_mb']:.0f} MB, loss {meta['first_loss']:.3f} "
-                      f"-> {meta['final_loss']:.3f}; llama.cpp loss on its pairs "
-                      f"{held.get('base')} -> {held.get('adapter')}")
+                      f"-> {meta['final_loss']:.3f}; {measured}")
             with session_scope(served.app) as session:
                 adapters = [p.adapter_model for p in session.scalars(
                     select(Persona).where(Persona.slug.in_(slugs)))]

@@ -89,9 +89,11 @@ def test_prepare_data_resumes_and_splits(app, settings, persona, demo_server: De
     data_dir = settings.data_dir
     assert prepare_lora_data.main(["--persona", persona.name, "--examples", "5",
                                    "--data-dir", str(data_dir), "--progress", "json"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
     assert [line["done"] for line in lines if line["stage"] == "generate"] == [0, 1, 2, 3, 4, 5]
     assert lines[-1]["generated_now"] == 5 and lines[-1]["reused"] == 0
+    assert lines[-1]["eval"] == 0 and "no held-out split: 5 pairs are too few" in err
     assert len(chat_requests(demo_server)) == 5
     log = PersonaFiles.in_data_dir(data_dir).training_pairs(persona.slug)[2]
     assert [json.loads(line)["question"] for line in log.read_text().splitlines()] == \
@@ -108,6 +110,7 @@ def test_prepare_data_resumes_and_splits(app, settings, persona, demo_server: De
     rows = [json.loads(line) for line in train.read_text().splitlines()]
     held = [json.loads(line) for line in evaluation.read_text().splitlines()]
     assert len(rows) + len(held) == 12 == summary["train"] + summary["eval"]
+    assert len(held) == 3, "12 pairs: 3 held out, 9 to train on"
     questions = [r["messages"][1]["content"] for r in rows + held]
     assert sorted(questions) == sorted(QUESTIONS)
     for row in rows + held:

@@ -53,10 +53,12 @@ def test_page_lists_personas_and_says_what_can_train(app: Flask) -> None:
 
 def test_data_train_register_switch_through_jobs(app: Flask, settings, slug: str) -> None:
     client = app.test_client()
-    assert persona_state(client, slug)["data"] == {"train": 0, "eval": 0}
+    assert persona_state(client, slug)["data"] == {"train": 0, "eval": 0, "note": None}
     done = wait_for_job(client, launch(client, slug, "data", examples=4))[-1]
     assert done["state"] == "done", done
-    assert sum(persona_state(client, slug)["data"].values()) == 4
+    data = persona_state(client, slug)["data"]
+    assert (data["train"], data["eval"]) == (4, 0)  # too few pairs to hold some out ...
+    assert "no held-out split" in data["note"] and "at least 12 pairs" in data["note"]
 
     seen = wait_for_job(client, launch(client, slug, "train", max_steps=12, mode="8GB"))
     final = seen[-1]

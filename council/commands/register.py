@@ -3,8 +3,10 @@
     council register --persona NAME [--data-dir DIR] [--progress bar|json]
 
 With the embedded engine (COUNCIL_BACKEND=embedded, or auto with no Ollama) the adapter is
-exported to LORAS_DIR/<slug>/adapter.gguf, scored on llama.cpp against the held-out pairs with
-and without it (recorded in metadata.json), and applied per request from then on. With Ollama
+exported to LORAS_DIR/<slug>/adapter.gguf, scored on llama.cpp against the held-out pairs (the
+eval split; without one, no figure is computed and the line says so) with and without it
+(recorded in metadata.json as `llama_cpp_eval`, null without an eval split), and applied per
+request from then on. With Ollama
 it creates `persona-<slug>` on every worker server (OLLAMA_HOST or COUNCIL_WORKER_HOSTS): the
 worker model with the adapter as a GGUF (LORAS_DIR/<slug>/adapter.gguf) first, and where that
 is refused or cannot answer, the adapter merged into its base (LORAS_DIR/<slug>/merged,
@@ -34,7 +36,9 @@ from ..llm.base import LLMError
 from ..models import Persona
 from ..personas import PersonaError, find_persona
 from ..progress import ProgressReporter
+from ..training.data import MIN_PAIRS_FOR_EVAL
 from ..training.gguf_export import AdapterExportError
+from ..training.llama_eval import HeldOutLoss
 from ..training.ollama_register import TrainedAdapter, plan_ollama, register_with_ollama
 from ..training.register import (
     Registration,
@@ -58,10 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def held_out_examples(personas_dir: Path, slug: str) -> list[list[dict[str, str]]]:
-    """The eval split, or the training pairs when there is no eval split."""
-    train_path, eval_path, _ = PersonaFiles(personas_dir).training_pairs(slug)
-    held_out = read_examples(eval_path) if eval_path.is_file() else []
-    return held_out or read_examples(train_path)
+    """The eval split's pairs; empty without one. Never the training pairs: the adapter has
+    seen those, so a loss on them is no held-out figure."""
+    _, eval_path, _ = PersonaFiles(personas_dir).training_pairs(slug)
+    return read_examples(eval_path) if eval_path.is_file() else []
+
+
+def held_out_line(loss: HeldOutLoss | None) -> str:
+    """What registration measured, in words: the held-out figure, or that there is none."""
+    if loss is None:
+        return ("no held-out figure: the persona's data has no eval split (prepare at least "
+                f"{MIN_PAIRS_FOR_EVAL} pairs on the Training page or with `council train-data` "
+                "to hold some out)")
+    return (f"held-out loss under llama.cpp on {loss.examples} eval pairs {loss.base:.3f} "
+            f"without the adapter, {loss.adapter:.3f} with it ({loss.tokens} answer tokens)")
 
 
 def _register_with_ollama(settings: Settings, persona: Persona, metadata: dict[str, Any],
@@ -117,12 +131,11 @@ def main(argv: list[str] | None = None) -> int:
                     persona.slug, Path(metadata["base_model"]), adapter, files.gguf,
                     held_out_examples(PersonaFiles.in_data_dir(settings.data_dir).root,
                                       persona.slug))
-                metadata["llama_cpp_eval"] = loss.summary()
+                metadata["llama_cpp_eval"] = None if loss is None else loss.summary()
                 files.write_metadata(metadata)
                 line = (f"{persona.name} now answers with {registration.model} on "
-                        f"{Path(registration.base).name} in the embedded engine; held-out loss "
-                        f"under llama.cpp {loss.base:.3f} without the adapter, "
-                        f"{loss.adapter:.3f} with it ({loss.tokens} answer tokens)")
+                        f"{Path(registration.base).name} in the embedded engine; "
+                        f"{held_out_line(loss)}")
             elif backend == "openai":
                 urls = server_urls_of(settings, backend, settings.worker_hosts)
                 registration = load_vllm_adapter(urls, settings.openai_api_key, persona.slug,

@@ -25,7 +25,14 @@ from ..atomic import write_jsonl_atomic
 from ..files import PersonaFiles, appended_jsonl_objects
 from ..llm.base import ChatBackend, LLMError
 
-EVAL_SHARE = 10  # one pair in EVAL_SHARE goes to the eval split (chosen by hash: stable)
+EVAL_SHARE = 10  # about one pair in EVAL_SHARE goes to the eval split
+# A held-out figure needs answers the adapter never saw, and over fewer pairs than this it rests
+# on a couple of hundred answer tokens: one odd answer moves it.
+MIN_EVAL_PAIRS = 3
+# Holding MIN_EVAL_PAIRS out must leave at least three times as many to train on, so with fewer
+# pairs than this there is no eval split (and no held-out figure); the page says how many to ask
+# for.
+MIN_PAIRS_FOR_EVAL = 4 * MIN_EVAL_PAIRS
 MIN_ANSWER_CHARS = 40
 MAX_QUESTION_CHARS = 4000
 STYLE_NOTE = ("Answer the user's message as this persona would: in its voice, with its "
@@ -87,6 +94,27 @@ def drop_reason(answer: str) -> str | None:
     if OUT_OF_CHARACTER.search(text):
         return "off_persona"
     return None
+
+
+def eval_count(pairs: int) -> int:
+    """How many of `pairs` kept pairs are held out: none below MIN_PAIRS_FOR_EVAL, else about
+    one in EVAL_SHARE and at least MIN_EVAL_PAIRS."""
+    if pairs < MIN_PAIRS_FOR_EVAL:
+        return 0
+    return max(MIN_EVAL_PAIRS, round(pairs / EVAL_SHARE))
+
+
+def split_note(train: int, held_out: int) -> str | None:
+    """What to tell the user when pairs are kept without an eval split (None when there is
+    one): that no held-out figure will be shown, and how to get one."""
+    if held_out or not train:
+        return None
+    if train >= MIN_PAIRS_FOR_EVAL:
+        return (f"no held-out split: prepare the data again to hold {eval_count(train)} of the "
+                f"{train} pairs out, so registration can measure the adapter on them")
+    return (f"no held-out split: {train} pairs are too few to hold some out; prepare at least "
+            f"{MIN_PAIRS_FOR_EVAL} pairs (then {MIN_EVAL_PAIRS} are held out) for a held-out "
+            "figure")
 
 
 def _key(question: str) -> str:
@@ -170,16 +198,17 @@ def prepare_training_data(persona: PersonaSpec, questions: list[str], backend: C
                 record(pending.popleft().result())
         while pending:
             record(pending.popleft().result())
-    train_rows, eval_rows = [], []
+    kept = []
     for question in chosen:
         entry = done[_key(question)]
         if entry.get("dropped"):
             result.dropped[entry["dropped"]] += 1
             continue
-        row = chat_example(persona, question, entry["answer"])
-        (eval_rows if int(entry["key"][:8], 16) % EVAL_SHARE == 0 else train_rows).append(row)
-    if not train_rows and eval_rows:
-        train_rows, eval_rows = eval_rows, []
+        kept.append((entry["key"], chat_example(persona, question, entry["answer"])))
+    # the pairs with the lowest question hashes are held out: a re-run holds out the same
+    held = set(sorted(key for key, _ in kept)[:eval_count(len(kept))])
+    train_rows = [row for key, row in kept if key not in held]
+    eval_rows = [row for key, row in kept if key in held]
     write_jsonl_atomic(train_path, train_rows)
     write_jsonl_atomic(eval_path, eval_rows)
     result.train, result.eval = len(train_rows), len(eval_rows)

@@ -36,7 +36,16 @@ class HeldOutLoss:
     examples: int
 
     def summary(self) -> dict[str, Any]:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        """As metadata.json keeps it, marked as measured on the eval split (`held_out_figure`
+        shows nothing else)."""
+        return {**{k: round(v, 4) if isinstance(v, float) else v
+                   for k, v in asdict(self).items()}, "split": "eval"}
+
+
+def held_out_figure(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored figure when it was measured on held-out pairs; None otherwise, including a
+    record from before registration stopped falling back to the training pairs."""
+    return stored if isinstance(stored, dict) and stored.get("split") == "eval" else None
 
 
 class LlamaScorer:

@@ -2,7 +2,8 @@
 
 - Embedded engine (`register_embedded`): the GGUF adapter is applied per request beside the
   engine's one copy of the base weights; registration exports it and measures on llama.cpp
-  how well the held-out answers are predicted with it and without.
+  how well the held-out answers (the eval split, never the training pairs) are predicted with
+  it and without.
 - Ollama (ollama_register.py): `persona-<slug>` on every worker server, with the adapter or,
   where a server refuses that or its model cannot answer, as a merged model of its own.
 - vLLM (`load_vllm_adapter`): the PEFT folder loaded at runtime; all served at once.
@@ -52,14 +53,18 @@ def adapter_model_name(slug: str) -> str:
 
 
 def register_embedded(slug: str, base_gguf: Path, adapter_dir: Path, target: Path,
-                      conversations: list[list[dict[str, str]]]) -> tuple[Registration,
-                                                                           HeldOutLoss]:
-    """Export the adapter to `target` and measure it on llama.cpp with the base it serves on."""
+                      held_out: list[list[dict[str, str]]]) -> tuple[Registration,
+                                                                      HeldOutLoss | None]:
+    """Export the adapter to `target` and measure it on llama.cpp with the base it serves on,
+    on the `held_out` pairs only: with none (no eval split) there is no figure, since a loss
+    on pairs the adapter trained on says how well it memorised them, not how it answers."""
     exported = export_gguf_adapter(adapter_dir, target, str(base_gguf))
-    try:
-        loss = held_out_loss(base_gguf, exported.path, conversations)
-    except (ValueError, LLMError) as exc:
-        raise RegistrationError(str(exc)) from None
+    loss = None
+    if held_out:
+        try:
+            loss = held_out_loss(base_gguf, exported.path, held_out)
+        except (ValueError, LLMError) as exc:
+            raise RegistrationError(str(exc)) from None
     record = served_record("embedded", str(exported.path), [{"method": "file"}])
     return Registration(str(exported.path), str(base_gguf), record), loss
 

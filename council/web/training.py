@@ -23,7 +23,9 @@ from ..llm import server_urls_of
 from ..models import Job, Persona
 from ..personas import list_personas
 from ..training.base_model import base_problem, training_base
+from ..training.data import split_note
 from ..training.environment import check_environment
+from ..training.llama_eval import held_out_figure
 from ..training.ollama_register import ServerRoute, plan_ollama
 from ..training.register import RegistrationError, set_variant
 from ..training.train import MODES
@@ -45,6 +47,11 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def pairs_state(train: int, held_out: int) -> dict[str, Any]:
+    """The pairs, and when there is no eval split what that means and how to get one."""
+    return {"train": train, "eval": held_out, "note": split_note(train, held_out)}
+
+
 def persona_state(settings: Settings, persona: Persona, jobs: list[Job], gpu: bool,
                   serving: Serving) -> dict[str, Any]:
     """What the page shows for one persona: data, base, adapter, model, variant (asked for, and
@@ -53,14 +60,15 @@ def persona_state(settings: Settings, persona: Persona, jobs: list[Job], gpu: bo
         persona.slug)
     metadata = AdapterFiles(settings.loras_dir, persona.slug).read_metadata()
     adapter = None if metadata is None else {
-        k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss", "eval_loss",
-                                     "duration_s", "backend", "base_model", "llama_cpp_eval",
-                                     "registration")}
+        **{k: metadata.get(k) for k in ("state", "steps", "max_steps", "final_loss",
+                                        "eval_loss", "duration_s", "backend", "base_model",
+                                        "registration")},
+        "llama_cpp_eval": held_out_figure(metadata.get("llama_cpp_eval"))}
     mine = [job for job in jobs if job.args.get("persona") == persona.slug]
     base = training_base(settings, persona)
     record = persona.adapter_served or {}
     return {"slug": persona.slug, "name": persona.name, "color": persona.color,
-            "data": {"train": _count_lines(train), "eval": _count_lines(evaluation)},
+            "data": pairs_state(_count_lines(train), _count_lines(evaluation)),
             "base_model": base, "train_blocked": base_problem(base, gpu),
             "adapter": adapter, "adapter_model": persona.adapter_model,
             "can_mix": has_adapter_file(persona) and settings.backend == "embedded",

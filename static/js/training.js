@@ -90,14 +90,20 @@
     if (!card) return;
     const data = state.data;
     card.querySelector(".data-state").textContent = data.train + data.eval
-      ? `${data.train} training + ${data.eval} eval pairs` : "no training pairs yet";
+      ? `${data.train} training + ${data.eval} eval pairs` + (data.note ? ` — ${data.note}` : "")
+      : "no training pairs yet";
     const adapter = state.adapter;
     card.querySelector(".adapter-state").textContent = adapter
       ? `${adapter.state}: ${adapter.steps} steps, final loss ${Number(adapter.final_loss).toFixed(4)}` +
         (adapter.eval_loss !== null ? `, eval loss ${Number(adapter.eval_loss).toFixed(4)}` : "") +
         ` (${adapter.backend}, ${seconds(adapter.duration_s)})`
       : "no adapter yet";
+    // measured on the eval split only; an adapter served in the engine (can_mix) without one
+    // says there is no held-out figure
     const measured = adapter && adapter.llama_cpp_eval;
+    const heldOut = measured
+      ? `; held-out loss on llama.cpp (${measured.examples} eval pairs) ${measured.base.toFixed(3)} → ${measured.adapter.toFixed(3)} with it`
+      : state.can_mix && !data.eval ? "; no held-out figure: there is no eval split (see step 1)" : "";
     const servers = state.served_on.filter((s) => s.host)
       .map((s) => `${s.method === "merged" ? "merged model" : s.method === "adapter" ? "adapter model" : "loaded"} on ${s.host}` +
                   (s.version ? ` (Ollama ${s.version})` : "")).join(", ");
@@ -109,7 +115,7 @@
     modelState.textContent = state.adapter_model
       ? `${state.adapter_model.split("/").pop()} (prompt-only: ${state.prompt_model})` +
         (servers ? `; ${servers}` : "") +
-        (measured ? `; held-out loss on llama.cpp ${measured.base.toFixed(3)} → ${measured.adapter.toFixed(3)} with it` : "") +
+        heldOut +
         (unverified ? "; not registered on this backend's servers, so it answers prompt-only: register it again" : "")
       : refused ? `stays prompt-only: ${refused}` : "not registered yet";
     modelState.classList.toggle("error-text", Boolean(refused) && !state.adapter_model);
