@@ -41,6 +41,10 @@ EMBEDDING_CACHE_SIZE = 5000
 # Two personas whose answers to the same questions are, on average, at least this similar
 # (cosine of MiniLM sentence embeddings) are flagged: they add a voice without adding a view.
 SIMILARITY_THRESHOLD = 0.9
+# Fewer shared questions than this say little about two personas: one or two odd answers move
+# the share of alike answers by 10-20 points, and its 95% interval spans most of 0-1. The flag
+# then says so, and no merge is suggested (council/suggestions.py).
+MIN_SHARED_QUESTIONS = 10
 # With fewer distinct days than this, a per-day chart is one or two bars: blocks of rounds instead.
 MIN_DAYS_FOR_DAILY = 3
 # How many blocks of rounds the utilisation chart aims for when it groups by rounds.
@@ -231,11 +235,15 @@ class SimilarityCell:
 
 @dataclass(frozen=True)
 class SimilarityFlag:
+    """A pair whose answers are alike on average; `alike`: of its `rounds` shared questions,
+    those where the two answers were at least the threshold alike."""
+
     a: PersonaRef
     b: PersonaRef
     similarity: float
     rounds: int
     message: str
+    alike: int = 0
 
 
 @dataclass(frozen=True)
@@ -282,18 +290,17 @@ def embed_answers(embedder: Embedder, texts: list[str]) -> dict[str, np.ndarray]
     return dict(zip(unique, cache.embed(unique, embedder).astype(np.float64)))
 
 
-def pair_sums(per_round: list[dict[int, str]], vectors: dict[str, np.ndarray]
-              ) -> dict[tuple[int, int], tuple[float, int]]:
-    """(sum of cosines, shared rounds) for each pair (a < b) that answered the same question."""
-    sums: dict[tuple[int, int], tuple[float, int]] = {}
+def pair_cosines(per_round: list[dict[int, str]], vectors: dict[str, np.ndarray]
+                 ) -> dict[tuple[int, int], list[float]]:
+    """The cosine per shared question for each pair (a < b) that answered the same question."""
+    cosines: dict[tuple[int, int], list[float]] = {}
     for texts in per_round:
         ids = sorted(texts)
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
                 cosine = float(np.clip(vectors[texts[a]] @ vectors[texts[b]], -1.0, 1.0))
-                total, count = sums.get((a, b), (0.0, 0))
-                sums[(a, b)] = (total + cosine, count + 1)
-    return sums
+                cosines.setdefault((a, b), []).append(cosine)
+    return cosines
 
 
 def _pair(a: PersonaRef, b: PersonaRef) -> tuple[int, int]:
@@ -302,13 +309,16 @@ def _pair(a: PersonaRef, b: PersonaRef) -> tuple[int, int]:
 
 
 def flag_message(a: PersonaRef, b: PersonaRef, similarity: float, rounds: int) -> str:
+    """The flag in words; under MIN_SHARED_QUESTIONS it says the evidence is too thin to act."""
     questions = "question" if rounds == 1 else "questions"
+    advice = ("rewrite one's system prompt or merge them" if rounds >= MIN_SHARED_QUESTIONS
+              else f"too few shared questions to act on ({MIN_SHARED_QUESTIONS} needed)")
     return (f"{a.name} and {b.name} answer alike ({similarity:.2f} over {rounds} {questions}): "
-            f"rewrite one's system prompt or merge them")
+            f"{advice}")
 
 
 def similarity_matrix(personas: list[PersonaRef], answered: Counter[int],
-                      sums: dict[tuple[int, int], tuple[float, int]],
+                      cosines: dict[tuple[int, int], list[float]],
                       threshold: float) -> tuple[list[list[SimilarityCell]], list[SimilarityFlag]]:
     """The full symmetric matrix and the pairs at or above `threshold`, most alike first."""
     cells: list[list[SimilarityCell]] = []
@@ -320,11 +330,13 @@ def similarity_matrix(personas: list[PersonaRef], answered: Counter[int],
                 count = answered[a.persona_id] if a.persona_id is not None else 0
                 row.append(SimilarityCell(1.0 if count else None, count))
                 continue
-            total, count = sums.get(_pair(a, b), (0.0, 0))
-            mean = round(total / count, 4) if count else None
+            shared = cosines.get(_pair(a, b), [])
+            count = len(shared)
+            mean = round(sum(shared) / count, 4) if count else None
             row.append(SimilarityCell(mean, count))
             if mean is not None and i < j and mean >= threshold:
-                flags.append(SimilarityFlag(a, b, mean, count, flag_message(a, b, mean, count)))
+                flags.append(SimilarityFlag(a, b, mean, count, flag_message(a, b, mean, count),
+                                            sum(1 for c in shared if c >= threshold)))
         cells.append(row)
     flags.sort(key=lambda flag: -flag.similarity)
     return cells, flags
@@ -344,7 +356,8 @@ def persona_similarity(session: Session, embedder: Embedder, limit: int = SIMILA
         errors.append(f"Could not embed the answers: {exc}")
         per_round, vectors = [], {}
     answered: Counter[int] = Counter(pid for answers in per_round for pid in answers)
-    cells, flags = similarity_matrix(personas, answered, pair_sums(per_round, vectors), threshold)
+    cells, flags = similarity_matrix(personas, answered, pair_cosines(per_round, vectors),
+                                     threshold)
     return SimilarityMatrix(personas, cells, flags, threshold, len(per_round), len(texts), limit,
                             errors)
 

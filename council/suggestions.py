@@ -9,8 +9,12 @@ Three kinds, each computed from the stored rounds, votes and personas:
   disable the other;
 - **retire**: a persona the router rarely selects that also rates low: disable it.
 
-Nothing here changes anything (`council.suggestion_actions` does, on a click); every action
-disables rather than deletes, so a persona can be enabled again on the Personas page.
+Merge and retire disable a persona, so they are suggested only on evidence that would convince
+a careful person (the minimums below, each with its reason), and each names its counts with
+their 95% intervals ("12 shared questions, answers alike on 9 (75%, 95% CI 47–92%)"). Nothing
+here changes anything (`council.suggestion_actions` does, on a click the page asks to confirm);
+every action disables rather than deletes, so a persona can be enabled again on the Personas
+page.
 """
 
 from __future__ import annotations
@@ -25,16 +29,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .analytics import (
+    MIN_SHARED_QUESTIONS,
+    SimilarityFlag,
     SimilarityMatrix,
     leaderboard_rows,
     persona_similarity,
     recent_rounds,
 )
 from .embeddings import Embedder
+from .evaluation.stats import wilson_interval
 from .leaderboard import LeaderboardRow
 from .models import Job, Persona, Round, as_utc
 from .personas import list_personas
-from .ratings import INIT
+from .ratings import INIT, PROVISIONAL_VOTES
 
 # Growth looks at this many recent routed rounds: recent enough to be about how the user asks
 # now, and at most this many questions go to discovery (a small, quick run).
@@ -55,14 +62,26 @@ USE_ROUNDS = 100
 # A persona must have been a candidate in this many of them before its use says anything.
 RETIRE_MIN_ROUNDS = 20
 # Low use: selected less than this share as often as the average persona (relative, so that it
-# means the same with 4 personas and 3 speaking as with 12 and 2). Personas unseen for
-# COUNCIL_ROUTER_MAX_UNSEEN rounds are given a turn, so even an unwanted one stays above ~0.15.
+# means the same with 4 personas and 3 speaking as with 12 and 2), over the whole 95% Wilson
+# interval of its selection rate. Personas unseen for COUNCIL_ROUTER_MAX_UNSEEN rounds are
+# given a turn, so even an unwanted one stays above ~0.15.
 LOW_USE_RATIO = 0.4
-# Very low use: the bar for retiring on a provisional rating (few votes say little on their own).
-VERY_LOW_USE_RATIO = 0.2
-# A low rating: this far below the average (1000). 100 points below, a persona loses about 64%
-# of its comparisons with an average one.
+# A low rating: this far below the average (1000), with the rating's 95% interval wholly below
+# the average. 100 points below, a persona loses about 64% of its comparisons with an average one.
 LOW_RATING_GAP = 100.0
+# Retiring rests on the rating, so it needs a settled one: from PROVISIONAL_VOTES (15) votes
+# ratings.py's simulations put ratings within 80 points (rms) and their intervals close to what
+# they claim; from 0-4 votes they were 139 off and the intervals held the truth 57% of the time.
+RETIRE_MIN_VOTES = PROVISIONAL_VOTES
+# Merge evidence (a merge disables a persona): at least MIN_SHARED_QUESTIONS questions both
+# answered (analytics.py says why); their answers alike (cosine at the similarity threshold or
+# more) on most of them at 95%, i.e. the Wilson interval's lower end at least MERGE_MIN_ALIKE,
+# which takes 9 alike of 10, 10 of 12 or 15 of 20; ...
+MERGE_MIN_ALIKE = 0.5
+# ... and each of the two rated from at least this many votes, because the ratings decide which
+# one stays: below 5 votes a rating is off by 139 points (rms) in ratings.py's simulations, more
+# than the gap between most personas, so which to keep would be a guess.
+MERGE_MIN_VOTES = 5
 # Never suggest leaving fewer enabled personas than this: votes, peer review and the
 # synthesizer need two answers to compare.
 MIN_COUNCIL = 2
@@ -81,11 +100,14 @@ class Figure:
 
 @dataclass(frozen=True)
 class Action:
-    """What the suggestion's button does: `kind` names the endpoint, `body` is what it posts."""
+    """What the suggestion's button does: `kind` names the endpoint, `body` is what it posts;
+    `confirm`, when set, is the question the page asks first (an action that disables a
+    persona), and the endpoint refuses the body without `"confirm": true`."""
 
     kind: str
     label: str
     body: dict[str, Any] = field(default_factory=dict)
+    confirm: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,19 @@ class Suggestion:
 
 def _share(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else "—"
+
+
+def _proportion(part: int, whole: int) -> str:
+    """"9 (75%, 95% CI 47–92%)": a count of `whole` with its share and Wilson interval."""
+    interval = wilson_interval(part, whole)
+    if interval is None:
+        return f"{part} (—)"
+    return f"{part} ({part / whole:.0%}, 95% CI {interval[0]:.0%}–{interval[1]:.0%})"
+
+
+def _disable_question(name: str) -> str:
+    return (f"Disable {name}? Its answers, votes and examples stay, and you can enable it again "
+            "on the Personas page.")
 
 
 # --- grow ------------------------------------------------------------------------------------
@@ -190,11 +225,25 @@ def growth_suggestion(found: UnsureRounds) -> Suggestion | None:
 
 @dataclass(frozen=True)
 class PersonaUse:
-    """How often a persona was selected in the recent rounds it was a candidate in."""
+    """How often a persona was selected in the recent rounds it was a candidate in, and the
+    average persona's selection rate over those rounds."""
 
     candidate: int
     selected: int
-    ratio: float | None  # its selection rate over the average persona's; None without rounds
+    average: float
+
+    @property
+    def ratio(self) -> float | None:
+        """Its selection rate over the average persona's; None without rounds."""
+        return self.selected / self.candidate / self.average \
+            if self.candidate and self.average else None
+
+    def ratio_interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson interval of its selection rate, over the average persona's rate."""
+        interval = wilson_interval(self.selected, self.candidate)
+        if interval is None or not self.average:
+            return None
+        return interval[0] / self.average, interval[1] / self.average
 
 
 def persona_use(session: Session, limit: int = USE_ROUNDS) -> dict[int, PersonaUse]:
@@ -208,15 +257,17 @@ def persona_use(session: Session, limit: int = USE_ROUNDS) -> dict[int, PersonaU
             candidate[persona_id] += 1
             selected[persona_id] += bool(decision.get("selected"))
     average = sum(selected.values()) / sum(candidate.values()) if candidate else 0.0
-    return {pid: PersonaUse(candidate[pid], selected[pid],
-                            selected[pid] / candidate[pid] / average if average else None)
-            for pid in candidate}
+    return {pid: PersonaUse(candidate[pid], selected[pid], average) for pid in candidate}
 
 
 def _use_figure(use: PersonaUse, name: str) -> Figure:
     return Figure(f"{name}: selected", use.selected,
-                  f"{use.selected} of {use.candidate} recent rounds "
-                  f"({_share(use.selected, use.candidate)})")
+                  f"in {_proportion(use.selected, use.candidate)} of {use.candidate} recent "
+                  "rounds")
+
+
+def _votes(row: LeaderboardRow | None) -> int:
+    return row.rating.votes if row is not None and row.rating.comparisons else 0
 
 
 def _rating_figure(row: LeaderboardRow | None, name: str) -> Figure:
@@ -225,7 +276,8 @@ def _rating_figure(row: LeaderboardRow | None, name: str) -> Figure:
     settled = ", provisional" if row.rating.provisional else ""
     votes = "vote" if row.rating.votes == 1 else "votes"
     return Figure(f"{name}: rating", row.rating.rating,
-                  f"{row.rating.rating:.0f} ({row.rating.votes} {votes}{settled})")
+                  f"{row.rating.rating:.0f} (95% CI {row.rating.lower:.0f}–"
+                  f"{row.rating.upper:.0f}; {row.rating.votes} {votes}{settled})")
 
 
 # --- merge -----------------------------------------------------------------------------------
@@ -242,30 +294,45 @@ def _keeps(a: Persona, b: Persona, ratings: dict[int, LeaderboardRow],
     return (a, b) if standing(a) >= standing(b) else (b, a)
 
 
+def merge_evidence(flag: SimilarityFlag, first: LeaderboardRow | None,
+                   second: LeaderboardRow | None) -> bool:
+    """Enough to merge on: MIN_SHARED_QUESTIONS shared questions, answers alike on most of
+    them at 95% (MERGE_MIN_ALIKE), and both ratings from MERGE_MIN_VOTES votes or more."""
+    if flag.rounds < MIN_SHARED_QUESTIONS:
+        return False
+    interval = wilson_interval(flag.alike, flag.rounds)
+    if interval is None or interval[0] < MERGE_MIN_ALIKE:
+        return False
+    return min(_votes(first), _votes(second)) >= MERGE_MIN_VOTES
+
+
 def merge_suggestions(similarity: SimilarityMatrix, personas: dict[int, Persona],
                       ratings: dict[int, LeaderboardRow],
                       use: dict[int, PersonaUse]) -> list[Suggestion]:
-    """One per flagged pair of enabled personas (most alike first)."""
+    """One per flagged pair of enabled personas with enough evidence (most alike first)."""
     found = []
     for flag in similarity.flags:
         a, b = personas.get(flag.a.persona_id or 0), personas.get(flag.b.persona_id or 0)
-        if a is None or b is None:
+        if a is None or b is None or not merge_evidence(flag, ratings.get(a.id),
+                                                        ratings.get(b.id)):
             continue
         kept, other = _keeps(a, b, ratings, use)
+        alike = _proportion(flag.alike, flag.rounds)
         found.append(Suggestion(
             "merge", f"Merge {other.name} into {kept.name}",
-            f"{a.name} and {b.name} answer alike: their answers to the same questions are "
-            f"{flag.similarity:.2f} similar on average, so the second voice adds no view. "
-            f"Merging keeps {kept.name} (the better rated or more used), gives it "
-            f"{other.name}'s example messages and disables {other.name}; you can enable it "
+            f"{a.name} and {b.name} answered {flag.rounds} of the same questions, and their "
+            f"answers were alike (cosine {similarity.threshold:.2f} or more) on {alike}, so "
+            f"the second voice adds little. Merging keeps {kept.name} (the better rated), gives "
+            f"it {other.name}'s example messages and disables {other.name}; you can enable it "
             f"again on the Personas page.",
-            [Figure("answer similarity (mean cosine)", flag.similarity,
+            [Figure("shared questions", flag.rounds,
+                    f"{flag.rounds} shared questions, answers alike on {alike}"),
+             Figure("answer similarity (mean cosine)", flag.similarity,
                     f"{flag.similarity:.2f} (flagged from {similarity.threshold:.2f})"),
-             Figure("questions both answered", flag.rounds, str(flag.rounds)),
              _rating_figure(ratings.get(kept.id), kept.name),
              _rating_figure(ratings.get(other.id), other.name)],
             Action("merge", f"Merge: keep {kept.name}, disable {other.name}",
-                   {"keep": kept.id, "disable": other.id})))
+                   {"keep": kept.id, "disable": other.id}, _disable_question(other.name))))
     return found
 
 
@@ -273,12 +340,15 @@ def merge_suggestions(similarity: SimilarityMatrix, personas: dict[int, Persona]
 
 
 def should_retire(row: LeaderboardRow, use: PersonaUse) -> bool:
-    """Low use and a low rating; on a provisional rating, only with very low use."""
-    if not row.rating.comparisons or use.ratio is None:
+    """Settled evidence of low use and a low rating: RETIRE_MIN_ROUNDS rounds as a candidate,
+    its use under LOW_USE_RATIO over the whole interval, RETIRE_MIN_VOTES votes, and a rating
+    LOW_RATING_GAP below average whose interval stays below average."""
+    interval = use.ratio_interval()
+    if interval is None or use.candidate < RETIRE_MIN_ROUNDS or interval[1] >= LOW_USE_RATIO:
         return False
-    if use.candidate < RETIRE_MIN_ROUNDS or row.rating.rating > INIT - LOW_RATING_GAP:
-        return False
-    return use.ratio < (VERY_LOW_USE_RATIO if row.rating.provisional else LOW_USE_RATIO)
+    rating = row.rating
+    return (_votes(row) >= RETIRE_MIN_VOTES and rating.rating <= INIT - LOW_RATING_GAP
+            and rating.upper < INIT)
 
 
 def retire_suggestions(personas: dict[int, Persona], ratings: dict[int, LeaderboardRow],
@@ -286,20 +356,25 @@ def retire_suggestions(personas: dict[int, Persona], ratings: dict[int, Leaderbo
     found = []
     for persona in personas.values():
         row, used = ratings.get(persona.id), use.get(persona.id)
-        if row is None or used is None or used.ratio is None or not should_retire(row, used):
+        if row is None or used is None or not should_retire(row, used):
             continue
+        ratio, (low, high) = used.ratio or 0.0, used.ratio_interval() or (0.0, 0.0)
+        rating = row.rating
         found.append(Suggestion(
             "retire", f"Retire {persona.name}",
-            f"The router rarely selects {persona.name} (at {used.ratio:.0%} of the average "
-            f"persona's rate) and its answers rate low ({row.rating.rating:.0f}, where 1000 is "
-            f"average). Disabling it keeps its answers and votes; you can enable it again on "
-            f"the Personas page.",
+            f"The router selected {persona.name} in {_proportion(used.selected, used.candidate)}"
+            f" of the {used.candidate} recent rounds it could speak in: {ratio:.0%} of the "
+            f"average persona's rate (95% CI {low:.0%}–{high:.0%}). Its answers rate "
+            f"{rating.rating:.0f} (95% CI {rating.lower:.0f}–{rating.upper:.0f}, where 1000 is "
+            f"average) from {rating.votes} votes. Disabling it keeps its answers and votes; you "
+            f"can enable it again on the Personas page.",
             [_use_figure(used, persona.name),
-             Figure("use against the average persona", round(used.ratio, 3),
-                    f"{used.ratio:.0%} (suggested under {LOW_USE_RATIO:.0%}, or "
-                    f"{VERY_LOW_USE_RATIO:.0%} on a provisional rating)"),
+             Figure("use against the average persona", round(ratio, 3),
+                    f"{ratio:.0%} (95% CI {low:.0%}–{high:.0%}; suggested when the interval is "
+                    f"under {LOW_USE_RATIO:.0%})"),
              _rating_figure(row, persona.name)],
-            Action("retire", f"Disable {persona.name}", {"persona_id": persona.id})))
+            Action("retire", f"Disable {persona.name}", {"persona_id": persona.id},
+                   _disable_question(persona.name))))
     return found
 
 

@@ -7,6 +7,7 @@ import math
 
 from sqlalchemy.orm import Session
 
+from council.analytics import MIN_SHARED_QUESTIONS
 from council.models import Persona, Vote
 from council.personas import list_personas
 from tests.rows import add_round, routing_for
@@ -43,13 +44,17 @@ def route(session: Session, questions: list[str], weights: list[float],
             personas, selected if selected is not None else {0}, entropy(weights), weights))
 
 
-def answer_alike(session: Session, best: int) -> list[Persona]:
-    """Three rounds where personas 0 and 1 give the same answer and 2 another; `best` (an
-    index) is voted best in each."""
+def answer_alike(session: Session, best: int, rounds: int = MIN_SHARED_QUESTIONS,
+                 voted: int | None = None) -> list[Persona]:
+    """`rounds` rounds (by default the fewest a merge needs) where personas 0 and 1 give the
+    same answer and 2 another; `best` (an index) is voted best in the first `voted` (all)."""
     personas = list_personas(session)
-    for other in OTHERS:
+    for k in range(rounds):
         round_ = add_round(session, personas, {0: ("done", SAME), 1: ("done", SAME),
-                                               2: ("done", other)})
+                                               2: ("done", f"{OTHERS[k % len(OTHERS)]} ({k})")},
+                           message=f"How should I cache this, take {k}?")
+        if voted is not None and k >= voted:
+            continue
         winner = next(a for a in round_.answers if a.persona_id == personas[best].id)
         session.add(Vote(round_id=round_.id, kind="best", answer_id=winner.id,
                          persona_id=winner.persona_id, weights={}))

@@ -97,8 +97,10 @@ def test_personas_that_answer_alike_are_flagged(app: Flask) -> None:
     assert cells[2][2].mean == 1.0 and cells[2][2].rounds == 2
     assert matrix.rounds == 3 and matrix.answers == 8 and matrix.threshold == 0.9
     assert [(f.a.name, f.b.name) for f in matrix.flags] == [(first, second)]
+    assert matrix.flags[0].alike == 3 == matrix.flags[0].rounds
     assert matrix.flags[0].message == (f"{first} and {second} answer alike (1.00 over 3 "
-                                       f"questions): rewrite one's system prompt or merge them")
+                                       f"questions): too few shared questions to act on "
+                                       f"(10 needed)")
     assert {(f.a.name, f.b.name) for f in loose.flags} == {(first, second), (first, third),
                                                           (second, third)}
     assert fourth not in {f.a.name for f in loose.flags} | {f.b.name for f in loose.flags}

@@ -1,9 +1,9 @@
 """The Analytics page's suggestions in Chromium: the evidence shows, and each button does its job.
 
 Why: a suggestion is only worth something if a person can see why it is made and act on it in
-one click: merging two personas that answer alike disables one (the Personas page says so), and
-growing from the questions the router was unsure about starts discovery on just those, whose
-result the Discover page shows to review.
+one click (and a confirmation where it disables a persona): merging two personas that answer
+alike disables one (the Personas page says so), and growing from the questions the router was
+unsure about starts discovery on just those, whose result the Discover page shows to review.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ JOB_TIMEOUT_MS = 120_000
 
 
 def write_history(data_dir: Path) -> None:
-    """In the app's database: three rounds where the first two personas give the same answer
+    """In the app's database: ten rounds where the first two personas give the same answer
     (the second voted best each time), and nine questions the router was unsure about."""
     engine = create_engine(f"sqlite:///{data_dir / 'council.db'}")
     with Session(engine) as session, session.begin():
@@ -56,10 +56,19 @@ def test_suggestions_show_their_evidence_and_their_actions_work(
     expect(merge).to_have_attribute("data-kind", "merge")
     expect(merge.locator("h3")).to_contain_text(f"Merge {dropped} into {kept}")
     expect(merge.locator(".suggestion-figures")).to_contain_text("1.00 (flagged from 0.90)")
-    expect(merge.locator(".suggestion-figures")).to_contain_text("questions both answered")
+    expect(merge.locator(".suggestion-figures")).to_contain_text(
+        "10 shared questions, answers alike on 10 (100%, 95% CI 72–100%)")
     page.screenshot(path=str(SUGGESTIONS_SCREENSHOT), full_page=True)
 
     merge.get_by_role("button", name=f"Merge: keep {kept}, disable {dropped}").click()
+    confirm = merge.locator(".suggestion-confirm")
+    expect(confirm).to_contain_text(f"Disable {dropped}?")  # nothing is posted before Yes
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm).to_have_count(0)
+    merge.get_by_role("button", name=f"Merge: keep {kept}, disable {dropped}").click()
+    yes = merge.get_by_role("button", name=f"Yes: Merge: keep {kept}, disable {dropped}")
+    expect(yes).to_be_focused()
+    yes.click()
     result = page.locator("#suggestions-result")
     expect(result).to_contain_text(f"Merged {dropped} into {kept}", timeout=ROUND_TIMEOUT_MS)
     expect(result).to_contain_text(f"{dropped} is disabled")

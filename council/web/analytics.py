@@ -33,7 +33,13 @@ from ..suggestion_actions import (
     retire_persona,
     start_growth,
 )
-from ..suggestions import Suggestion, suggestions, suggestions_from
+from ..suggestions import (
+    MERGE_MIN_VOTES,
+    RETIRE_MIN_VOTES,
+    Suggestion,
+    suggestions,
+    suggestions_from,
+)
 from .discover import persona_files
 from .errors import status_for
 from .inputs import json_body
@@ -76,6 +82,8 @@ def page() -> str:
                            history_rounds=analytics.HISTORY_ROUNDS,
                            similarity_rounds=analytics.SIMILARITY_ROUNDS,
                            threshold=analytics.SIMILARITY_THRESHOLD,
+                           merge_min_shared=analytics.MIN_SHARED_QUESTIONS,
+                           merge_min_votes=MERGE_MIN_VOTES, retire_min_votes=RETIRE_MIN_VOTES,
                            eval_limit=EVAL_LIMIT, eval_max_limit=EVAL_MAX_LIMIT,
                            synth_model=get_settings().synth_model)
 
@@ -102,6 +110,13 @@ def _persona_id(payload: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise SuggestionError(f"Name the persona by its id under {key!r}.")
     return value
+
+
+def _confirmed(payload: dict[str, Any]) -> None:
+    """Merge and retire disable a persona: only once the user confirmed (the page asks)."""
+    if payload.get("confirm") is not True:
+        raise SuggestionError("This disables a persona: confirm it first (post the body again "
+                              "with \"confirm\": true once the user has said yes).")
 
 
 def _named(persona: Persona) -> dict[str, Any]:
@@ -134,6 +149,7 @@ def grow() -> Any:
 @bp.post("/api/suggestions/merge")
 def merge() -> Any:
     payload = json_body()
+    _confirmed(payload)
     with session_scope() as session:
         merged = merge_personas(session, _persona_id(payload, "keep"),
                                 _persona_id(payload, "disable"))
@@ -148,6 +164,7 @@ def merge() -> Any:
 @bp.post("/api/suggestions/retire")
 def retire() -> Any:
     payload = json_body()
+    _confirmed(payload)
     with session_scope() as session:
         disabled = _named(retire_persona(session, _persona_id(payload, "persona_id")))
     return _done(f"{disabled['name']} is disabled (enable it again on the Personas page to "

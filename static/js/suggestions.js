@@ -1,6 +1,7 @@
 // The Analytics page's suggestions (grow, merge, retire): each with its evidence and a button
-// that posts its action. After an action the page says what was done, with a link to see or undo
-// it, and fetches the suggestions again, so a handled one goes. Text is set only as textContent.
+// that posts its action (after a confirmation in the card when it disables a persona). After an
+// action the page says what was done, with a link to see or undo it, and fetches the
+// suggestions again, so a handled one goes. Text is set only as textContent.
 (function () {
   "use strict";
 
@@ -42,16 +43,32 @@
     box.hidden = false;
   }
 
-  async function act(suggestion, button) {
+  async function act(suggestion, button, body) {
     button.disabled = true;
     try {
-      const done = await window.councilApi.postJSON(suggestion.action.url, suggestion.action.body);
+      const done = await window.councilApi.postJSON(suggestion.action.url, body);
       report(done.message, done.link, false);
       show(await window.councilApi.api(section.dataset.api));
     } catch (error) {
       report(error.message, null, true);
       button.disabled = false;
     }
+  }
+
+  // An action that disables a persona asks first, in the card: its question, "Yes: …" (which
+  // posts the body with confirm: true) and Cancel; nothing is posted until Yes.
+  function askFirst(suggestion, button) {
+    const box = element("div", "suggestion-confirm");
+    box.setAttribute("role", "group");
+    const yes = element("button", "suggestion-yes", `Yes: ${suggestion.action.label}`);
+    const no = element("button", "suggestion-cancel", "Cancel");
+    yes.type = no.type = "button";
+    yes.addEventListener("click", () => act(suggestion, yes, {...suggestion.action.body, confirm: true}));
+    no.addEventListener("click", () => { box.remove(); button.hidden = false; button.focus(); });
+    box.append(element("p", "", suggestion.action.confirm), yes, no);
+    button.hidden = true;
+    button.after(box);
+    yes.focus();
   }
 
   function card(suggestion) {
@@ -67,7 +84,8 @@
     }
     const button = element("button", "suggestion-action", suggestion.action.label);
     button.type = "button";
-    button.addEventListener("click", () => act(suggestion, button));
+    button.addEventListener("click", () => (suggestion.action.confirm
+      ? askFirst(suggestion, button) : act(suggestion, button, suggestion.action.body)));
     item.append(button);
     return item;
   }
