@@ -124,12 +124,17 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else "—"
 
 
+def _percents(low: float, high: float) -> str:
+    """An interval of shares as "47–92%"."""
+    return f"{low * 100:.0f}–{high:.0%}"
+
+
 def _proportion(part: int, whole: int) -> str:
     """"9 (75%, 95% CI 47–92%)": a count of `whole` with its share and Wilson interval."""
     interval = wilson_interval(part, whole)
     if interval is None:
         return f"{part} (—)"
-    return f"{part} ({part / whole:.0%}, 95% CI {interval[0]:.0%}–{interval[1]:.0%})"
+    return f"{part} ({part / whole:.0%}, 95% CI {_percents(*interval)})"
 
 
 def _disable_question(name: str) -> str:
@@ -364,13 +369,13 @@ def retire_suggestions(personas: dict[int, Persona], ratings: dict[int, Leaderbo
             "retire", f"Retire {persona.name}",
             f"The router selected {persona.name} in {_proportion(used.selected, used.candidate)}"
             f" of the {used.candidate} recent rounds it could speak in: {ratio:.0%} of the "
-            f"average persona's rate (95% CI {low:.0%}–{high:.0%}). Its answers rate "
+            f"average persona's rate (95% CI {_percents(low, high)}). Its answers rate "
             f"{rating.rating:.0f} (95% CI {rating.lower:.0f}–{rating.upper:.0f}, where 1000 is "
             f"average) from {rating.votes} votes. Disabling it keeps its answers and votes; you "
             f"can enable it again on the Personas page.",
             [_use_figure(used, persona.name),
              Figure("use against the average persona", round(ratio, 3),
-                    f"{ratio:.0%} (95% CI {low:.0%}–{high:.0%}; suggested when the interval is "
+                    f"{ratio:.0%} (95% CI {_percents(low, high)}; suggested when the interval is "
                     f"under {LOW_USE_RATIO:.0%})"),
              _rating_figure(row, persona.name)],
             Action("retire", f"Disable {persona.name}", {"persona_id": persona.id},
