@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import council.llm.demo_server as demo_module
+import council.llm.demo_text as demo_text
 from council.config import Settings
 from council.db import standalone_database
 from council.evaluation.contestants import solo_contestant
@@ -46,13 +46,13 @@ def scripted(demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
     def install(judge: Script, alpha: Script, beta: Script) -> None:
         scripts = {JUDGE: judge, ALPHA: alpha, BETA: beta}
-        original = demo_module.compose_answer
+        original = demo_text.compose_answer
 
         def answer(messages: list[dict[str, str]], model: str) -> str:
             script = scripts.get(model)
             return script(messages) if script else original(messages, model)
 
-        monkeypatch.setattr(demo_module, "compose_answer", answer)
+        monkeypatch.setattr(demo_text, "compose_answer", answer)
 
     yield install
     for model in (JUDGE, ALPHA, BETA):
