@@ -68,6 +68,14 @@ def quantize_type(raw: str) -> str:
     return normalise_quantize(raw)
 
 
+def sampling(raw: str) -> str:
+    """Repetition options as `name=value` pairs (imported here, not at the top: council.llm
+    imports this module)."""
+    from .llm.sampling import parse_sampling
+
+    return parse_sampling(raw)
+
+
 def switch(raw: str) -> bool:
     """On/off: 1, true, yes, on or 0, false, no, off (a typo is an error, not "off")."""
     value = raw.strip().lower()
@@ -207,6 +215,17 @@ class Settings:
         "history is trimmed to fit, measured in the model's own tokens", positive(int))
     num_predict: int = setting(1024, "COUNCIL_NUM_PREDICT", "most tokens per answer",
                                positive(int))
+    worker_sampling: str = setting(
+        "", "COUNCIL_WORKER_SAMPLING", "how workers are kept from repeating themselves: "
+        "`name=value` pairs, comma-separated, in Ollama's option names (`repeat_penalty`, "
+        "`repeat_last_n`, `frequency_penalty`, `presence_penalty`, and for the embedded engine "
+        "`dry_multiplier`, `dry_base`, `dry_allowed_length`, `dry_penalty_last_n`); a persona's "
+        "own sampling wins. Each backend takes what it can (see *Repetition*)", sampling,
+        shown="empty: the embedded engine's `repeat_penalty=1.1,repeat_last_n=64,"
+        "dry_multiplier=0.8`, Ollama's and the server's own")
+    synth_sampling: str = setting(
+        "", "COUNCIL_SYNTH_SAMPLING", "the same for the synthesizer", sampling,
+        shown="empty: as for workers")
     keep_alive: str = setting("10m", "COUNCIL_KEEP_ALIVE",
                               "how long Ollama keeps models loaded after a request")
     embedding_model: str = setting(

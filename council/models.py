@@ -52,6 +52,8 @@ class Persona(Base):
     model: Mapped[str] = mapped_column(String(200), default="")
     temperature: Mapped[float] = mapped_column(Float, default=0.7)
     top_p: Mapped[float] = mapped_column(Float, default=0.9)
+    # repetition options over the workers' setting (`llm.sampling`), e.g. "repeat_penalty=1.2"
+    sampling: Mapped[str] = mapped_column(String(200), default="", server_default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     color: Mapped[str] = mapped_column(String(7), default="#4f8cff")
     position: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .db import SEED_LOCK, hold_process_lock
+from .llm.sampling import parse_sampling
 from .models import AppState, Persona
 from .router.rules import RuleError, validate_rules
 from .slugs import slugify
@@ -26,7 +27,7 @@ from .slugs import slugify
 EXPORT_FORMAT = "ai-council-personas"
 EXPORT_VERSION = 1
 EXPORTED_FIELDS = ("slug", "name", "description", "system_prompt", "model", "temperature",
-                   "top_p", "enabled", "color", "example_messages", "routing_rules")
+                   "top_p", "sampling", "enabled", "color", "example_messages", "routing_rules")
 PALETTE = ("#4f8cff", "#ef5b5b", "#b061ff", "#2fbf71", "#f5a623", "#17becf", "#e377c2",
            "#bcbd22", "#a0673a", "#8c8c8c")
 GOLDEN_ANGLE = 137.508  # degrees: successive hues never land near one another
@@ -117,6 +118,14 @@ def _examples(raw: Any) -> list[str]:
     return examples
 
 
+def _sampling(raw: Any) -> str:
+    """Repetition options over the workers' (`llm.sampling`), e.g. `repeat_penalty=1.2`."""
+    try:
+        return parse_sampling(str(raw or ""))
+    except ValueError as exc:
+        raise _Invalid(f"Sampling {exc}.") from None
+
+
 def _rules(raw: Any) -> dict[str, Any]:
     try:
         if isinstance(raw, str):
@@ -139,6 +148,7 @@ FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "model": (_model, ""),
     "temperature": (_bounded(0.0, 2.0, "Temperature"), 0.7),
     "top_p": (_bounded(0.01, 1.0, "Top-p"), 0.9),
+    "sampling": (_sampling, ""),
     "enabled": (_enabled, True),
     "color": (_color, None),
     "example_messages": (_examples, None),

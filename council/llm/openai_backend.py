@@ -27,10 +27,12 @@ from .base import (BackendHealth, BackendUnreachable, ChatChunk, ChatMessage, Ch
                    ConnectionLost, LLMError, LLMTimeout, ModelInfo, ModelNotFound, OwnSlots,
                    RequestSlots, StreamError)
 from .prompt_size import LearnedTokenCounts, PromptSizeEstimator
+from .sampling import OPENAI_NAMES
 
-# Ollama option names -> OpenAI request fields
+# Ollama option names -> OpenAI request fields: only fields the OpenAI API itself defines, which
+# every compatible server takes (llama.cpp's repeat_penalty or DRY fields are no such field)
 OPTION_FIELDS = {"temperature": "temperature", "top_p": "top_p", "num_predict": "max_tokens",
-                 "seed": "seed"}
+                 "seed": "seed", **{name: name for name in OPENAI_NAMES}}
 
 
 class OpenAICompatibleBackend(LearnedTokenCounts, OwnSlots):

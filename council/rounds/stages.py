@@ -20,9 +20,11 @@ from typing import Any
 from ..config import Settings
 from ..llm.base import ChatBackend, ChatMessage
 from ..llm.roles import Backends
+from ..llm.sampling import sampling_options
 from ..models import Synthesis, WorkerAnswer
 from ..personas import list_personas
-from ..prompts import LabelledAnswer, PastRound, synthesis_messages, worker_messages
+from ..prompts import (LabelledAnswer, PastRound, strip_answer_label, synthesis_messages,
+                       worker_messages)
 from ..router import Route, RouteDecision, Router
 from ..router.generation import tune_for_sentiment
 from ..variants import Serving, plan_answer
@@ -97,7 +99,9 @@ def _planned_worker(chosen: RouteDecision, decisions: list[RouteDecision],
     temperature, top_p = tune_for_sentiment(persona.temperature, persona.top_p, compound,
                                             settings)
     options: dict[str, Any] = {"temperature": temperature, "top_p": top_p,
-                               "num_ctx": settings.num_ctx, "num_predict": settings.num_predict}
+                               "num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
+                               **sampling_options(settings.worker_sampling),
+                               **sampling_options(persona.sampling or "")}
     if answering.adapters:
         options["adapters"] = answering.adapters
     return PlannedWorker(persona.id, persona.name, persona.color, persona.system_prompt,
@@ -154,20 +158,22 @@ def synthesis_generation(backend: ChatBackend, settings: Settings, row_id: int, 
                          history: list[PastRound], question: str,
                          labelled: list[LabelledAnswer],
                          on_token: Callable[[str, int], None]) -> Generation:
-    """The synthesizer's merge of the labelled answers, ready to stream."""
+    """The synthesizer's merge of the labelled answers, ready to stream; a label it still
+    starts with (a persona's name, a weight) is taken off when it finishes."""
+    names = [answer.name for answer in labelled]
     return prepared_generation(
         row_id, model,
         lambda: synthesis_messages(history, question, labelled, settings.num_ctx,
                                    settings.num_predict, token_counter(backend, model)),
         synth_options(settings),
-        on_token)
+        on_token, tidy=lambda text: strip_answer_label(text, names))
 
 
 def synth_options(settings: Settings) -> dict[str, Any]:
     """What the synthesizer model is asked with (the synthesis, and a compare round's solo
     answer, so that the two differ in what they are given, not how)."""
     return {"num_ctx": settings.num_ctx, "num_predict": settings.num_predict,
-            "temperature": SYNTH_TEMPERATURE}
+            "temperature": SYNTH_TEMPERATURE, **sampling_options(settings.synth_sampling)}
 
 
 def synthesize(run: RoundRun, plan: RoundPlan, workers: list[Generation],

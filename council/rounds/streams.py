@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.base import ChatBackend, ChatMessage, ChatStats, LLMError
+from ..llm.repetition import REPEATING, LoopDetector
 from ..redact import redact_credentials
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Generation:
     first_token_at: float | None = None  # wall clock, as stored
     first_token_clock: float | None = None  # monotonic
     ended: float | None = None  # monotonic: its last chunk, or when it was finished
+    # applied to the text once it is done (the synthesis loses a label it starts with)
+    tidy: Callable[[str], str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -79,6 +82,8 @@ class Generation:
         with self.lock:
             if self.status != "running":
                 return False
+            if self.tidy is not None and status == "done":
+                self.parts = [self.tidy(self.text)]
             self.status, self.error = status, error and redact_credentials(error)
             self.ended = self.ended or time.monotonic()
             return True
@@ -97,8 +102,8 @@ class Generation:
 
 
 def prepared_generation(row_id: int, model: str, build: Callable[[], list[ChatMessage]],
-                        options: dict[str, Any],
-                        on_token: Callable[[str, int], None]) -> Generation:
+                        options: dict[str, Any], on_token: Callable[[str, int], None],
+                        tidy: Callable[[str], str] | None = None) -> Generation:
     """A generation whose messages `build` makes. A prompt that cannot be built (its model is
     missing, or the question alone overflows the context window) fails that one generation,
     which then finishes through the same path as any other, not the whole round."""
@@ -107,7 +112,7 @@ def prepared_generation(row_id: int, model: str, build: Callable[[], list[ChatMe
     except LLMError as exc:
         messages, failure = [], str(exc)
     gen = Generation(row_id=row_id, model=model, messages=messages, options=options,
-                     on_token=on_token)
+                     on_token=on_token, tidy=tidy)
     if failure:
         gen.finish("failed", failure)
     return gen
@@ -147,8 +152,10 @@ def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.
     """Stream one model answer into `gen`, stopping early once the round has finished it.
 
     It first waits for the backend to take it (a free slot, on one of a pool's servers); its
-    timeout counts from then.
+    timeout counts from then. An answer that starts repeating itself is ended there, its text
+    kept, with the done reason "repeating" (`llm.repetition`).
     """
+    loop = LoopDetector()
     try:
         with backend.reserve(give_up=lambda: gen.status != "running") as server:
             if server is None or gen.status != "running":
@@ -161,6 +168,9 @@ def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.
                         gen.stats, gen.ended = chunk, time.monotonic()
                     elif not gen.add_token(chunk):
                         return
+                    elif loop.feed(chunk):
+                        gen.stats, gen.ended = stopped_stats(gen), time.monotonic()
+                        break
         gen.finish("done")
     except LLMError as exc:
         gen.finish("failed", str(exc))
@@ -169,6 +179,16 @@ def stream_generation(backend: ChatBackend, gen: Generation, changed: threading.
         gen.finish("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
     finally:
         changed.set()
+
+
+def stopped_stats(gen: Generation) -> ChatStats:
+    """The stats of an answer the app ended itself (the backend sends none): a token per
+    delta, timed from its slot and its first token."""
+    now = time.monotonic()
+    first = gen.first_token_clock
+    return ChatStats(done_reason=REPEATING, eval_count=len(gen.parts),
+                     eval_duration_ns=int((now - first) * 1e9) if first is not None else None,
+                     total_duration_ns=int((now - gen.started) * 1e9) if gen.started else None)
 
 
 def run_generations(backend: ChatBackend, control: RoundControl, gens: list[Generation],

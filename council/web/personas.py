@@ -43,7 +43,8 @@ def _form_data() -> dict[str, Any]:
     """The form's fields; a typed model name or path wins over the model menu."""
     data: dict[str, Any] = {key: request.form.get(key) for key in
                             ("name", "description", "system_prompt", "temperature",
-                             "top_p", "color", "example_messages", "routing_rules")}
+                             "top_p", "sampling", "color", "example_messages",
+                             "routing_rules")}
     typed = (request.form.get("model") or "").strip()
     chosen = request.form.get("model_choice", "")
     data["model"] = typed or ("" if chosen == OTHER_MODEL else chosen)

@@ -18,11 +18,14 @@
     return w.model;
   }
 
+  // How an answer ended, where it is worth saying: the length limit, or the app ending an
+  // answer that kept repeating itself (council/llm/repetition.py; the text is kept).
+  const ENDINGS = {length: " · cut at the length limit", repeating: " · stopped: repeating"};
+
   function statsText(stats) {
     if (!stats || !stats.eval_count) return "";
     const speed = stats.tokens_per_s ? ` · ${stats.tokens_per_s} tok/s` : "";
-    const cut = stats.done_reason === "length" ? " · cut at the length limit" : "";
-    return `${stats.eval_count} tokens${speed}${cut}`;
+    return `${stats.eval_count} tokens${speed}${ENDINGS[stats.done_reason] ?? ""}`;
   }
 
   const STATE_LABELS = {running: "answering…", done: "", failed: "failed", timeout: "timed out",
