@@ -145,7 +145,7 @@ def test_personas_that_answer_alike_are_suggested_to_merge(app: Flask) -> None:
     assert figures["shared questions"]["shown"] == \
         "10 shared questions, answers alike on 10 (100%, 95% CI 72–100%)"
     assert "alike (cosine 0.90 or more) on 10 (100%, 95% CI 72–100%)" in merge["message"]
-    assert "(10 votes" in figures[f"{keep.name}: rating"]["shown"]
+    assert "; 10 votes, provisional)" in figures[f"{keep.name}: rating"]["shown"]
     assert f"keeps {keep.name}" in merge["message"]
     assert kinds_of(client.get("/api/analytics").get_json()["suggestions"]) == ["merge"]
 
