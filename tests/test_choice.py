@@ -30,17 +30,20 @@ def test_mentions_pick_personas_by_name_or_slug(app: Flask) -> None:
     with session_scope(app) as session:
         personas = list_personas(session)
         by_name = {p.name: p.id for p in personas}
-        assert chosen_personas("@skeptic and @Explorer, what do you think?", (), personas) == {
+        assert chosen_personas("@skeptic and @Explorer, what do you think?", (), personas).ids == {
             by_name["Skeptic"], by_name["Explorer"]}
-        assert chosen_personas("@everyone: tabs or spaces?", (), personas) == set(by_name.values())
-        assert chosen_personas("Why does @property fail? mail me at a@b.c", (), personas) == set(), \
-            "a mention that names no persona leaves it to the router"
-        assert chosen_personas("@Skeptic?", [by_name["Pragmatist"]], personas) == {
-            by_name["Pragmatist"]}, "the picker wins over the text"
+        assert chosen_personas("@everyone: tabs or spaces?", (), personas).ids == set(
+            by_name.values())
+        missed = chosen_personas("Why does @property fail? mail me at a@b.c", (), personas)
+        assert missed.ids == set(), "a mention that names no persona leaves it to the router"
+        assert missed.notice.startswith("@property names no persona."), "and the round says so"
+        picked = chosen_personas("@Skeptic? @nobody", [by_name["Pragmatist"]], personas)
+        assert picked.ids == {by_name["Pragmatist"]}, "the picker wins over the text"
+        assert picked.notice is None
         personas[0].enabled = False
         with pytest.raises(RoundError, match="Only enabled personas"):
             chosen_personas("hi", [personas[0].id], personas)
-        assert personas[0].id not in chosen_personas("@everyone", (), personas)
+        assert personas[0].id not in chosen_personas("@everyone", (), personas).ids
 
 
 def test_a_mentioned_persona_answers_instead_of_the_router_pick(

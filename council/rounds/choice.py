@@ -1,44 +1,47 @@
 """Who answers when the user says so: personas picked on the page, or named in the question.
 
-`@Skeptic` (a persona's name without spaces, or its slug) in the question, or `@everyone`, makes
-those personas speak instead of the router's choice; a mention that names no persona (a
-decorator in pasted code, an e-mail address) is left to the router.
+`@Name` (the name the page shows, its role word, or the slug: `mentions.py` says how a mention
+is read) or `@everyone` in the question makes those personas speak instead of the router's
+choice; a mention that names no one or several is left to the router, and the round says so.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ..models import Persona
+from .mentions import EVERYONE, resolve
 from .plan import RoundError
 
-MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][\w-]*)")
-EVERYONE = "everyone"
 
+@dataclass(frozen=True)
+class Choice:
+    """The persona ids the user asked for (empty: the router decides), and the notice the round
+    shows about mentions that named no one clearly."""
 
-def mention_names(persona: Persona) -> set[str]:
-    """What `@…` may say to name `persona`: its name without spaces, or its slug."""
-    return {persona.name.casefold().replace(" ", ""), persona.slug,
-            persona.slug.replace("-", "")}
+    ids: frozenset[int]
+    notice: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """What the round's routing record keeps of it, for the page."""
+        return {"mention_notice": self.notice}
 
 
 def chosen_personas(question: str, picked: Sequence[int] | str,
-                    personas: list[Persona]) -> set[int]:
-    """Ids of the personas that must speak; empty when the router decides.
+                    personas: list[Persona]) -> Choice:
+    """Who must speak: the page's picker if it says, else the question's mentions.
 
     `picked` is what the page's picker sent: persona ids, "everyone", or nothing.
     """
-    enabled = {p.id: p for p in personas if p.enabled}
+    enabled = {p.id for p in personas if p.enabled}
     if picked == EVERYONE:
-        return set(enabled)
+        return Choice(frozenset(enabled))
     if picked:
-        unknown = [i for i in picked if i not in enabled]
-        if unknown:
+        if any(i not in enabled for i in picked):
             raise RoundError("Only enabled personas can be asked; enable them on the Personas "
                              "page or pick others.")
-        return set(picked)
-    mentions = {m.casefold() for m in MENTION.findall(question)}
-    if EVERYONE in mentions:
-        return set(enabled)
-    return {pid for pid, persona in enabled.items() if mention_names(persona) & mentions}
+        return Choice(frozenset(picked))
+    resolved = resolve(question, personas)
+    return Choice(resolved.chosen, resolved.notice())

@@ -70,12 +70,14 @@ def route(router: Router, store: RoundStore, backend: ChatBackend, settings: Set
     store the round; exploration counts move only for a round that was stored."""
     with store.session() as session:
         personas = list_personas(session)
+        choice = chosen_personas(request.question, request.personas, personas)
         decision = router.route(session, personas, request.question, merit_counts(session),
-                                chosen_personas(request.question, request.personas, personas))
+                                choice.ids)
     if not decision.selected:
         raise RoundError("No persona is enabled. Enable one on the Personas page.")
     workers = planned_workers(decision, backend, settings)
-    plan = store.create_round(request, decision.record(), workers, settings.synth_model)
+    plan = store.create_round(request, decision.record() | choice.record(), workers,
+                              settings.synth_model)
     # Exploration counts are read-modify-write rows: one round start at a time updates them,
     # in its own transaction, so concurrent first rounds neither lose a count nor both
     # insert the same row.

@@ -1,7 +1,8 @@
 // The council page: the open conversation's branch of rounds, streaming in, and the question
 // box. How one round looks is round_view.js; which conversation is open (the list, its
 // address) is conversations.js; the thread's scrolling is thread_follow.js; the rounds' tree
-// (regenerate and edit start siblings) is branches.js.
+// (regenerate and edit start siblings) is branches.js; the @ list and a round's mention notice
+// are mentions.js.
 (function () {
   "use strict";
 
@@ -21,6 +22,7 @@
   const tree = window.councilBranches;
   const follow = window.councilFollow(els.thread, $("jump-latest"));
   const compareView = window.councilCompareView;
+  const mentions = window.councilMentions;
   const BLIND_KEY = "council.blindVoting";
   const COMPARE_KEY = "council.compare";
 
@@ -51,6 +53,7 @@
     let round = state.views.get(data.round_id);
     if (!round) {
       round = view.buildRound(data, {...hooks, blind: els.blind.checked});
+      mentions.showNotice(round.el, data.routing);
       state.views.set(data.round_id, round);
     }
     return round;
@@ -234,7 +237,7 @@
   });
   els.form.addEventListener("submit", (e) => { e.preventDefault(); ask({text: els.question.value.trim()}); });
   els.question.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.defaultPrevented) {
       e.preventDefault();
       ask({text: els.question.value.trim()});
     }
