@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 START_TIMEOUT_S = 60.0
 ROUND_TIMEOUT_MS = 30_000
 PERSONAS = {"Architect", "Skeptic", "Explorer", "Pragmatist"}  # the shipped council
+
+# Visible elements that reach past the right edge of the window, other than those inside a
+# box that scrolls or clips sideways on purpose (a table's region, a code block).
+OVERFLOWING = """() => {
+  const clipsX = (el) => ["auto", "scroll", "hidden"].includes(getComputedStyle(el).overflowX);
+  const out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const rect = el.getBoundingClientRect();
+    if (!rect.width || rect.right <= innerWidth + 0.5) continue;
+    let parent = el.parentElement, clipped = false;
+    while (parent && parent !== document.body) { if (clipsX(parent)) { clipped = true; break; } parent = parent.parentElement; }
+    if (!clipped && getComputedStyle(el).visibility !== "hidden") out.push(`${el.tagName}.${el.className} ${rect.right}`);
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, out};
+}"""
 
 
 def free_port() -> int:
@@ -72,6 +88,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def running_app(data_dir: Path, log: Path, args: list[str], env: dict[str, str]) -> Iterator[str]:
+    """`run.py` with `args` as a subprocess on a free port; yields its URL once it serves."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "run.py", *args, "--port", str(port)], cwd=PROJECT_ROOT,
+            env=app_environment(data_dir, **env), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url + "/", process, log)
+        yield url
+    finally:
+        stop(process)
+
+
+@contextmanager
 def chromium_page(base_url: str) -> Iterator[tuple[Page, list[str]]]:
     """A headless Chromium page on `base_url`; the list collects console errors and uncaught
     exceptions, for a test to assert empty at its end."""
@@ -99,6 +131,14 @@ def chromium_page(base_url: str) -> Iterator[tuple[Page, list[str]]]:
             context.close()
         finally:
             browser.close()
+
+
+def shoot(page: Page, name: str) -> None:
+    """A screenshot of the window in test-output/browser/."""
+    path = SCREENSHOTS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 0
 
 
 def ask(page: Page, text: str, streaming: bool = False) -> Locator:

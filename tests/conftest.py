@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +15,7 @@ from council.config import Settings
 from council.embeddings.int8 import Int8Embedder
 from council.embeddings.sentence import SentenceEmbedder
 from council.llm.demo_server import VERSION, DemoServer
-from tests.browser import (
-    PROJECT_ROOT,
-    app_environment,
-    chromium_page,
-    free_port,
-    stop,
-    wait_until_serving,
-)
+from tests.browser import chromium_page, running_app
 from tests.postgres import PostgresServer
 from tests.sockets import CouncilClient, LiveServer
 
@@ -186,19 +177,8 @@ def app_args() -> list[str]:
 @pytest.fixture
 def app_url(tmp_path: Path, app_env: dict[str, str], app_args: list[str]) -> Iterator[str]:
     """`run.py` as a subprocess on a free port with a fresh data dir; yields its URL."""
-    port = free_port()
-    log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "run.py", *app_args, "--port", str(port)], cwd=PROJECT_ROOT,
-            env=app_environment(tmp_path / "data", **app_env), stdout=out,
-            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url + "/", process, log)
+    with running_app(tmp_path / "data", tmp_path / "run.log", app_args, app_env) as url:
         yield url
-    finally:
-        stop(process)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser import SCREENSHOTS, ask
+from tests.browser import OVERFLOWING, ask, shoot
 
 WIDE = {"width": 1400, "height": 900}
 PHONE = {"width": 420, "height": 860}
@@ -66,33 +66,11 @@ SCROLL_UP_WHEN_NEXT_ROUND_STARTS = """() => {
   observer.observe(thread, {childList: true});
 }"""
 
-# Visible elements that reach past the right edge of the window, other than those inside a
-# box that scrolls or clips sideways on purpose (the nav's links, a code block).
-OVERFLOWING = """() => {
-  const clipsX = (el) => ["auto", "scroll", "hidden"].includes(getComputedStyle(el).overflowX);
-  const out = [];
-  for (const el of document.body.querySelectorAll("*")) {
-    const rect = el.getBoundingClientRect();
-    if (!rect.width || rect.right <= innerWidth + 0.5) continue;
-    let parent = el.parentElement, clipped = false;
-    while (parent && parent !== document.body) { if (clipsX(parent)) { clipped = true; break; } parent = parent.parentElement; }
-    if (!clipped && getComputedStyle(el).visibility !== "hidden") out.push(`${el.tagName}.${el.className} ${rect.right}`);
-  }
-  return {scrollWidth: document.documentElement.scrollWidth, out};
-}"""
-
 
 @pytest.fixture
 def app_args() -> list[str]:
     """The demo backend with no delay between tokens: rounds finish as fast as the app can."""
     return ["--demo", "--demo-token-delay", "0"]
-
-
-def shoot(page: Page, name: str) -> None:
-    path = SCREENSHOTS / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path))
-    assert path.stat().st_size > 0
 
 
 def conversation_id(page: Page) -> int:
