@@ -42,6 +42,7 @@ def test_the_at_list_picks_by_keyboard_and_unclear_mentions_are_said(
     page.keyboard.type("and @lea")
     expect(options).to_have_text(LEARNERS)
     expect(options.first).to_have_attribute("aria-selected", "true")
+    page.screenshot(path=str(SCREENSHOTS / "council-mention-list.png"))
     page.keyboard.press("ArrowDown")
     expect(options.nth(1)).to_have_attribute("aria-selected", "true")
     expect(box).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id"))
@@ -68,6 +69,7 @@ def test_the_at_list_picks_by_keyboard_and_unclear_mentions_are_said(
     notice = missed.locator(".mention-notice")
     expect(notice).to_contain_text("@Lerner names no persona. The router chose who answers")
     expect(missed.locator(".routing .chosen")).to_be_hidden()
+    notice.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "council-mention-notice.png"))
     page.reload()
     expect(page.locator("article.round").last.locator(".mention-notice")).to_contain_text(
