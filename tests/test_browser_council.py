@@ -144,12 +144,14 @@ def test_the_user_can_say_who_answers(council_page: tuple[Page, list[str]]) -> N
     expect(chosen.locator("section.worker .name")).to_have_text(["Skeptic"])
     expect(chosen.locator(".routing .chosen")).to_be_visible()
 
+    page.click("#who-answers summary")  # sending closed it
     page.uncheck(".answer-persona[data-name='Skeptic']")
     expect(page.locator("#who-answers-summary")).to_have_text("the router")
     mentioned = ask(page, "@Pragmatist @Explorer how do we ship this by Friday?")
     expect(mentioned.locator("section.worker .name")).to_have_count(2)
     assert set(mentioned.locator("section.worker .name").all_text_contents()) == {
         "Pragmatist", "Explorer"}
+    page.click("#who-answers summary")
     page.check("#answer-everyone")
     everyone = ask(page, "What could go wrong?")
     expect(everyone.locator("section.worker")).to_have_count(4)

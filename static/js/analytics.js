@@ -21,6 +21,7 @@
   Chart.defaults.maintainAspectRatio = false;
 
   const HEX = /^#[0-9a-f]{6}$/i;
+  const HEAT = "#1d5bd8";  // the heat map's hottest cell: its white text keeps 4.5:1 in both themes
   const withAlpha = (hex, alpha) => (HEX.test(hex) ? hex + alpha : hex);
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -179,8 +180,7 @@
     td.textContent = cell.mean.toFixed(2);
     td.title = `${a.name} × ${b.name}: ${cell.mean.toFixed(2)} ` +
       `over ${plural(cell.rounds, "question")}`;
-    td.style.backgroundColor = mix("#1e232c", HEX.test(theme.accent) ? theme.accent : "#4f8cff",
-                                   Math.min(Math.max(cell.mean, 0), 1));
+    td.style.backgroundColor = mix("#1e232c", HEAT, Math.min(Math.max(cell.mean, 0), 1));
     if (cell.mean >= data.threshold) td.classList.add("alike");
     return td;
   }
@@ -203,7 +203,9 @@
     }
     const table = $("similarity-table");
     const head = document.createElement("tr");
-    head.append(document.createElement("th"));
+    const corner = document.createElement("th");
+    corner.append(Object.assign(document.createElement("span"), {className: "visually-hidden", textContent: "Persona"}));
+    head.append(corner);
     data.personas.forEach((p) => head.append(nameCell("th", p)));
     table.tHead.append(head);
     data.personas.forEach((a, i) => {

@@ -140,6 +140,7 @@
       return;
     }
     showError("");
+    els.who.open = false;  // the picker has done its part; it would cover the thread
     els.send.disabled = true;
     const payload = {conversation_id: conversations.current(), text, personas: chosenPersonas(),
                      peer_review: $("peer-review").checked, blind: els.blind.checked,

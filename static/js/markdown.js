@@ -35,6 +35,8 @@
     element.querySelectorAll("pre code").forEach((block) => {
       if (window.hljs) hljs.highlightElement(block);
     });
+    // code blocks and tables scroll sideways in their own box: a keyboard must reach it too
+    element.querySelectorAll("pre, table").forEach((box) => { box.tabIndex = 0; });
   }
 
   window.renderMarkdown = renderMarkdown;
