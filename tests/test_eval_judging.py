@@ -114,11 +114,14 @@ def test_a_length_loving_judge_is_corrected_by_the_length_controlled_rate(
         answers = shown(messages)
         return "[[A]]" if len(answers["A"]) > len(answers["B"]) else "[[B]]"
 
+    def steps(count: int, number: int) -> str:  # distinct steps: the loop detector keeps them
+        return " ".join(f"Step {step} of plan {number}." for step in range(count))
+
     def alpha(messages: list[dict[str, str]]) -> str:  # long on 7 questions in 10
         number = question_number(messages)
-        return "Step. " * (40 if number % 10 < 7 else 5) + str(number)
+        return steps(40 if number % 10 < 7 else 5, number)
 
-    scripted(longer, alpha, lambda m: "Step. " * 20 + str(question_number(m)))
+    scripted(longer, alpha, lambda m: steps(20, question_number(m)))
     _, report = run(settings, open_questions(30))
     pair = report["pairs"][0]
     assert (pair["wins"], pair["losses"], pair["ties"]) == (21, 9, 0)
