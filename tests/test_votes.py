@@ -97,13 +97,20 @@ def test_leaderboard_ranks_the_preferred_persona_first(app: Flask, sio) -> None:
 
 def test_the_synthesizer_sees_ratings_after_votes(app: Flask, sio,
                                                   demo_server: DemoServer) -> None:
+    """Ratings order the drafts (never shown as figures, which a small model recites)."""
+    def synthesis_request() -> str:
+        synth = next(r for r in demo_server.requests if r["model"] == "qwen2.5:7b")
+        demo_server.requests.clear()
+        return synth["messages"][-1]["content"]
+
+    demo_server.requests.clear()
     result = sio.ask("How should I name variables?")
+    assert "preferred" not in synthesis_request()
     pick = result.one("round_started")["workers"][0]["answer_id"]
     assert _vote(app.test_client(), result.round_id, "best", pick).status_code == 200
-    demo_server.requests.clear()
     sio.ask("And functions?", result.ack["conversation_id"])
-    synth = next(r for r in demo_server.requests if r["model"] == "qwen2.5:7b")
-    assert ", rating " in synth["messages"][-1]["content"]
+    after = synthesis_request()
+    assert "how often the user preferred it" in after and "rating" not in after
 
 
 def test_votes_are_counted_per_variant_for_the_adapter_ab(app: Flask, sio,
